@@ -1,0 +1,232 @@
+"""Mamba (S6) block, parameter-compatible with ``mamba_ssm.modules.mamba_simple.Mamba``.
+
+Same parameter names, shapes and initialisation (``in_proj``, ``conv1d``, ``x_proj``,
+``dt_proj``, ``A_log``, ``D``, ``out_proj``), so a state_dict moves between this module and
+``mamba_ssm`` unchanged. The scan runs on ``mamba_ssm``'s fused CUDA kernel when the input
+is a CUDA tensor and ``mamba_ssm`` imports; otherwise on this project's scan (a compiled
+CPU kernel, or the chunked PyTorch scan).
+
+Recurrent inference: :meth:`Mamba.step` consumes one frame, :meth:`Mamba.forward` with a
+:class:`MambaState` consumes a chunk and carries the state on (streaming).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from espnet_mvc.nets.ssm.selective_scan import selective_scan
+
+_cuda_scan = None
+
+
+def _mamba_ssm_scan():
+    """``mamba_ssm``'s fused selective scan, or None where it cannot be imported."""
+    global _cuda_scan
+    if _cuda_scan is None:
+        try:
+            from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+            _cuda_scan = selective_scan_fn
+        except Exception:  # not installed, or no CUDA build (always so on CPU machines)
+            _cuda_scan = False
+    return _cuda_scan or None
+
+
+@dataclass
+class MambaState:
+    """Recurrent state of one Mamba layer.
+
+    Attributes:
+        conv_state (Tensor): Last ``d_conv`` inputs of the causal conv (B, d_inner, d_conv).
+        ssm_state (Tensor): SSM state (B, d_inner, d_state), float32.
+    """
+
+    conv_state: torch.Tensor
+    ssm_state: torch.Tensor
+
+    def clone(self) -> "MambaState":
+        return MambaState(self.conv_state.clone(), self.ssm_state.clone())
+
+
+class Mamba(nn.Module):
+    """Selective state-space block (Gu & Dao, 2023).
+
+    Args:
+        d_model (int): Input/output width.
+        d_state (int): SSM state size N.
+        d_conv (int): Causal depthwise conv width.
+        expand (int): Inner width is ``expand * d_model``.
+        dt_rank (int or "auto"): Rank of the step-size projection (auto: ceil(d_model/16)).
+        dt_min, dt_max, dt_init, dt_scale, dt_init_floor: Step-size initialisation, as in
+            mamba_ssm.
+        conv_bias (bool): Bias in the conv. bias (bool): Bias in in/out projections.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank="auto",
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init: str = "random",
+        dt_scale: float = 1.0,
+        dt_init_floor: float = 1e-4,
+        conv_bias: bool = True,
+        bias: bool = False,
+    ):
+        super().__init__()
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.d_inner = int(expand * d_model)
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank == "auto" else int(dt_rank)
+
+        self.in_proj = nn.Linear(d_model, self.d_inner * 2, bias=bias)
+        self.conv1d = nn.Conv1d(
+            self.d_inner, self.d_inner, kernel_size=d_conv, groups=self.d_inner,
+            padding=d_conv - 1, bias=conv_bias,
+        )
+        self.x_proj = nn.Linear(self.d_inner, self.dt_rank + d_state * 2, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
+
+        dt_init_std = self.dt_rank**-0.5 * dt_scale
+        if dt_init == "constant":
+            nn.init.constant_(self.dt_proj.weight, dt_init_std)
+        elif dt_init == "random":
+            nn.init.uniform_(self.dt_proj.weight, -dt_init_std, dt_init_std)
+        else:
+            raise ValueError(f"dt_init must be 'constant' or 'random', got {dt_init!r}")
+        dt = torch.exp(
+            torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
+        ).clamp(min=dt_init_floor)
+        inv_dt = dt + torch.log(-torch.expm1(-dt))  # inverse of softplus
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(inv_dt)
+        self.dt_proj.bias._no_reinit = True
+
+        A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(A))  # (d_inner, d_state)
+        self.A_log._no_weight_decay = True
+        self.D = nn.Parameter(torch.ones(self.d_inner))
+        self.D._no_weight_decay = True
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias)
+
+    # ------------------------------------------------------------------ helpers
+    def allocate_state(self, batch_size: int, device=None, dtype=None) -> MambaState:
+        """Zero state, equal to the implicit state before the first frame."""
+        device = device or self.out_proj.weight.device
+        dtype = dtype or self.conv1d.weight.dtype
+        return MambaState(
+            torch.zeros(batch_size, self.d_inner, self.d_conv, device=device, dtype=dtype),
+            torch.zeros(batch_size, self.d_inner, self.d_state, device=device,
+                        dtype=torch.float32),
+        )
+
+    def _ssm_params(self, x: torch.Tensor):
+        """x (B, d_inner, L) -> dt (B, d_inner, L), B, C (B, d_state, L)."""
+        bsz, _, length = x.shape
+        x_dbl = self.x_proj(x.transpose(1, 2).reshape(bsz * length, self.d_inner))
+        dt, B, C = torch.split(x_dbl, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = (self.dt_proj.weight @ dt.t()).reshape(self.d_inner, bsz, length).transpose(0, 1)
+        B = B.reshape(bsz, length, self.d_state).transpose(1, 2).contiguous()
+        C = C.reshape(bsz, length, self.d_state).transpose(1, 2).contiguous()
+        return dt, B, C
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self, hidden_states: torch.Tensor, state: Optional[MambaState] = None
+    ) -> torch.Tensor | Tuple[torch.Tensor, MambaState]:
+        """Process a sequence (or, with ``state``, the next chunk of one).
+
+        Args:
+            hidden_states (Tensor): Input (B, L, d_model).
+            state (Optional[MambaState]): State after the previous chunk. When given, the
+                call returns ``(output, new_state)`` and ``state`` is not modified.
+
+        Returns:
+            Tensor: Output (B, L, d_model) [, MambaState].
+        """
+        if hidden_states.dim() != 3 or hidden_states.shape[-1] != self.d_model:
+            raise ValueError(
+                f"Mamba expects (batch, length, {self.d_model}), "
+                f"got {tuple(hidden_states.shape)}"
+            )
+        bsz, length, _ = hidden_states.shape
+        if length == 0:
+            raise ValueError("Mamba got a zero-length sequence")
+        xz = self.in_proj(hidden_states).transpose(1, 2)  # (B, 2*d_inner, L)
+        x, z = xz.chunk(2, dim=1)
+        A = -torch.exp(self.A_log.float())  # (d_inner, d_state)
+        if state is None:
+            x_conv = self.conv1d(x)[..., :length]
+            conv_state = None
+        else:
+            # Causal conv continued from the previous chunk's last d_conv inputs.
+            window = torch.cat([state.conv_state.to(x.dtype), x], dim=2)
+            x_conv = F.conv1d(
+                window[:, :, 1:], self.conv1d.weight, self.conv1d.bias, groups=self.d_inner
+            )
+            conv_state = window[:, :, -self.d_conv:]
+        x = F.silu(x_conv)
+        dt, B, C = self._ssm_params(x)
+        cuda_scan = _mamba_ssm_scan() if x.is_cuda and state is None else None
+        if cuda_scan is not None:
+            y = cuda_scan(
+                x, dt, A, B, C, self.D.float(), z=z,
+                delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+            )
+            ssm_state = None
+        else:
+            y, ssm_state = selective_scan(
+                x, dt, A, B, C, self.D.float(), z=z,
+                delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
+                initial_state=None if state is None else state.ssm_state,
+                return_last_state=True,
+            )
+        out = self.out_proj(y.transpose(1, 2))
+        if state is None:
+            return out
+        return out, MambaState(conv_state, ssm_state)
+
+    def step(
+        self, hidden_states: torch.Tensor, state: MambaState
+    ) -> Tuple[torch.Tensor, MambaState]:
+        """One recurrent step.
+
+        Args:
+            hidden_states (Tensor): One frame (B, 1, d_model).
+            state (MambaState): State after the previous frame (not modified).
+
+        Returns:
+            Tensor: Output frame (B, 1, d_model).
+            MambaState: State after this frame.
+        """
+        if hidden_states.dim() != 3 or hidden_states.shape[1] != 1:
+            raise ValueError(
+                f"step expects one frame (batch, 1, d_model), got {tuple(hidden_states.shape)}"
+            )
+        xz = self.in_proj(hidden_states.squeeze(1))  # (B, 2*d_inner)
+        x, z = xz.chunk(2, dim=-1)
+        conv_state = torch.cat([state.conv_state[:, :, 1:], x.unsqueeze(-1)], dim=-1)
+        x = (conv_state * self.conv1d.weight.squeeze(1)).sum(-1)
+        if self.conv1d.bias is not None:
+            x = x + self.conv1d.bias
+        x = F.silu(x)
+        x_db = self.x_proj(x)
+        dt, B, C = torch.split(x_db, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        dt = F.softplus(F.linear(dt, self.dt_proj.weight) + self.dt_proj.bias).float()
+        A = -torch.exp(self.A_log.float())
+        d_a = torch.exp(dt.unsqueeze(-1) * A)  # (B, d_inner, d_state)
+        d_bx = (dt * x.float()).unsqueeze(-1) * B.float().unsqueeze(1)
+        ssm_state = state.ssm_state * d_a + d_bx
+        y = torch.einsum("bdn,bn->bd", ssm_state, C.float()) + self.D.float() * x.float()
+        y = (y * F.silu(z.float())).to(hidden_states.dtype)
+        return self.out_proj(y).unsqueeze(1), MambaState(conv_state, ssm_state)
