@@ -1,0 +1,1 @@
+"""TTS models of the plugin."""

@@ -1,0 +1,5 @@
+"""MambaVoiceCloning: one component per file (see mvc.py for how they connect)."""
+
+from espnet_mvc.tts.mvc.mvc import MVC
+
+__all__ = ["MVC"]

@@ -1,0 +1,149 @@
+"""Conv + Bi-Mamba 1-D U-Net: the diffusion decoder's vector-field estimator.
+
+Matcha-TTS's U-Net with its transformer blocks replaced by gated Bi-Mamba blocks (no
+attention of any kind). One down/up level; Bi-Mamba blocks after every resnet block and in
+the middle. The diffusion time and the style enter every resnet block (FiLM) and every
+Bi-Mamba block (AdaLN). Padding is zeroed at every stage, so a padded batch gives each
+item the output it would get alone.
+"""
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from espnet_mvc.nets.ssm import GatedBiMambaBlock
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
+    """(B,) in [0, 1] -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = scale * t.float()[:, None] * freqs[None]
+    return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+class ChannelNorm(nn.Module):
+    """LayerNorm over channels of (B, C, T): per frame, so padding never leaks in."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class ResnetBlock1d(nn.Module):
+    """conv-norm-SiLU x2 with FiLM from the conditioning vector, and a residual."""
+
+    def __init__(self, in_ch: int, out_ch: int, cond_dim: int, kernel_size: int = 3):
+        super().__init__()
+        pad = kernel_size // 2
+        self.conv1 = nn.Conv1d(in_ch, out_ch, kernel_size, padding=pad)
+        self.norm1 = ChannelNorm(out_ch)
+        self.film = nn.Linear(cond_dim, 2 * out_ch)
+        self.conv2 = nn.Conv1d(out_ch, out_ch, kernel_size, padding=pad)
+        self.norm2 = ChannelNorm(out_ch)
+        self.skip = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x, mask, cond):
+        h = F.silu(self.norm1(self.conv1(x * mask)))
+        scale, shift = self.film(cond).unsqueeze(-1).chunk(2, dim=1)
+        h = h * (1 + scale) + shift
+        h = F.silu(self.norm2(self.conv2(h * mask)))
+        return (h + self.skip(x)) * mask
+
+
+class BiMambaUNet1d(nn.Module):
+    """Vector-field estimator v(x_t, t | mu, style).
+
+    Args:
+        n_feats (int): Mel bins.
+        channels (int): U-Net width (the inner level has the same width).
+        cond_dim (int): Size of the time(+style) conditioning vector.
+        style_dim (Optional[int]): Style size S (None: unconditional on style).
+        mid_blocks (int): Bi-Mamba blocks at the inner (half-rate) level.
+        d_state, d_conv, expand: Mamba sizes.
+    """
+
+    def __init__(
+        self,
+        n_feats: int,
+        channels: int = 256,
+        cond_dim: int = 256,
+        style_dim: Optional[int] = None,
+        mid_blocks: int = 2,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+    ):
+        super().__init__()
+        self.cond_dim = cond_dim
+        self.time_mlp = nn.Sequential(
+            nn.Linear(cond_dim, cond_dim * 2), nn.SiLU(), nn.Linear(cond_dim * 2, cond_dim)
+        )
+        self.style_proj = nn.Linear(style_dim, cond_dim) if style_dim else None
+
+        def bimamba():
+            return GatedBiMambaBlock(channels, cond_dim, "gated", d_state, d_conv, expand)
+
+        self.down_res = ResnetBlock1d(2 * n_feats, channels, cond_dim)
+        self.down_ssm = bimamba()
+        self.downsample = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        self.mid_res = ResnetBlock1d(channels, channels, cond_dim)
+        self.mid_ssm = nn.ModuleList(bimamba() for _ in range(mid_blocks))
+        self.upsample = nn.ConvTranspose1d(channels, channels, 4, stride=2, padding=1)
+        self.up_res = ResnetBlock1d(2 * channels, channels, cond_dim)
+        self.up_ssm = bimamba()
+        self.final = nn.Sequential(
+            nn.Conv1d(channels, channels, 3, padding=1), ChannelNorm(channels), nn.SiLU()
+        )
+        self.out = nn.Conv1d(channels, n_feats, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @staticmethod
+    def _ssm(block, x, lengths, cond):
+        return block(x.transpose(1, 2), lengths, cond).transpose(1, 2)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        mu: torch.Tensor,
+        t: torch.Tensor,
+        style: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        """Estimate the flow.
+
+        Args:
+            x (Tensor): Noisy mel x_t (B, n_feats, T).
+            mask (Tensor): (B, 1, T) float, 1 on valid frames.
+            mu (Tensor): Prior mean / condition (B, n_feats, T).
+            t (Tensor): Diffusion time (B,) in [0, 1].
+            style (Optional[Tensor]): (B, S).
+
+        Returns:
+            Tensor: Vector field (B, n_feats, T).
+        """
+        cond = self.time_mlp(sinusoidal_embedding(t, self.cond_dim))
+        if self.style_proj is not None and style is not None:
+            cond = cond + self.style_proj(style)
+        lengths = mask.sum(dim=(1, 2)).long()
+        h = self.down_res(torch.cat([x, mu], dim=1), mask, cond)
+        h = self._ssm(self.down_ssm, h, lengths, cond)
+        skip = h
+        # inner level at half rate
+        mask_half = mask[:, :, ::2]
+        lengths_half = (lengths + 1) // 2
+        h = self.downsample(h * mask) * mask_half
+        h = self.mid_res(h, mask_half, cond)
+        for block in self.mid_ssm:
+            h = self._ssm(block, h, lengths_half, cond)
+        h = self.upsample(h)[:, :, : x.shape[-1]] * mask
+        h = self.up_res(torch.cat([h, skip], dim=1), mask, cond)
+        h = self._ssm(self.up_ssm, h, lengths, cond)
+        return self.out(self.final(h * mask) * mask) * mask

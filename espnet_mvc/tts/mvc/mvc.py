@@ -1,0 +1,479 @@
+"""MambaVoiceCloning (MVC): SSM-only conditioning + few-step flow-matching mel decoder.
+
+    text ─► Bi-Mamba text encoder ─► Temporal Bi-Mamba durations ─► length regulator
+                   ▲ AdaLN(style)                                        │
+    reference mel ─► style encoder ─► style ──AdaLN──► Expressive Mamba (F0, energy)
+    sids / spembs / lids ─┘                                              │ condition c
+                                                     mu = Linear(c) ─► CFM decoder ─► mel
+    training only: JETS aligner + Viterbi ─► target durations
+
+Every module that runs at inference is convolutional or a (gated, bidirectional) Mamba:
+no attention and no RNN. The aligner runs only in :meth:`MVC.forward`.
+
+Each component is chosen by name in the config (``text_encoder``, ``duration_predictor``,
+``prosody_predictor``, ``length_regulator``, ``style_encoder``, ``decoder``, ``aligner``)
+with its keywords in ``<component>_conf``; shared Mamba settings (``d_state``, ``d_conv``,
+``expand``, ``fusion``, ``dropout``) are given once at the top level and passed to every
+stack unless its ``_conf`` overrides them.
+"""
+
+import logging
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.tts.abs_tts import AbsTTS
+
+from espnet_mvc.tts.mvc.aligner import JETSAligner
+from espnet_mvc.tts.mvc.diffusion_decoder import CFMDecoder
+from espnet_mvc.tts.mvc.duration_predictor import TemporalBiMambaDurationPredictor
+from espnet_mvc.tts.mvc.length_regulator import TokenToFrame
+from espnet_mvc.tts.mvc.prosody_predictor import ExpressiveMambaProsodyPredictor
+from espnet_mvc.tts.mvc.style_encoder import MambaReferenceEncoder
+from espnet_mvc.tts.mvc.text_encoder import BiMambaTextEncoder
+
+TEXT_ENCODERS = {"bimamba": BiMambaTextEncoder}
+DURATION_PREDICTORS = {"temporal_bimamba": TemporalBiMambaDurationPredictor}
+PROSODY_PREDICTORS = {"expressive_mamba": ExpressiveMambaProsodyPredictor}
+STYLE_ENCODERS = {"mamba_reference": MambaReferenceEncoder}
+DECODERS = {"cfm": CFMDecoder}
+ALIGNERS = {"jets": JETSAligner}
+
+
+def _pick(table: Dict[str, type], name: str, what: str) -> type:
+    if name not in table:
+        raise ValueError(f"unknown {what} {name!r}; choose from {sorted(table)}")
+    return table[name]
+
+
+def _mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) -> (B, T) bool, True on valid frames."""
+    return torch.arange(max_len, device=lengths.device)[None] < lengths[:, None]
+
+
+class MVC(AbsTTS):
+    """MambaVoiceCloning text-to-mel model.
+
+    Args:
+        idim (int): Vocabulary size.
+        odim (int): Mel bins.
+        adim (int): Hidden width of the three conditioning stacks.
+        style_dim (int): Style vector size (used when a style source exists).
+        fusion (str): "gated" (paper) or "concat" (ablation) inside every Bi-Mamba block.
+        adaln (bool): Condition the stacks on style through AdaLN (paper). False: add a
+            projected style to the stack inputs instead (ablation).
+        d_state, d_conv, expand (int): Mamba sizes shared by all stacks.
+        dropout (float): Dropout in the stacks.
+        text_encoder, duration_predictor, prosody_predictor, style_encoder, decoder,
+        aligner (str): Component names; ``style_encoder: none`` disables the reference.
+        *_conf (Optional[dict]): Keywords of each component.
+        length_regulator (str): "repeat" or "gaussian"; length_regulator_conf its keywords.
+        spks (Optional[int]): Number of speakers (sid embedding).
+        langs (Optional[int]): Number of languages (lid embedding).
+        spk_embed_dim (Optional[int]): Size of external speaker embeddings (spembs).
+        ref_segment_frames (int): Length of the random reference crop in training.
+        lambda_prior, lambda_diff, lambda_dur, lambda_pitch, lambda_energy, lambda_align,
+        lambda_bin (float): Loss weights.
+        unk_id (int): Token id of ``<unk>`` (ESPnet token lists put it at 1).
+    """
+
+    def __init__(
+        self,
+        idim: int,
+        odim: int,
+        adim: int = 256,
+        style_dim: int = 128,
+        fusion: str = "gated",
+        adaln: bool = True,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dropout: float = 0.1,
+        text_encoder: str = "bimamba",
+        text_encoder_conf: Optional[Dict[str, Any]] = None,
+        duration_predictor: str = "temporal_bimamba",
+        duration_predictor_conf: Optional[Dict[str, Any]] = None,
+        prosody_predictor: str = "expressive_mamba",
+        prosody_predictor_conf: Optional[Dict[str, Any]] = None,
+        length_regulator: str = "repeat",
+        length_regulator_conf: Optional[Dict[str, Any]] = None,
+        style_encoder: Optional[str] = "mamba_reference",
+        style_encoder_conf: Optional[Dict[str, Any]] = None,
+        decoder: str = "cfm",
+        decoder_conf: Optional[Dict[str, Any]] = None,
+        aligner: str = "jets",
+        aligner_conf: Optional[Dict[str, Any]] = None,
+        spks: Optional[int] = None,
+        langs: Optional[int] = None,
+        spk_embed_dim: Optional[int] = None,
+        ref_segment_frames: int = 128,
+        lambda_prior: float = 1.0,
+        lambda_diff: float = 1.0,
+        lambda_dur: float = 1.0,
+        lambda_pitch: float = 1.0,
+        lambda_energy: float = 1.0,
+        lambda_align: float = 1.0,
+        lambda_bin: float = 1.0,
+        unk_id: int = 1,
+    ):
+        super().__init__()
+        self.idim, self.odim, self.adim = idim, odim, adim
+        self.unk_id = unk_id
+        self.spks = spks if spks and spks > 1 else None
+        self.langs = langs if langs and langs > 1 else None
+        self.spk_embed_dim = spk_embed_dim
+        self.ref_segment_frames = ref_segment_frames
+        self.lambdas = dict(
+            prior=lambda_prior, diff=lambda_diff, dur=lambda_dur, pitch=lambda_pitch,
+            energy=lambda_energy, align=lambda_align, bin=lambda_bin,
+        )
+        if style_encoder in (None, "none", "None"):
+            style_encoder = None
+
+        # ---- style sources (any combination; their sum is the style vector)
+        has_style = any(
+            x is not None for x in (style_encoder, self.spks, self.langs, spk_embed_dim)
+        )
+        self.style_dim = style_dim if has_style else None
+        self.style_encoder = None
+        if style_encoder is not None:
+            cls = _pick(STYLE_ENCODERS, style_encoder, "style_encoder")
+            conf = dict(d_state=d_state, d_conv=d_conv, expand=expand)
+            conf.update(style_encoder_conf or {})
+            self.style_encoder = cls(odim, style_dim, **conf)
+        if self.spks is not None:
+            self.sid_emb = nn.Embedding(self.spks, style_dim)
+        if self.langs is not None:
+            self.lid_emb = nn.Embedding(self.langs, style_dim)
+        if spk_embed_dim is not None:
+            self.spemb_proj = nn.Linear(spk_embed_dim, style_dim)
+
+        # AdaLN on style (paper) or, for the ablation, style added to the stack inputs.
+        self.adaln = adaln
+        block_style_dim = self.style_dim if adaln else None
+        if self.style_dim is not None and not adaln:
+            self.style_to_text = nn.Linear(self.style_dim, adim)
+            self.style_to_frames = nn.Linear(self.style_dim, adim)
+
+        def stack_conf(conf):
+            merged = dict(
+                style_dim=block_style_dim, fusion=fusion, d_state=d_state, d_conv=d_conv,
+                expand=expand, dropout=dropout,
+            )
+            merged.update(conf or {})
+            return merged
+
+        self.text_encoder = _pick(TEXT_ENCODERS, text_encoder, "text_encoder")(
+            idim, adim, **stack_conf(text_encoder_conf)
+        )
+        self.duration_predictor = _pick(
+            DURATION_PREDICTORS, duration_predictor, "duration_predictor"
+        )(adim, **stack_conf(duration_predictor_conf))
+        self.length_regulator = TokenToFrame(length_regulator, **(length_regulator_conf or {}))
+        self.prosody_predictor = _pick(
+            PROSODY_PREDICTORS, prosody_predictor, "prosody_predictor"
+        )(adim, **stack_conf(prosody_predictor_conf))
+        self.mu_proj = nn.Sequential(nn.LayerNorm(adim), nn.Linear(adim, odim))
+        decoder_kw = dict(decoder_conf or {})
+        denoiser_conf = dict(d_state=d_state, d_conv=d_conv, expand=expand)
+        denoiser_conf.update(decoder_kw.pop("denoiser_conf", None) or {})
+        self.decoder = _pick(DECODERS, decoder, "decoder")(
+            odim, style_dim=self.style_dim, denoiser_conf=denoiser_conf, **decoder_kw
+        )
+        # Training only: never called by inference().
+        self.aligner = _pick(ALIGNERS, aligner, "aligner")(adim, odim, **(aligner_conf or {}))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def use_gst(self) -> bool:
+        """ESPnet passes a reference ``feats`` to inference() when this is True."""
+        return self.style_encoder is not None
+
+    def conditioning_encoder(self) -> nn.ModuleDict:
+        """The paper's "conditioning encoder": text + duration + prosody stacks."""
+        return nn.ModuleDict(
+            dict(
+                text_encoder=self.text_encoder,
+                duration_predictor=self.duration_predictor,
+                prosody_predictor=self.prosody_predictor,
+            )
+        )
+
+    # ------------------------------------------------------------------ pieces
+    def _style(
+        self,
+        ref: Optional[torch.Tensor],
+        ref_lengths: Optional[torch.Tensor],
+        sids: Optional[torch.Tensor],
+        spembs: Optional[torch.Tensor],
+        lids: Optional[torch.Tensor],
+        validate: bool,
+    ) -> Optional[torch.Tensor]:
+        parts = []
+        if self.style_encoder is not None:
+            if ref is None:
+                raise ValueError(
+                    "this MVC model clones a voice from a reference: pass reference "
+                    "speech (Text2Speech(..., speech=wav)) or feats"
+                )
+            parts.append(self.style_encoder(ref, ref_lengths, validate=validate))
+        if self.spks is not None:
+            if sids is None:
+                raise ValueError("this MVC model is multi-speaker: pass sids")
+            parts.append(self.sid_emb(sids.view(-1)))
+        if self.spk_embed_dim is not None:
+            if spembs is None:
+                raise ValueError("this MVC model needs speaker embeddings: pass spembs")
+            parts.append(self.spemb_proj(F.normalize(spembs.view(-1, self.spk_embed_dim))))
+        if self.langs is not None:
+            if lids is None:
+                raise ValueError("this MVC model is multilingual: pass lids")
+            parts.append(self.lid_emb(lids.view(-1)))
+        return torch.stack(parts).sum(0) if parts else None
+
+    def _random_reference(
+        self, feats: torch.Tensor, feats_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A random crop of each target as its style reference (training)."""
+        min_frames = self.style_encoder.min_frames
+        seg = max(self.ref_segment_frames, min_frames)
+        crops, lengths = [], []
+        for b in range(feats.shape[0]):
+            x = feats[b, : feats_lengths[b]]
+            if x.shape[0] < min_frames:  # tile very short utterances up to the minimum
+                x = x.repeat((min_frames + x.shape[0] - 1) // x.shape[0], 1)
+            n = min(seg, x.shape[0])
+            start = int(torch.randint(0, x.shape[0] - n + 1, (1,)))
+            crops.append(x[start : start + n])
+            lengths.append(n)
+        ref = nn.utils.rnn.pad_sequence(crops, batch_first=True)
+        return ref, torch.tensor(lengths, device=feats.device)
+
+    def _encode(self, text, text_lengths, style):
+        bias = None
+        if style is not None and not self.adaln:
+            bias = self.style_to_text(style)
+        return self.text_encoder(text, text_lengths, style if self.adaln else None, bias)
+
+    def _frames(self, h, feats_lengths, style, pitch=None, energy=None):
+        if style is not None and not self.adaln:
+            h = h + self.style_to_frames(style).unsqueeze(1)
+        adaln_style = style if self.adaln else None
+        c, f0_hat, e_hat = self.prosody_predictor(h, feats_lengths, adaln_style, pitch, energy)
+        return self.mu_proj(c), f0_hat, e_hat
+
+    @staticmethod
+    def _fit(x: Optional[torch.Tensor], length: int) -> Optional[torch.Tensor]:
+        """Pad/crop frame-level targets (B, T', 1) to ``length`` frames."""
+        if x is None:
+            return None
+        if x.dim() == 2:
+            x = x.unsqueeze(-1)
+        if x.shape[1] >= length:
+            return x[:, :length]
+        return F.pad(x, (0, 0, 0, length - x.shape[1]))
+
+    # ------------------------------------------------------------------ training
+    def forward(
+        self,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        feats: torch.Tensor,
+        feats_lengths: torch.Tensor,
+        spembs: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+        durations: Optional[torch.Tensor] = None,
+        durations_lengths: Optional[torch.Tensor] = None,
+        pitch: Optional[torch.Tensor] = None,
+        pitch_lengths: Optional[torch.Tensor] = None,
+        energy: Optional[torch.Tensor] = None,
+        energy_lengths: Optional[torch.Tensor] = None,
+        joint_training: bool = False,
+        **kwargs,
+    ):
+        """Compute the training losses.
+
+        Args:
+            text (LongTensor): Text index tensor (B, T_text).
+            text_lengths (LongTensor): (B,).
+            feats (Tensor): Target mel, normalised (B, T_feats, odim).
+            feats_lengths (LongTensor): (B,).
+            spembs (Optional[Tensor]): Speaker embeddings (B, spk_embed_dim).
+            sids (Optional[LongTensor]): Speaker ids (B, 1).
+            lids (Optional[LongTensor]): Language ids (B, 1).
+            durations (Optional[LongTensor]): External durations (B, T_text); when given
+                they replace the aligner's.
+            pitch (Optional[Tensor]): Frame-level F0, normalised (B, T_feats, 1).
+            energy (Optional[Tensor]): Frame-level energy, normalised (B, T_feats, 1).
+            joint_training (bool): Return the generated mel for a jointly trained vocoder.
+
+        Returns:
+            Tensor: Loss scalar.
+            Dict[str, float]: Statistics.
+            Tensor: Batch-size weight, or the generated mel (B, T_feats, odim) in joint
+                training (ESPnet's text2mel convention).
+        """
+        if feats.shape[-1] != self.odim:
+            raise ValueError(
+                f"feats have {feats.shape[-1]} bins but the model was built for "
+                f"odim={self.odim}: check n_mels / feats_extract_conf"
+            )
+        text = text[:, : int(text_lengths.max())]
+        feats = feats[:, : int(feats_lengths.max())]
+        bsz, t_feats = feats.shape[0], feats.shape[1]
+        ref, ref_lengths = (None, None)
+        if self.style_encoder is not None:
+            ref, ref_lengths = self._random_reference(feats, feats_lengths)
+        style = self._style(ref, ref_lengths, sids, spembs, lids, validate=False)
+
+        hs = self._encode(text, text_lengths, style)
+        ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
+        if durations is not None:
+            ds = durations[:, : text.shape[1]].long()
+            if not torch.equal(ds.sum(1), feats_lengths):
+                raise ValueError("external durations do not sum to feats_lengths")
+
+        adaln_style = style if self.adaln else None
+        log_d_hat = self.duration_predictor(hs, text_lengths, adaln_style)
+        text_mask = _mask(text_lengths, text.shape[1])
+        log_d = torch.log(ds.float() + self.duration_predictor.offset)
+        dur_loss = F.mse_loss(log_d_hat[text_mask], log_d[text_mask])
+
+        h = self.length_regulator(hs, ds, text_lengths)[:, :t_feats]
+        if h.shape[1] < t_feats:
+            h = F.pad(h, (0, 0, 0, t_feats - h.shape[1]))
+        pitch, energy = self._fit(pitch, t_feats), self._fit(energy, t_feats)
+        mu, f0_hat, e_hat = self._frames(h, feats_lengths, style, pitch, energy)
+
+        frame_mask = _mask(feats_lengths, t_feats)
+        prior_loss = F.mse_loss(mu[frame_mask], feats[frame_mask])
+        mask3 = frame_mask.unsqueeze(1).to(feats.dtype)  # (B, 1, T)
+        diff_loss, x1_hat = self.decoder.compute_loss(
+            feats.transpose(1, 2), mask3, mu.transpose(1, 2), style
+        )
+        losses = dict(prior=prior_loss, diff=diff_loss, dur=dur_loss, align=fs_loss,
+                      bin=bin_loss)
+        if pitch is not None:
+            losses["pitch"] = F.mse_loss(f0_hat[frame_mask], pitch[frame_mask])
+        if energy is not None:
+            losses["energy"] = F.mse_loss(e_hat[frame_mask], energy[frame_mask])
+        loss = sum(self.lambdas[k] * v for k, v in losses.items())
+        stats = {f"{k}_loss": float(v.detach()) for k, v in losses.items()}
+        stats["loss"] = float(loss.detach())
+        if joint_training:
+            return loss, stats, x1_hat.transpose(1, 2)
+        loss, stats, weight = force_gatherable((loss, stats, bsz), loss.device)
+        return loss, stats, weight
+
+    # ------------------------------------------------------------------ inference
+    def _check_text(self, text: torch.Tensor) -> None:
+        if text.numel() == 0:
+            raise ValueError("empty text: nothing to synthesize")
+        if bool((text == self.unk_id).all()):
+            raise ValueError(
+                "the text contains only unknown symbols (<unk>): check the language, "
+                "g2p and token list"
+            )
+        if int(text.max()) >= self.idim or int(text.min()) < 0:
+            raise ValueError(
+                f"token ids must be in [0, {self.idim}), got [{int(text.min())}, "
+                f"{int(text.max())}]"
+            )
+
+    @torch.no_grad()
+    def inference(
+        self,
+        text: torch.Tensor,
+        feats: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+        durations: Optional[torch.Tensor] = None,
+        pitch: Optional[torch.Tensor] = None,
+        energy: Optional[torch.Tensor] = None,
+        use_teacher_forcing: bool = False,
+        n_timesteps: Optional[int] = None,
+        temperature: float = 0.667,
+        alpha: float = 1.0,
+        solver: Optional[str] = None,
+        seed: Optional[int] = None,
+        noise: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> Dict[str, torch.Tensor]:
+        """Synthesize a mel for one utterance.
+
+        Args:
+            text (LongTensor): Text index tensor (T_text,).
+            feats (Optional[Tensor]): Reference mel for the voice (T_ref, odim), normalised
+                (ESPnet passes it for ``use_gst`` models).
+            sids (Optional[LongTensor]): (1,). spembs (Optional[Tensor]): (spk_embed_dim,).
+            lids (Optional[LongTensor]): (1,).
+            durations (Optional[LongTensor]): (T_text,) with ``use_teacher_forcing``.
+            pitch, energy (Optional[Tensor]): (T_feats, 1) with ``use_teacher_forcing``.
+            use_teacher_forcing (bool): Use the given durations / pitch / energy.
+            n_timesteps (Optional[int]): Flow-matching solver steps (default from config).
+            temperature (float): Noise scale of the sampler.
+            alpha (float): Speaking rate: > 1 slower, < 1 faster.
+            solver (Optional[str]): "euler" or "midpoint".
+            seed (Optional[int]): Seed of the sampler's noise (reproducible output).
+            noise (Optional[Tensor]): Explicit starting noise (odim, T_feats).
+
+        Returns:
+            Dict[str, Tensor]: ``feat_gen`` (T_feats, odim), ``duration`` (T_text,),
+                ``pitch`` (T_feats, 1), ``energy`` (T_feats, 1), ``prior`` (T_feats, odim).
+        """
+        if alpha <= 0:
+            raise ValueError(f"alpha (speaking rate) must be > 0, got {alpha}")
+        text = text.view(-1)
+        self._check_text(text)
+        text = text.unsqueeze(0)
+        text_lengths = torch.tensor([text.shape[1]], device=text.device)
+        ref = ref_lengths = None
+        if self.style_encoder is not None:
+            if feats is None:
+                raise ValueError(
+                    "this MVC model clones a voice: pass a reference (speech/feats)"
+                )
+            ref = feats.unsqueeze(0) if feats.dim() == 2 else feats
+            ref_lengths = torch.tensor([ref.shape[1]], device=ref.device)
+        style = self._style(
+            ref, ref_lengths,
+            None if sids is None else sids.view(1, -1),
+            None if spembs is None else spembs.view(1, -1),
+            None if lids is None else lids.view(1, -1),
+            validate=True,
+        )
+        hs = self._encode(text, text_lengths, style)
+        if use_teacher_forcing and durations is not None:
+            ds = durations.view(1, -1).long()
+        else:
+            log_d = self.duration_predictor(hs, text_lengths, style if self.adaln else None)
+            ds = self.duration_predictor.to_durations(log_d, alpha)
+        h = self.length_regulator(hs, ds, text_lengths)
+        feats_lengths = ds.sum(1)
+        tf_pitch = tf_energy = None
+        if use_teacher_forcing:
+            tf_pitch = None if pitch is None else self._fit(pitch.view(1, -1, 1), h.shape[1])
+            tf_energy = (
+                None if energy is None else self._fit(energy.view(1, -1, 1), h.shape[1])
+            )
+        mu, f0_hat, e_hat = self._frames(h, feats_lengths, style, tf_pitch, tf_energy)
+        mask = torch.ones(1, 1, mu.shape[1], device=mu.device, dtype=mu.dtype)
+        if noise is None and seed is not None:
+            gen = torch.Generator(device="cpu").manual_seed(int(seed))
+            noise = torch.randn(1, self.odim, mu.shape[1], generator=gen).to(mu)
+        elif noise is not None:
+            noise = noise.view(1, self.odim, -1).to(mu)
+        mel = self.decoder.sample(
+            mu.transpose(1, 2), mask, style, n_timesteps, temperature, solver, noise
+        )
+        return dict(
+            feat_gen=mel[0].transpose(0, 1),
+            duration=ds[0],
+            pitch=f0_hat[0] if tf_pitch is None else tf_pitch[0],
+            energy=e_hat[0] if tf_energy is None else tf_energy[0],
+            prior=mu[0],
+        )

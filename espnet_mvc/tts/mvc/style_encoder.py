@@ -1,0 +1,91 @@
+"""Reference style encoder for zero-shot cloning: conv + Mamba + masked mean pooling."""
+
+import torch
+import torch.nn as nn
+
+from espnet_mvc.nets.ssm import BiMambaStack
+from espnet_mvc.nets.ssm.bidirectional import valid_mask
+
+
+class MambaReferenceEncoder(nn.Module):
+    """Reference mel -> style vector.
+
+    Args:
+        odim (int): Mel bins of the reference.
+        style_dim (int): Output size S.
+        channels (int): Conv / Mamba width.
+        conv_layers (int): Conv layers (kernel 5, stride 1; receptive field 4*layers+1).
+        num_blocks (int): Bi-Mamba blocks after the convs (no AdaLN: nothing to condition on).
+        d_state, d_conv, expand: Mamba sizes.
+        min_frames (int): Shortest reference accepted; at least the receptive field.
+    """
+
+    def __init__(
+        self,
+        odim: int,
+        style_dim: int = 128,
+        channels: int = 256,
+        conv_layers: int = 3,
+        num_blocks: int = 2,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        min_frames: int = 32,
+    ):
+        super().__init__()
+        layers = []
+        in_ch = odim
+        for _ in range(conv_layers):
+            layers += [nn.Conv1d(in_ch, channels, 5, padding=2), nn.SiLU()]
+            in_ch = channels
+        self.convs = nn.Sequential(*layers)
+        self.receptive_field = 4 * conv_layers + 1
+        self.min_frames = max(min_frames, self.receptive_field)
+        self.blocks = BiMambaStack(channels, num_blocks, None, "gated", d_state, d_conv, expand)
+        self.proj = nn.Linear(channels, style_dim)
+        self.odim = odim
+
+    def forward(
+        self, feats: torch.Tensor, feats_lengths: torch.Tensor, validate: bool = True
+    ) -> torch.Tensor:
+        """Encode.
+
+        Args:
+            feats (Tensor): Reference mel (B, T_ref, odim) (normalised like the targets).
+            feats_lengths (LongTensor): (B,).
+            validate (bool): Reject too-short and silent references (inference); training
+                crops are prepared by the model and skip these checks.
+
+        Returns:
+            Tensor: Style (B, S).
+
+        Raises:
+            ValueError: wrong feature size, non-finite values, a reference shorter than
+                ``min_frames``, or a constant (silent) reference.
+        """
+        if feats.dim() != 3 or feats.shape[-1] != self.odim:
+            raise ValueError(
+                f"reference features must be (batch, frames, {self.odim}), "
+                f"got {tuple(feats.shape)}"
+            )
+        if not torch.isfinite(feats).all():
+            raise ValueError("reference features contain NaN or Inf (corrupt audio?)")
+        mask = valid_mask(feats_lengths, feats.shape[1]).to(feats.dtype)  # (B, T, 1)
+        if validate:
+            self._validate(feats, feats_lengths, mask)
+        h = self.convs((feats * mask).transpose(1, 2)).transpose(1, 2) * mask
+        h = self.blocks(h, feats_lengths)
+        pooled = (h * mask).sum(1) / feats_lengths[:, None].to(h.dtype)
+        return self.proj(pooled)
+
+    def _validate(self, feats, feats_lengths, mask):
+        if bool((feats_lengths < self.min_frames).any()):
+            raise ValueError(
+                f"reference too short: {feats_lengths.min().item()} frames, the style "
+                f"encoder needs at least {self.min_frames} frames"
+            )
+        # A silent reference has (near) constant frames: nothing to clone.
+        mean = (feats * mask).sum(1, keepdim=True) / feats_lengths[:, None, None]
+        spread = (((feats - mean) ** 2) * mask).sum((1, 2)) / (feats_lengths * self.odim)
+        if bool((spread < 1e-6).any()):
+            raise ValueError("reference is silent or constant: no voice to clone")
