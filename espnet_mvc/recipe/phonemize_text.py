@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Stage 4 helper for ``--g2p espeak_ng_multilingual``: phonemize every utterance of a
+Kaldi ``text`` file with ESPnet's espeak g2p for its language (from ``utt2lang``),
+writing ``utt tok tok ...`` lines (French liaison marks stripped).
+
+Run by path (loads ``espnet_mvc/text/espeak.py`` directly, without importing the
+``espnet_mvc`` package and its model registration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+
+def load_espeak():
+    path = Path(__file__).resolve().parent.parent / "text" / "espeak.py"
+    spec = importlib.util.spec_from_file_location("_mvc_espeak", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["_mvc_espeak"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def phonemize_file(es, text: Path, utt2lang: Path, out: Path, cleaner: str) -> int:
+    u2l = {}
+    for i, line in enumerate(utt2lang.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if len(parts) != 2:
+            raise ValueError(f"{utt2lang}: line {i}: expected '<utt> <lang>'")
+        u2l[parts[0]] = parts[1]
+    lines = []
+    for i, line in enumerate(text.read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split(maxsplit=1)
+        key = parts[0]
+        if len(parts) < 2:
+            raise ValueError(f"{text}: line {i}: empty text for '{key}'")
+        if key not in u2l:
+            raise ValueError(f"{utt2lang}: no language for utterance '{key}'")
+        try:
+            toks = es.phonemize(parts[1], u2l[key], cleaner=cleaner)
+        except es.EspeakError as e:
+            raise ValueError(f"{text}: line {i}: utterance '{key}': {e}") from e
+        if not toks:
+            raise ValueError(f"{text}: line {i}: no phonemes for '{key}': {parts[1]}")
+        lines.append(f"{key} {' '.join(toks)}\n")
+    tmp = Path(str(out) + ".tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(out)
+    return len(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("dirs", nargs="+", help="data dirs with text and utt2lang; writes <dir>/<out-name>")
+    ap.add_argument("--out-name", default="text_phn")
+    ap.add_argument("--cleaner", default="none")
+    a = ap.parse_args(argv)
+    es = load_espeak()
+    es.setup_espeak_env()
+    for d in map(Path, a.dirs):
+        for f in ("text", "utt2lang"):
+            if not (d / f).is_file():
+                print(f"ERROR: {d / f} missing (per-language phonemes need text and utt2lang)", file=sys.stderr)
+                return 1
+        try:
+            n = phonemize_file(es, d / "text", d / "utt2lang", d / a.out_name, a.cleaner)
+        except ValueError as e:
+            print(f"ERROR: {e}", file=sys.stderr)
+            return 1
+        print(f"{d}/text: {n} utterances phonemized -> {d}/{a.out_name}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
