@@ -21,11 +21,22 @@ def _model():
             from speechmos import dnsmos as _d
         except ImportError as e:
             raise AudioError("speechmos not installed; pip install 'espnet-mvc[score]'") from e
+        import onnxruntime as ort
+
         here = os.path.dirname(os.path.abspath(_d.__file__))
-        _MODEL = _d.DNSMOS(
-            os.path.join(here, "dnsmos_models", "sig_bak_ovr.onnx"),
-            os.path.join(here, "dnsmos_models", "model_v8.onnx"),
-        )
+        # speechmos' own constructor, but with single-threaded sessions: the models are
+        # small, and spinning intra-op threads collapse on a loaded 2-core machine.
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(os.environ.get("MVC_DNSMOS_THREADS", "1"))
+        so.inter_op_num_threads = 1
+        m = _d.DNSMOS.__new__(_d.DNSMOS)
+        m.primary_model_path = os.path.join(here, "dnsmos_models", "sig_bak_ovr.onnx")
+        m.onnx_sess = ort.InferenceSession(
+            m.primary_model_path, sess_options=so, providers=["CPUExecutionProvider"])
+        m.p808_onnx_sess = ort.InferenceSession(
+            os.path.join(here, "dnsmos_models", "model_v8.onnx"), sess_options=so,
+            providers=["CPUExecutionProvider"])
+        _MODEL = m
     return _MODEL
 
 

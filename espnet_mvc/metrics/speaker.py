@@ -20,6 +20,7 @@ Three tiers, the ``spksim_method`` column says which one scored:
 from __future__ import annotations
 
 import importlib.util
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -146,10 +147,28 @@ def get_encoder(method: str = "auto") -> Tuple[str, object]:
     return _ENC
 
 
+@contextmanager
+def _torch_one_thread():
+    """The encoder is a small LSTM: one intra-op thread is fastest and immune to
+    oversubscription (measured 10x faster than 2 threads on a loaded 2-core machine)."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 def embed(wav: np.ndarray, fs: int, method: str = "auto") -> Tuple[np.ndarray, str]:
     name, fn = get_encoder(method)
     x16 = np.clip(resample(wav, fs, FS), -1, 1)
-    e = np.asarray(fn(x16), dtype=np.float64)
+    with _torch_one_thread():
+        e = np.asarray(fn(x16), dtype=np.float64)
     if not np.all(np.isfinite(e)):
         raise AudioError("non-finite speaker embedding")
     return e, name
