@@ -9,5 +9,8 @@ trainers, ``Text2Speech`` and packed-model loading find ``tts: mvc``.
 __version__ = "0.1.0"
 
 from espnet_mvc.registry import register_all  # noqa: E402
+from espnet_mvc.text.espeak import setup_espeak_env  # noqa: E402
 
+# ESPnet's phonemizer-based g2p finds the espeak-ng library shipped in espeakng-loader.
+setup_espeak_env()
 register_all()

@@ -6,7 +6,9 @@ dict ``AVAILABLE_TEXT2MEL``. ``Text2Speech`` and packed-model loading rebuild mo
 through ``TTSTask`` / ``GANTTSTask``, so the plugin registers into all three.
 """
 
+import functools
 import importlib
+import inspect
 from typing import Dict, Type
 
 # name -> "module:Class" of every model this plugin adds (imported lazily on registration)
@@ -39,6 +41,47 @@ def register_text2mel(name: str, cls: Type) -> None:
     joint_text2wav.AVAILABLE_TEXT2MEL[name] = cls
 
 
+def is_mvc(tts) -> bool:
+    """True for an MVC model, also inside ESPnet's joint text2mel + vocoder wrapper."""
+    from espnet_mvc.tts.mvc.mvc import MVC
+
+    if isinstance(tts, MVC):
+        return True
+    generator = getattr(tts, "generator", None)
+    return generator is not None and isinstance(generator["text2mel"], MVC)
+
+
+def _patch_text2speech() -> None:
+    """Let ``Text2Speech`` forward its generic decode options to MVC.
+
+    ESPnet's ``Text2Speech`` hands ``speed_control_alpha`` / ``noise_scale`` only to the
+    model classes it knows. For MVC they become ``alpha`` (speaking rate) and
+    ``temperature`` (sampler noise scale); every other MVC option (``n_timesteps``,
+    ``solver``, ``seed``) goes through ``Text2Speech.__call__(..., decode_conf={...})``.
+    """
+    from espnet2.bin import tts_inference
+
+    cls = tts_inference.Text2Speech
+    if getattr(cls, "_mvc_patched", False):
+        return
+    original = cls.__init__
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if is_mvc(self.tts):
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            self.decode_conf.update(
+                alpha=bound.arguments["speed_control_alpha"],
+                temperature=bound.arguments["noise_scale"],
+            )
+
+    cls.__init__ = __init__
+    cls._mvc_patched = True
+
+
 def register_all() -> None:
     """Register every plugin model (idempotent)."""
     global _registered
@@ -54,4 +97,5 @@ def register_all() -> None:
                 continue
             raise
         register_text2mel(name, cls)
+    _patch_text2speech()
     _registered = True

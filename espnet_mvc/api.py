@@ -1,0 +1,553 @@
+"""Plugin API: load a trained MVC model and synthesize, with every MVC option exposed.
+
+    >>> from espnet_mvc.api import MVCSynthesizer
+    >>> tts = MVCSynthesizer.from_pretrained("exp/tts_mvc/packed.zip")
+    >>> out = tts.synthesize("Hello there.", ref="voice.wav", n_timesteps=4)
+    >>> out.wav, out.fs, out.rtf
+
+Models load through ESPnet's ``Text2Speech`` (so anything ESPnet can decode, this can), with
+two safety rules for downloaded archives: members are checked before unpacking (no absolute
+paths, no ``..``, no links), and every ``torch.load`` runs with ``weights_only=True`` so a
+checkpoint cannot execute code. Configs are read with ``yaml.safe_load`` (as ESPnet does).
+"""
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import tarfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import yaml
+
+import espnet_mvc  # noqa: F401  (registers the plugin)
+from espnet_mvc.audio import AudioInput, load_reference
+from espnet_mvc.registry import is_mvc
+
+# g2p names ESPnet's own tokenizer handles; anything else means the recipe phonemized text
+# itself (e.g. the multilingual espeak front end), and so does this API.
+_SELF_PHONEMIZED = {"espeak_ng_multilingual", "none", None}
+# Checkpoint names looked for in an experiment directory, best first.
+_CHECKPOINTS = ("valid.loss.best.pth", "valid.loss.ave.pth", "train.loss.best.pth",
+                "latest.pth")
+
+
+class ModelLoadError(RuntimeError):
+    """The model (archive, directory or files) cannot be loaded."""
+
+
+@dataclass
+class SynthesisResult:
+    """One synthesized utterance.
+
+    Attributes:
+        wav (np.ndarray): Waveform (T_wav,), float32 in [-1, 1].
+        fs (int): Sample rate.
+        mel (Optional[np.ndarray]): Generated (normalised) mel (T_feats, n_mels).
+        durations (Optional[np.ndarray]): Frames per token (T_text,).
+        elapsed (float): Synthesis wall time in seconds (vocoder included).
+        rtf (float): Real-time factor: elapsed / audio duration.
+    """
+
+    wav: np.ndarray
+    fs: int
+    mel: Optional[np.ndarray] = None
+    durations: Optional[np.ndarray] = None
+    elapsed: float = 0.0
+    rtf: float = 0.0
+    extra: Dict[str, object] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.wav) / self.fs
+
+
+@contextlib.contextmanager
+def safe_torch_load():
+    """Force ``weights_only=True`` on every ``torch.load`` inside the block.
+
+    ESPnet's model builders call ``torch.load(..., weights_only=False)``; with this, a
+    checkpoint that holds anything but tensors and plain containers is refused instead of
+    being unpickled (which could run code).
+    """
+    original = torch.load
+
+    def _load(*args, **kwargs):
+        kwargs["weights_only"] = True
+        return original(*args, **kwargs)
+
+    torch.load = _load
+    try:
+        yield
+    finally:
+        torch.load = original
+
+
+def _check_members(names: Sequence[str], archive: Path) -> None:
+    for name in names:
+        p = Path(name)
+        if p.is_absolute() or ".." in p.parts:
+            raise ModelLoadError(f"{archive}: refusing unsafe member path {name!r}")
+
+
+def safe_unpack(archive: Union[str, Path], outdir: Optional[Union[str, Path]] = None) -> Dict:
+    """Unpack an ESPnet model archive (zip or tar) after checking its members.
+
+    Returns:
+        Dict[str, str]: ESPnet's ``unpack`` result (``tts_train_config``, ``tts_model_file``,
+        other packed files), paths inside ``outdir``.
+    """
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    archive = Path(archive)
+    if not archive.is_file():
+        raise ModelLoadError(f"model archive {archive}: file not found")
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            infos = z.infolist()
+            _check_members([i.filename for i in infos], archive)
+            for i in infos:  # symlinks in zips are stored with S_IFLNK in the mode bits
+                if (i.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise ModelLoadError(f"{archive}: refusing symlink member {i.filename!r}")
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            members = t.getmembers()
+            _check_members([m.name for m in members], archive)
+            for m in members:
+                if not (m.isfile() or m.isdir()):
+                    raise ModelLoadError(f"{archive}: refusing non-regular member {m.name!r}")
+    else:
+        raise ModelLoadError(f"{archive}: neither a zip nor a tar archive")
+    if outdir is None:
+        digest = hashlib.sha1(archive.read_bytes()).hexdigest()[:16]
+        outdir = Path(os.environ.get("ESPNET_MVC_CACHE", Path.home() / ".cache/espnet_mvc"))
+        outdir = outdir / "models" / digest
+    try:
+        return unpack(archive, outdir)
+    except Exception as e:
+        raise ModelLoadError(f"{archive}: not an ESPnet model archive ({e})") from e
+
+
+def _read_map(path: Optional[Path]) -> Dict[str, int]:
+    if path is None or not Path(path).is_file():
+        return {}
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def split_phrases(text: str, max_chars: int = 200) -> List[str]:
+    """Cut long text into phrases: sentences, then clauses, then word groups.
+
+    Every phrase is at most ``max_chars`` long (unless a single word is longer), and the
+    phrases joined with spaces give the input back up to whitespace.
+    """
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        return []
+    sentences = re.split(r"(?<=[.!?;:…])\s+", text)
+    phrases: List[str] = []
+    for sentence in sentences:
+        if len(sentence) <= max_chars:
+            phrases.append(sentence)
+            continue
+        current = ""
+        for clause in re.split(r"(?<=[,–—])\s+", sentence):
+            for word in clause.split(" ") if len(clause) > max_chars else [clause]:
+                candidate = f"{current} {word}".strip()
+                if len(candidate) > max_chars and current:
+                    phrases.append(current)
+                    current = word
+                else:
+                    current = candidate
+        if current:
+            phrases.append(current)
+    return [p for p in phrases if p.strip()]
+
+
+class MVCSynthesizer:
+    """Synthesize with a trained MVC model (or any ESPnet TTS model).
+
+    Args:
+        train_config (str|Path): The training config (config.yaml).
+        model_file (str|Path): The model weights (*.pth).
+        device (str): "cpu" or "cuda".
+        lang2lid, spk2sid (Optional[Path]): Id maps written by the recipe (multilingual /
+            multi-speaker models); looked for beside the config when not given.
+    """
+
+    def __init__(
+        self,
+        train_config: Union[str, Path],
+        model_file: Union[str, Path],
+        device: str = "cpu",
+        lang2lid: Optional[Union[str, Path]] = None,
+        spk2sid: Optional[Union[str, Path]] = None,
+    ):
+        from espnet2.bin.tts_inference import Text2Speech
+
+        train_config, model_file = Path(train_config), Path(model_file)
+        for what, p in (("config", train_config), ("model file", model_file)):
+            if not p.is_file():
+                raise ModelLoadError(f"{what} {p}: file not found")
+        with safe_torch_load():
+            try:
+                self.t2s = Text2Speech(
+                    train_config=str(train_config), model_file=str(model_file), device=device
+                )
+            except Exception as e:
+                if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
+                    raise ModelLoadError(
+                        f"{model_file}: refused: the checkpoint holds objects other than "
+                        f"weights, which could run code when loaded ({e})"
+                    ) from e
+                raise
+        self.device = device
+        self.train_config = train_config
+        self.model_file = model_file
+        self.args = self.t2s.train_args
+        self.token_list: List[str] = list(self.args.token_list)
+        self.token_to_id = {t: i for i, t in enumerate(self.token_list)}
+        here = train_config.parent
+        self.lang2lid = _read_map(Path(lang2lid) if lang2lid else here / "lang2lid")
+        self.spk2sid = _read_map(Path(spk2sid) if spk2sid else here / "spk2sid")
+        self.g2p = getattr(self.args, "g2p", None)
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(cls, model: Union[str, Path], device: str = "cpu") -> "MVCSynthesizer":
+        """Load from a packed archive (stage 9), an experiment dir or a config file.
+
+        Args:
+            model: ``packed.zip`` / ``.tar.gz``; an ``exp/<tag>`` directory holding
+                ``config.yaml`` and a checkpoint; or a ``config.yaml`` beside its weights.
+        """
+        model = Path(model)
+        if not model.exists():
+            raise ModelLoadError(f"model {model}: no such file or directory")
+        if model.is_file() and model.suffix in (".yaml", ".yml"):
+            model = model.parent
+        if model.is_dir():
+            config = model / "config.yaml"
+            if not config.is_file():
+                raise ModelLoadError(f"{model}: no config.yaml (is it an ESPnet exp dir?)")
+            ckpt = next((model / c for c in _CHECKPOINTS if (model / c).is_file()), None)
+            if ckpt is None:
+                pths = sorted(model.glob("*.pth"))
+                pths = [p for p in pths if p.name != "checkpoint.pth"]
+                if not pths:
+                    raise ModelLoadError(f"{model}: no model weights (*.pth) found")
+                ckpt = pths[-1]
+            return cls(config, ckpt, device=device)
+        files = safe_unpack(model)
+        config = files.get("tts_train_config") or files.get("train_config")
+        weights = files.get("tts_model_file") or files.get("model_file")
+        if not config or not weights:
+            raise ModelLoadError(f"{model}: archive has no TTS config/model ({sorted(files)})")
+        lang2lid = next((v for k, v in files.items() if str(v).endswith("lang2lid")), None)
+        spk2sid = next((v for k, v in files.items() if str(v).endswith("spk2sid")), None)
+        return cls(config, weights, device=device, lang2lid=lang2lid, spk2sid=spk2sid)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def fs(self) -> int:
+        return int(self.t2s.fs)
+
+    @property
+    def tts(self):
+        return self.t2s.tts
+
+    @property
+    def mvc(self):
+        """The MVC text2mel module (also inside a joint text2mel + vocoder model)."""
+        tts = self.t2s.tts
+        return tts.generator["text2mel"] if hasattr(tts, "generator") else tts
+
+    @property
+    def uses_reference(self) -> bool:
+        return bool(getattr(self.mvc, "use_gst", False))
+
+    @property
+    def languages(self) -> List[str]:
+        return sorted(k for k in self.lang2lid if k != "<unk>")
+
+    @property
+    def speakers(self) -> List[str]:
+        return sorted(k for k in self.spk2sid if k != "<unk>")
+
+    def info(self) -> Dict[str, object]:
+        """Sizes, sample rate, languages and speakers of the loaded model."""
+
+        def count(m):
+            return sum(p.numel() for p in m.parameters()) if m is not None else 0
+
+        mvc = self.mvc
+        info = dict(
+            model_file=str(self.model_file),
+            model_class=type(self.t2s.tts).__name__,
+            is_mvc=is_mvc(self.t2s.tts),
+            sample_rate=self.fs,
+            n_mels=getattr(mvc, "odim", None),
+            vocab_size=len(self.token_list),
+            g2p=self.g2p,
+            parameters_total=count(self.t2s.model),
+            uses_reference_audio=self.uses_reference,
+            languages=self.languages,
+            speakers=self.speakers,
+            vocoder=type(self.t2s.vocoder).__name__ if self.t2s.vocoder is not None else (
+                "joint" if hasattr(self.t2s.tts, "generator") else None
+            ),
+        )
+        if hasattr(mvc, "conditioning_encoder"):
+            info.update(
+                parameters_conditioning_encoder=count(mvc.conditioning_encoder()),
+                parameters_decoder=count(mvc.decoder),
+                default_diffusion_steps=mvc.decoder.n_timesteps,
+            )
+        return info
+
+    # ------------------------------------------------------------------ text
+    def text_to_ids(self, text: str, lang: Optional[str] = None) -> torch.Tensor:
+        """Phonemize/tokenize ``text`` the way the model was trained.
+
+        Raises:
+            ValueError: empty text, text that yields no tokens, or only unknown symbols.
+        """
+        if not text or not text.strip():
+            raise ValueError("empty text: nothing to synthesize")
+        if lang is not None and self.lang2lid and lang not in self.lang2lid:
+            raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
+        if self.g2p in _SELF_PHONEMIZED or lang is not None:
+            from espnet_mvc.text.espeak import phonemize
+
+            tokens = phonemize(text, lang or self._default_lang())
+            unk = self.token_to_id.get("<unk>", 1)
+            ids = [self.token_to_id.get(t, unk) for t in tokens]
+            unknown = sorted({t for t in tokens if t not in self.token_to_id})
+        else:
+            ids = self.t2s.preprocess_fn("<dummy>", dict(text=text))["text"].tolist()
+            unk = self.token_to_id.get("<unk>", 1)
+            unknown = []
+        if not ids:
+            raise ValueError(f"the text {text!r} gives no phonemes (unpronounceable?)")
+        if all(i == unk for i in ids):
+            raise ValueError(
+                f"the text {text!r} contains only symbols unknown to this model"
+                + (f" ({' '.join(unknown[:10])})" if unknown else "")
+                + ": check the language and the model's token list"
+            )
+        if unknown:
+            logging.warning("symbols unknown to the model, read as <unk>: %s", unknown[:10])
+        return torch.tensor(ids, dtype=torch.long)
+
+    def _default_lang(self) -> str:
+        if self.languages:
+            return "en-us" if "en-us" in self.languages else self.languages[0]
+        return "en-us"
+
+    # ------------------------------------------------------------------ synthesis
+    def _conditioning(self, ref, ref_sr, lang, speaker) -> Dict[str, torch.Tensor]:
+        kw: Dict[str, torch.Tensor] = {}
+        if self.uses_reference:
+            if ref is None:
+                raise ValueError("this model clones a voice: give a reference clip (ref=...)")
+            kw["speech"] = torch.from_numpy(load_reference(ref, self.fs, sr=ref_sr))
+        elif ref is not None:
+            logging.warning("this model has no reference encoder: the reference is ignored")
+        if self.t2s.use_lids:
+            lang = lang or self._default_lang()
+            if lang not in self.lang2lid:
+                raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
+            kw["lids"] = torch.tensor([self.lang2lid[lang]])
+        if self.t2s.use_sids:
+            if speaker is None:
+                if not self.speakers:
+                    raise ValueError("this model is multi-speaker: give speaker=<id>")
+                speaker = self.speakers[0]
+            sid = self.spk2sid.get(str(speaker), None)
+            if sid is None:
+                if str(speaker).isdigit():
+                    sid = int(speaker)
+                else:
+                    raise ValueError(f"unknown speaker {speaker!r}; known: {self.speakers[:20]}")
+            kw["sids"] = torch.tensor([sid])
+        return kw
+
+    def synthesize(
+        self,
+        text: str,
+        ref: Optional[AudioInput] = None,
+        ref_sr: Optional[int] = None,
+        lang: Optional[str] = None,
+        speaker: Optional[Union[str, int]] = None,
+        n_timesteps: Optional[int] = None,
+        temperature: float = 0.667,
+        alpha: float = 1.0,
+        solver: Optional[str] = None,
+        seed: Optional[int] = 0,
+    ) -> SynthesisResult:
+        """Synthesize one sentence or phrase.
+
+        Args:
+            text (str): Input text (phonemized with the model's front end).
+            ref: Reference clip for the voice (path, array with ``ref_sr``, or tuple).
+            lang (Optional[str]): Language (multilingual models), e.g. "es".
+            speaker: Speaker name or id (multi-speaker models).
+            n_timesteps (Optional[int]): Diffusion (flow-matching) steps.
+            temperature (float): Sampler noise scale.
+            alpha (float): Speaking rate: > 1 slower, < 1 faster.
+            solver (Optional[str]): "euler" or "midpoint".
+            seed (Optional[int]): Sampler seed (None: random).
+
+        Returns:
+            SynthesisResult: waveform, sample rate, mel, durations, elapsed time and RTF.
+        """
+        ids = self.text_to_ids(text, lang)
+        kw = self._conditioning(ref, ref_sr, lang, speaker)
+        decode_conf = {}
+        if is_mvc(self.t2s.tts):
+            decode_conf = dict(temperature=temperature, alpha=alpha, seed=seed)
+            if n_timesteps is not None:
+                decode_conf["n_timesteps"] = n_timesteps
+            if solver is not None:
+                decode_conf["solver"] = solver
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = self.t2s(ids, decode_conf=decode_conf, **kw)
+        elapsed = time.perf_counter() - start
+        if out.get("wav") is None:
+            raise RuntimeError("the model produced no waveform (no vocoder available)")
+        wav = out["wav"].detach().cpu().float().numpy().reshape(-1)
+        seconds = max(len(wav) / self.fs, 1e-9)
+        mel = out.get("feat_gen")
+        dur = out.get("duration")
+        return SynthesisResult(
+            wav=wav,
+            fs=self.fs,
+            mel=None if mel is None else mel.detach().cpu().numpy(),
+            durations=None if dur is None else dur.detach().cpu().numpy(),
+            elapsed=elapsed,
+            rtf=elapsed / seconds,
+        )
+
+    def synthesize_long(
+        self,
+        text: str,
+        out_path: Optional[Union[str, Path]] = None,
+        max_chars: int = 200,
+        pause_seconds: float = 0.15,
+        progress: bool = True,
+        **kwargs,
+    ) -> SynthesisResult:
+        """Synthesize paragraphs or chapters phrase by phrase.
+
+        Each phrase is synthesized on its own, so memory per step is bounded by one
+        phrase; with ``out_path`` audio is appended to the file as it is made and the
+        returned ``wav`` is empty, so memory does not grow with the text at all. Phrases
+        are joined with a short pause, faded in and out over 5 ms so that no seam clicks.
+
+        Args:
+            text (str): Any length of text.
+            out_path (Optional[path]): Stream the audio into this WAV file.
+            max_chars (int): Longest phrase.
+            pause_seconds (float): Silence between phrases.
+            progress (bool): Show a progress bar.
+            **kwargs: Options of :meth:`synthesize` (ref, lang, speaker, steps, ...).
+        """
+        import soundfile as sf
+        from tqdm import tqdm
+
+        phrases = split_phrases(text, max_chars)
+        if not phrases:
+            raise ValueError("empty text: nothing to synthesize")
+        fs = self.fs
+        fade = np.linspace(0.0, 1.0, int(0.005 * fs), dtype=np.float32)
+        pause = np.zeros(int(pause_seconds * fs), dtype=np.float32)
+        writer = sf.SoundFile(str(out_path), "w", fs, 1, "PCM_16") if out_path else None
+        pieces: List[np.ndarray] = []
+        total_samples, elapsed = 0, 0.0
+        try:
+            for i, phrase in enumerate(tqdm(phrases, desc="phrases", disable=not progress)):
+                res = self.synthesize(phrase, **kwargs)
+                wav = res.wav.copy()
+                n = min(len(fade), len(wav) // 2)
+                if n:
+                    wav[:n] *= fade[:n]
+                    wav[-n:] *= fade[:n][::-1]
+                chunk = np.concatenate([wav, pause]) if i < len(phrases) - 1 else wav
+                total_samples += len(chunk)
+                elapsed += res.elapsed
+                if writer is not None:
+                    writer.write(chunk)
+                else:
+                    pieces.append(chunk)
+        finally:
+            if writer is not None:
+                writer.close()
+        wav = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        seconds = max(total_samples / fs, 1e-9)
+        return SynthesisResult(
+            wav=wav, fs=fs, elapsed=elapsed, rtf=elapsed / seconds,
+            extra=dict(phrases=len(phrases), samples=total_samples),
+        )
+
+    def stream(
+        self,
+        text: str,
+        ref: Optional[AudioInput] = None,
+        ref_sr: Optional[int] = None,
+        lang: Optional[str] = None,
+        speaker: Optional[Union[str, int]] = None,
+        lookahead: float = 0.5,
+        chunk_seconds: float = 0.25,
+        n_timesteps: Optional[int] = None,
+        temperature: float = 0.667,
+        alpha: float = 1.0,
+        seed: int = 0,
+        solver: Optional[str] = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield audio chunks as they are ready (finite look-ahead ``lookahead`` seconds).
+
+        See :class:`espnet_mvc.streaming.MVCStreamer`.
+        """
+        from espnet_mvc.streaming import MVCStreamer
+
+        if not is_mvc(self.t2s.tts):
+            raise ValueError("streaming needs an MVC model")
+        ids = self.text_to_ids(text, lang)
+        kw = self._conditioning(ref, ref_sr, lang, speaker)
+        model = self.t2s.model
+        ref_feats = None
+        if "speech" in kw:
+            feats, _ = model.feats_extract(kw["speech"][None])
+            if model.normalize is not None:
+                feats, _ = model.normalize(feats)
+            ref_feats = feats[0]
+        denorm = None
+        if model.normalize is not None:
+            def denorm(mel):
+                return model.normalize.inverse(mel.clone()[None])[0][0]
+        tts = self.t2s.tts
+        if hasattr(tts, "generator"):
+            vocoder = tts.generator["vocoder"].inference
+            denorm = None  # joint models vocode the normalised features they generate
+        else:
+            vocoder = self.t2s.vocoder
+        hop = int(model.feats_extract.get_parameters().get("n_shift", 256))
+        streamer = MVCStreamer(self.mvc, vocoder, denormalize=denorm, hop_length=hop, fs=self.fs)
+        yield from streamer.stream(
+            ids, ref_feats=ref_feats, sids=kw.get("sids"), lids=kw.get("lids"),
+            chunk_seconds=chunk_seconds, lookahead_seconds=lookahead,
+            n_timesteps=n_timesteps, temperature=temperature, alpha=alpha, seed=seed,
+            solver=solver,
+        )

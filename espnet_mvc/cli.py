@@ -1,0 +1,139 @@
+"""``espnet-mvc``: synthesize with a trained MVC model, or describe one.
+
+    espnet-mvc synth --model exp/tts_mvc/packed.zip --text "Hello." --ref voice.wav --out o.wav
+    espnet-mvc synth --model exp/tts_mvc --text-file chapter.txt --out chapter.wav
+    espnet-mvc synth --model M --text "Hola." --lang es --stream --lookahead 0.5 --out o.wav
+    espnet-mvc info --model exp/tts_mvc/packed.zip
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", required=True,
+        help="packed model (.zip/.tar.gz from stage 9), an exp/<tag> directory with "
+             "config.yaml and a checkpoint, or a config.yaml beside its weights",
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="espnet-mvc",
+        description="MambaVoiceCloning (ESPnet plugin): synthesis and model information.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser(
+        "synth", help="synthesize speech",
+        description="Synthesize text to a WAV file. Long text (a text file or more than "
+                    "--max-chars characters) is split into phrases and written as it is "
+                    "made, so memory does not grow with its length.",
+    )
+    _add_model(s)
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="text to speak")
+    src.add_argument("--text-file", type=Path, help="UTF-8 text file to speak (any length)")
+    s.add_argument("--out", required=True, type=Path, help="output WAV path")
+    s.add_argument("--ref", type=Path,
+                   help="reference clip of the voice to clone (any sample rate/channels; "
+                        "at least 0.5 s of sound)")
+    s.add_argument("--lang", help="language of the text, e.g. en-us, es, de, fr")
+    s.add_argument("--speaker", help="speaker name or id (multi-speaker models)")
+    s.add_argument("--steps", type=int, default=None,
+                   help="diffusion (flow-matching) steps; default: the model's (e.g. 4)")
+    s.add_argument("--temperature", type=float, default=0.667,
+                   help="sampler noise scale (default 0.667)")
+    s.add_argument("--rate", type=float, default=1.0,
+                   help="duration scale: >1 slower, <1 faster (default 1.0)")
+    s.add_argument("--solver", choices=["euler", "midpoint"], default=None,
+                   help="ODE solver (default: the model's)")
+    s.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    s.add_argument("--stream", action="store_true",
+                   help="stream: write audio chunk by chunk as it is generated")
+    s.add_argument("--lookahead", type=float, default=0.5,
+                   help="streaming look-ahead in seconds (default 0.5; 'inf' = offline)")
+    s.add_argument("--chunk", type=float, default=0.25,
+                   help="streaming chunk length in seconds (default 0.25)")
+    s.add_argument("--max-chars", type=int, default=200,
+                   help="longest phrase for long-form text (default 200)")
+    s.add_argument("--quiet", action="store_true", help="no progress output")
+
+    i = sub.add_parser("info", help="describe a model (sizes, sample rate, languages, speakers)")
+    _add_model(i)
+    i.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _synth(args) -> int:
+    import soundfile as sf
+
+    from espnet_mvc.api import MVCSynthesizer
+
+    if args.text is not None:
+        text = args.text
+    else:
+        if not args.text_file.is_file():
+            raise ValueError(f"--text-file {args.text_file}: file not found")
+        text = args.text_file.read_text(encoding="utf-8")
+    tts = MVCSynthesizer.from_pretrained(args.model, device=args.device)
+    opts = dict(
+        ref=args.ref, lang=args.lang, speaker=args.speaker, n_timesteps=args.steps,
+        temperature=args.temperature, alpha=args.rate, seed=args.seed, solver=args.solver,
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    if args.stream:
+        start = time.perf_counter()
+        first, samples = None, 0
+        with sf.SoundFile(str(args.out), "w", tts.fs, 1, "PCM_16") as f:
+            for chunk in tts.stream(text, lookahead=args.lookahead, chunk_seconds=args.chunk,
+                                    **opts):
+                if first is None:
+                    first = time.perf_counter() - start
+                f.write(chunk)
+                samples += len(chunk)
+        total = time.perf_counter() - start
+        log(f"first chunk after {first * 1000:.0f} ms; RTF {total / max(samples / tts.fs, 1e-9):.3f}")
+    elif args.text_file is not None or len(text) > args.max_chars:
+        res = tts.synthesize_long(text, out_path=args.out, max_chars=args.max_chars,
+                                  progress=not args.quiet, **opts)
+        log(f"{res.extra['phrases']} phrases, {res.extra['samples'] / res.fs:.1f} s; "
+            f"RTF {res.rtf:.3f}")
+    else:
+        res = tts.synthesize(text, **opts)
+        sf.write(str(args.out), res.wav, res.fs, subtype="PCM_16")
+        log(f"{res.seconds:.2f} s of audio in {res.elapsed:.2f} s (RTF {res.rtf:.3f})")
+    log(f"wrote {args.out}")
+    return 0
+
+
+def _info(args) -> int:
+    from espnet_mvc.api import MVCSynthesizer
+
+    info = MVCSynthesizer.from_pretrained(args.model, device=args.device).info()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k}: {v}")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _synth(args) if args.command == "synth" else _info(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"espnet-mvc: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
