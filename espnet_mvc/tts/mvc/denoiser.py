@@ -8,7 +8,7 @@ item the output it would get alone.
 """
 
 import math
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -147,3 +147,107 @@ class BiMambaUNet1d(nn.Module):
         h = self.up_res(torch.cat([h, skip], dim=1), mask, cond)
         h = self._ssm(self.up_ssm, h, lengths, cond)
         return self.out(self.final(h * mask) * mask) * mask
+
+    # ------------------------------------------------------------------ streaming
+    def forward_chunk(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        mu: torch.Tensor,
+        t: torch.Tensor,
+        style: Optional[torch.Tensor] = None,
+        commit: Optional[int] = None,
+        cache: Optional[Dict[str, object]] = None,
+    ) -> Tuple[torch.Tensor, Dict[str, object]]:
+        """Streaming estimate over a window ``[s, s + W)`` of one stream.
+
+        The window's first ``commit`` frames become final; the next call's window starts
+        at ``s + commit``. ``cache`` (None at the start of the stream) carries what the
+        earlier frames leave behind: each Bi-Mamba block's forward :class:`MambaState`
+        (after the committed frames) and the left-context input frames of every k=3 conv,
+        of the stride-2 downsample and of the transposed-conv upsample. The backward scans
+        are recomputed over the window from a zero state at its end, and every conv pads
+        the window's right end with zeros, exactly as the offline :meth:`forward` does at
+        the end of the sequence: a window that reaches the end of the utterance gives the
+        offline result (up to float rounding) for all its frames.
+
+        Args:
+            x (Tensor): Noisy mel x_t over the window (B, n_feats, W).
+            mask (Tensor): (B, 1, W), all ones (one unpadded stream per batch item).
+            mu (Tensor): Condition over the window (B, n_feats, W).
+            t (Tensor): Diffusion time (B,).
+            style (Optional[Tensor]): (B, S).
+            commit (Optional[int]): Frames made final by this call (default: W). Must be
+                even, except in the stream's last call (window starts stay even so that
+                the half-rate level stays aligned).
+            cache (Optional[dict]): Returned by the previous call of this stream, or None.
+
+        Returns:
+            Tensor: Vector field over the window (B, n_feats, W); frames past ``commit``
+                are provisional.
+            dict: Cache for the next window.
+        """
+        width = x.shape[-1]
+        commit = width if commit is None else int(commit)
+        if not 1 <= commit <= width:
+            raise ValueError(f"commit must be in [1, {width}], got {commit}")
+        cache = {} if cache is None else cache
+        if cache.get("_closed"):
+            raise ValueError(
+                "this stream already committed an odd number of frames (its last chunk)"
+            )
+        new: Dict[str, object] = {"_closed": commit % 2 == 1}
+        half_commit = (commit + 1) // 2
+
+        def conv(layer, inp, key, n_commit, right=1, stride=1):
+            # ``layer`` has kernel 3 (padding 1): one left-context frame from the cache,
+            # zero padding on the right (= the offline sequence end).
+            prev = cache.get(key)
+            if prev is None:
+                prev = inp.new_zeros(inp.shape[0], inp.shape[1], 1)
+            xin = torch.cat([prev, inp, inp.new_zeros(inp.shape[0], inp.shape[1], right)], 2)
+            new[key] = xin[:, :, n_commit : n_commit + 1]  # last committed input frame
+            return F.conv1d(
+                xin, layer.weight, layer.bias, stride=stride, dilation=layer.dilation,
+                groups=layer.groups,
+            )
+
+        def res(block, inp, m, key, n_commit):
+            h = F.silu(block.norm1(conv(block.conv1, inp * m, key + ".conv1", n_commit)))
+            scale, shift = block.film(cond).unsqueeze(-1).chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+            h = F.silu(block.norm2(conv(block.conv2, h * m, key + ".conv2", n_commit)))
+            return (h + block.skip(inp)) * m
+
+        def ssm(block, inp, key, n_commit):
+            out, st = block.forward_chunk(inp.transpose(1, 2), n_commit, cache.get(key), cond)
+            new[key] = st
+            return out.transpose(1, 2)
+
+        cond = self.time_mlp(sinusoidal_embedding(t, self.cond_dim))
+        if self.style_proj is not None and style is not None:
+            cond = cond + self.style_proj(style)
+        h = res(self.down_res, torch.cat([x, mu], dim=1), mask, "down_res", commit)
+        h = ssm(self.down_ssm, h, "down_ssm", commit)
+        skip = h
+        mask_half = mask[:, :, ::2]
+        h = conv(self.downsample, h * mask, "downsample", commit, stride=2) * mask_half
+        h = res(self.mid_res, h, mask_half, "mid_res", half_commit)
+        for i, block in enumerate(self.mid_ssm):
+            h = ssm(block, h, f"mid_ssm.{i}", half_commit)
+        # transposed conv (k=4, stride 2, padding 1): output n = 2j + k - 1; with the last
+        # committed half-rate frame prepended, window frame 0 is output index 3.
+        prev = cache.get("upsample")
+        if prev is None:
+            prev = h.new_zeros(h.shape[0], h.shape[1], 1)
+        hin = torch.cat([prev, h], dim=2)
+        new["upsample"] = hin[:, :, half_commit : half_commit + 1]
+        up = self.upsample
+        h = F.conv_transpose1d(
+            hin, up.weight, up.bias, stride=up.stride, dilation=up.dilation, groups=up.groups
+        )[:, :, 3 : 3 + width] * mask
+        h = res(self.up_res, torch.cat([h, skip], dim=1), mask, "up_res", commit)
+        h = ssm(self.up_ssm, h, "up_ssm", commit)
+        conv_f, norm_f, act_f = self.final
+        h = act_f(norm_f(conv(conv_f, h * mask, "final", commit)))
+        return self.out(h * mask) * mask, new

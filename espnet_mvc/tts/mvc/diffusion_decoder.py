@@ -9,7 +9,7 @@ Sampling integrates dx/dt = v(x_t, t | mu, s) from x_0 ~ N(0, temperature^2 I) w
 Euler or midpoint steps. Straight flows are why 2-10 steps suffice.
 """
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -126,3 +126,72 @@ class CFMDecoder(nn.Module):
                 v = self.estimator(x_mid, mask, mu, (t + 0.5 * dt).expand(bsz), style)
             x = x + dt * v
         return x * mask
+
+    @torch.no_grad()
+    def sample_chunk(
+        self,
+        noise: torch.Tensor,
+        mu: torch.Tensor,
+        mask: torch.Tensor,
+        style: Optional[torch.Tensor] = None,
+        commit: Optional[int] = None,
+        caches: Optional[List[Optional[dict]]] = None,
+        n_timesteps: Optional[int] = None,
+        temperature: float = 0.667,
+        solver: Optional[str] = None,
+    ) -> Tuple[torch.Tensor, List[dict]]:
+        """Streaming :meth:`sample` over a window ``[s, s + W)`` of one stream.
+
+        Every solver evaluation runs :meth:`BiMambaUNet1d.forward_chunk` over the window
+        with its own cache (one per evaluation: ``n_timesteps`` for Euler, twice that for
+        midpoint), so each evaluation continues its own forward scans and conv contexts
+        across chunks. ``noise`` is the window's slice of the utterance's starting noise:
+        drawn once for the whole utterance, it makes a stream whose windows reach the end of
+        the utterance equal :meth:`sample` with the same noise.
+
+        Args:
+            noise (Tensor): Starting noise over the window (B, odim, W), before temperature.
+            mu (Tensor): Condition over the window (B, odim, W).
+            mask (Tensor): (B, 1, W), all ones.
+            style (Optional[Tensor]): (B, S).
+            commit (Optional[int]): Frames made final (default W); even except at the end.
+            caches (Optional[list]): From the previous call of this stream, or None.
+            n_timesteps, temperature, solver: As in :meth:`sample`.
+
+        Returns:
+            Tensor: Mel over the window (B, odim, W); frames past ``commit`` provisional.
+            list: Caches for the next window.
+        """
+        steps = int(n_timesteps or self.n_timesteps)
+        solver = solver or self.solver
+        if steps < 1:
+            raise ValueError(f"n_timesteps must be >= 1, got {steps}")
+        if solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        evals = steps * (2 if solver == "midpoint" else 1)
+        caches = list(caches) if caches is not None else [None] * evals
+        if len(caches) != evals:
+            raise ValueError(f"expected {evals} caches (one per evaluation), got {len(caches)}")
+        new_caches: List[dict] = []
+        x = noise * temperature
+        ts = torch.linspace(0, 1, steps + 1, device=mu.device, dtype=mu.dtype)
+        bsz = mu.shape[0]
+        k = 0
+        for i in range(steps):
+            t, dt = ts[i], ts[i + 1] - ts[i]
+            v, c = self.estimator.forward_chunk(
+                x, mask, mu, t.expand(bsz), style, commit, caches[k]
+            )
+            new_caches.append(c)
+            k += 1
+            if solver == "midpoint":
+                x_mid = x + 0.5 * dt * v
+                v, c = self.estimator.forward_chunk(
+                    x_mid, mask, mu, (t + 0.5 * dt).expand(bsz), style, commit, caches[k]
+                )
+                new_caches.append(c)
+                k += 1
+            x = x + dt * v
+        return x * mask, new_caches

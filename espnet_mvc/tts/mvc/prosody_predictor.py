@@ -8,7 +8,7 @@ Targets are ESPnet's ``dio`` / ``energy`` features at frame level
 (``use_token_averaged_f0: false``), normalised by ``global_mvn``.
 """
 
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -89,3 +89,52 @@ class ExpressiveMambaProsodyPredictor(nn.Module):
         energy_in = energy_hat if energy is None else energy
         c = (p + self.embed(f0_in * mask, energy_in * mask)) * mask
         return c, f0_hat, energy_hat
+
+    # ------------------------------------------------------------------ streaming
+    def forward_chunk(
+        self,
+        h: torch.Tensor,
+        commit: int,
+        style: Optional[torch.Tensor] = None,
+        cache: Optional[Dict[str, object]] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dict[str, object]]:
+        """Streaming :meth:`forward` over a window ``[s, s + W)`` of one stream (inference).
+
+        The stack runs :meth:`BiMambaStack.forward_chunk` (forward states carried in the
+        cache, backward scans recomputed over the window from its end); the F0/energy
+        embedding convs take their left context from the cached last committed F0/energy
+        frames and zero-pad the window's right end (= the offline sequence end). A window
+        that reaches the end of the utterance gives the offline result.
+
+        Args:
+            h (Tensor): Frame-level encoding over the window (B, W, D).
+            commit (int): Frames made final by this call; the next window starts at
+                ``s + commit``.
+            style (Optional[Tensor]): (B, S).
+            cache (Optional[dict]): From the previous call of this stream, or None.
+
+        Returns:
+            Tensor: Condition c (B, W, D). Tensor: F0 (B, W, 1). Tensor: energy (B, W, 1).
+            dict: Cache for the next window.
+        """
+        cache = {} if cache is None else cache
+        p, states = self.blocks.forward_chunk(h, commit, cache.get("states"), style)
+        f0_hat = self.f0_head(p)
+        energy_hat = self.energy_head(p)
+        new: Dict[str, object] = {"states": states}
+
+        def embed(conv, y, key):
+            x = y.transpose(1, 2)  # (B, 1, W)
+            k = conv.kernel_size[0]
+            left, right = conv.padding[0], k - 1 - conv.padding[0]
+            prev = cache.get(key)
+            if prev is None:
+                prev = x.new_zeros(x.shape[0], x.shape[1], left)
+            xin = torch.cat([prev, x, x.new_zeros(x.shape[0], x.shape[1], right)], dim=2)
+            new[key] = xin[:, :, commit : commit + left]  # last committed frames
+            return torch.nn.functional.conv1d(xin, conv.weight, conv.bias)
+
+        c = p + (
+            embed(self.f0_embed, f0_hat, "f0") + embed(self.energy_embed, energy_hat, "energy")
+        ).transpose(1, 2)
+        return c, f0_hat, energy_hat, new
