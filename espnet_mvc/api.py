@@ -328,9 +328,12 @@ class MVCSynthesizer:
         if lang is not None and self.lang2lid and lang not in self.lang2lid:
             raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
         if self.g2p in _SELF_PHONEMIZED or lang is not None:
-            from espnet_mvc.text.espeak import phonemize
+            from espnet_mvc.text.espeak import EspeakError, phonemize
 
-            tokens = phonemize(text, lang or self._default_lang())
+            try:
+                tokens = phonemize(text, lang or self._default_lang())
+            except EspeakError as e:
+                raise ValueError(f"cannot phonemize the text: {e}") from e
             unk = self.token_to_id.get("<unk>", 1)
             ids = [self.token_to_id.get(t, unk) for t in tokens]
             unknown = sorted({t for t in tokens if t not in self.token_to_id})
@@ -475,6 +478,7 @@ class MVCSynthesizer:
         pause = np.zeros(int(pause_seconds * fs), dtype=np.float32)
         writer = sf.SoundFile(str(out_path), "w", fs, 1, "PCM_16") if out_path else None
         pieces: List[np.ndarray] = []
+        boundaries: List[int] = []  # first sample of every phrase
         total_samples, elapsed = 0, 0.0
         try:
             for i, phrase in enumerate(tqdm(phrases, desc="phrases", disable=not progress)):
@@ -485,6 +489,7 @@ class MVCSynthesizer:
                     wav[:n] *= fade[:n]
                     wav[-n:] *= fade[:n][::-1]
                 chunk = np.concatenate([wav, pause]) if i < len(phrases) - 1 else wav
+                boundaries.append(total_samples)
                 total_samples += len(chunk)
                 elapsed += res.elapsed
                 if writer is not None:
@@ -498,7 +503,7 @@ class MVCSynthesizer:
         seconds = max(total_samples / fs, 1e-9)
         return SynthesisResult(
             wav=wav, fs=fs, elapsed=elapsed, rtf=elapsed / seconds,
-            extra=dict(phrases=len(phrases), samples=total_samples),
+            extra=dict(phrases=len(phrases), samples=total_samples, boundaries=boundaries),
         )
 
     def stream(
