@@ -1,0 +1,676 @@
+"""Baseline builders for the encoder and RTF benchmarks, plus the measuring helpers they share.
+
+Three conditioning stacks are compared by ``espnet_mvc.benchmarks.encoder``, each exposed
+as an ``nn.Module`` whose ``forward(text, durations, style)`` runs the *inference*
+conditioning path of its system for one utterance, with the durations forced (the duration
+predictor still runs; its output is discarded) so that every model processes the same number
+of frames:
+
+* :class:`MVCConditioning` -- this project's MVC (Bi-Mamba text encoder, Temporal Bi-Mamba
+  durations, repeat length regulator, Expressive Mamba prosody, ``mu`` projection), built
+  from ``conf/mvc_base.yaml`` by :func:`build_mvc`.
+* :class:`StyleTTS2Conditioning` -- a re-implementation of StyleTTS2's inference
+  conditioning path (yl4579/StyleTTS2 ``models.py`` / ``Utils/PLBERT``), with the same module
+  structure and sizes: ``TextEncoder`` (embedding, 3 weight-normed conv(k=5)+LayerNorm+
+  LeakyReLU layers, 1 BiLSTM), PL-BERT (ALBERT: factorised 128-d embeddings, 12 layers
+  sharing one set of weights, hidden 768, 12 heads, FFN 2048, post-LN, GELU) +
+  ``bert_encoder`` Linear, ``ProsodyPredictor`` (``DurationEncoder``: 3 x [BiLSTM +
+  AdaLayerNorm] with the style concatenated, duration BiLSTM + projection to ``max_dur``
+  bins, dense alignment matrix, shared BiLSTM + F0 / N branches of 3 ``AdainResBlk1d`` each,
+  one of which upsamples x2), and the frame-level text features ``t_en @ alignment``.
+  Weights are random; timing and memory do not depend on them.
+* :func:`build_fastspeech2_conditioning` -- ESPnet's own ``FastSpeech2`` (transformer
+  encoder, duration / pitch / energy predictors, length regulator), decoder and postnet
+  not run.
+
+The RTF benchmark's builders (:func:`build_hifigan`, :func:`build_vits`,
+:func:`build_jets`) take ESPnet's classes at their LJSpeech recipe sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+try:  # torch >= 2.1
+    from torch.nn.utils.parametrizations import weight_norm as _weight_norm
+except ImportError:  # pragma: no cover
+    from torch.nn.utils import weight_norm as _weight_norm
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MVC_BASE_CONF = REPO_ROOT / "conf" / "mvc_base.yaml"
+
+
+# ============================================================================ measuring
+def read_status_kib(key: str) -> Optional[int]:
+    """A ``VmXXX`` field of /proc/self/status in KiB (None where unavailable)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's RSS high-water mark (Linux ``clear_refs`` 5) to the current RSS."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakRSS:
+    """Peak resident-set growth over a block of code, in MiB.
+
+    Linux: the high-water mark (``VmHWM``) is reset to the current RSS on entry
+    (``/proc/self/clear_refs``) and read on exit, so ``delta_mib = VmHWM - VmRSS(entry)``
+    is the largest extra resident memory at any instant inside the block -- including
+    everything PyTorch's CPU allocator (plain malloc/mmap, invisible to ``tracemalloc``)
+    requested. Elsewhere: ``getrusage`` ``ru_maxrss`` (a lifetime maximum, so only the
+    growth of the lifetime peak is seen; exact when the block is the process's peak, as in
+    a fresh child process).
+    """
+
+    def __enter__(self):
+        gc.collect()
+        self.method = "VmHWM-reset" if reset_peak_rss() else "ru_maxrss"
+        self.rss0 = read_status_kib("VmRSS") if self.method == "VmHWM-reset" else _maxrss_kib()
+        return self
+
+    def __exit__(self, *exc):
+        if self.method == "VmHWM-reset":
+            peak = read_status_kib("VmHWM")
+        else:
+            peak = _maxrss_kib()
+        self.peak_kib = peak
+        self.delta_mib = max(0, peak - self.rss0) / 1024.0
+        return False
+
+
+def _maxrss_kib() -> int:
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def time_call(fn: Callable[[], Any]) -> Tuple[float, float]:
+    """(wall seconds, process CPU seconds) of one call."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def median(xs: List[float]) -> float:
+    return float(statistics.median(xs)) if xs else float("nan")
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def param_mib(module: nn.Module) -> float:
+    return sum(p.numel() * p.element_size() for p in module.parameters()) / 2**20
+
+
+def set_threads(n: Optional[int] = None) -> int:
+    """``torch.set_num_threads(min(2, cpus))`` unless ``n`` is given; returns the count."""
+    if n is None:
+        n = min(2, os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def machine_note() -> str:
+    cpus = os.cpu_count()
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    return f"cpus={cpus} torch={torch.__version__} threads={torch.get_num_threads()} loadavg={load}"
+
+
+def forced_durations(t_text: int, frames_per_token: int) -> torch.Tensor:
+    """(1, T_text) long durations, all equal to ``frames_per_token``."""
+    return torch.full((1, t_text), int(frames_per_token), dtype=torch.long)
+
+
+def random_text(t_text: int, vocab: int, seed: int = 0) -> torch.Tensor:
+    """(1, T_text) token ids in [2, vocab) (0 = blank/pad, 1 = unk in ESPnet token lists)."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(2, vocab, (1, t_text), generator=g)
+
+
+# ============================================================================ MVC
+def load_mvc_conf(path: Path = MVC_BASE_CONF) -> Dict[str, Any]:
+    import yaml
+
+    with open(path) as f:
+        return yaml.safe_load(f)["tts_conf"]
+
+
+def tiny_mvc_conf() -> Dict[str, Any]:
+    """A few-thousand-parameter MVC for tests (same structure as the base config)."""
+    conf = load_mvc_conf()
+    conf = copy.deepcopy(conf)
+    conf.update(adim=32, style_dim=16, dropout=0.0)
+    for k in ("text_encoder_conf", "duration_predictor_conf", "prosody_predictor_conf"):
+        conf[k] = dict(num_blocks=1)
+    conf["style_encoder_conf"] = dict(channels=32, conv_layers=1, num_blocks=1, min_frames=8)
+    conf["decoder_conf"] = dict(
+        n_timesteps=2, solver="euler", denoiser_conf=dict(channels=32, cond_dim=32, mid_blocks=1)
+    )
+    return conf
+
+
+def build_mvc(idim: int = 100, odim: int = 80, tiny: bool = False, conf=None) -> nn.Module:
+    """The full MVC text2mel (eval mode) from ``conf/mvc_base.yaml`` (or the tiny variant)."""
+    from espnet_mvc.tts.mvc.mvc import MVC
+
+    if conf is None:
+        conf = tiny_mvc_conf() if tiny else load_mvc_conf()
+    return MVC(idim, odim, **conf).eval()
+
+
+class MVCConditioning(nn.Module):
+    """MVC's inference conditioning path (``MVC.inference`` up to the decoder input).
+
+    text -> Bi-Mamba text encoder (AdaLN on style) -> Temporal Bi-Mamba log-durations
+    (computed, then replaced by the forced durations) -> repeat length regulator ->
+    Expressive Mamba F0 / energy + fused condition -> ``mu``. Same calls, in the same order,
+    as :meth:`MVC.inference`.
+    """
+
+    def __init__(self, mvc: nn.Module):
+        super().__init__()
+        self.mvc = mvc
+        self.vocab = mvc.idim
+        self.style_dim = mvc.style_dim
+
+    def forward(self, text, durations, style):
+        m = self.mvc
+        text_lengths = torch.tensor([text.shape[1]])
+        adaln_style = style if m.adaln else None
+        hs = m._encode(text, text_lengths, style)
+        log_d = m.duration_predictor(hs, text_lengths, adaln_style)
+        _ = m.duration_predictor.to_durations(log_d)  # predicted, then forced (below)
+        h = m.length_regulator(hs, durations, text_lengths)
+        mu, f0, energy = m._frames(h, durations.sum(1), style)
+        return mu, f0, energy
+
+    def core(self) -> nn.Module:
+        return self.mvc.conditioning_encoder()
+
+
+# ============================================================================ StyleTTS2
+class ChannelLayerNorm(nn.Module):
+    """StyleTTS2 ``LayerNorm``: LayerNorm over channels of a (B, C, T) tensor."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        x = x.transpose(1, -1)
+        x = F.layer_norm(x, (self.channels,), self.gamma, self.beta, self.eps)
+        return x.transpose(1, -1)
+
+
+class StyleTTS2TextEncoder(nn.Module):
+    """StyleTTS2 ``TextEncoder``: embedding, ``depth`` x [wn-Conv1d, LayerNorm, LeakyReLU,
+    Dropout], one BiLSTM (channels // 2 per direction). Output (B, C, T)."""
+
+    def __init__(self, channels: int, kernel_size: int, depth: int, n_symbols: int):
+        super().__init__()
+        self.embedding = nn.Embedding(n_symbols, channels)
+        padding = (kernel_size - 1) // 2
+        self.cnn = nn.ModuleList(
+            nn.Sequential(
+                _weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=padding)),
+                ChannelLayerNorm(channels),
+                nn.LeakyReLU(0.2),
+                nn.Dropout(0.2),
+            )
+            for _ in range(depth)
+        )
+        self.lstm = nn.LSTM(channels, channels // 2, 1, batch_first=True, bidirectional=True)
+
+    def forward(self, x, input_lengths, m):
+        x = self.embedding(x).transpose(1, 2)  # (B, C, T)
+        m = m.unsqueeze(1)
+        x = x.masked_fill(m, 0.0)
+        for c in self.cnn:
+            x = c(x).masked_fill(m, 0.0)
+        x = x.transpose(1, 2)
+        x = nn.utils.rnn.pack_padded_sequence(
+            x, input_lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        x, _ = self.lstm(x)
+        x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True)
+        x = x.transpose(-1, -2)
+        x_pad = torch.zeros([x.shape[0], x.shape[1], m.shape[-1]])
+        x_pad[:, :, : x.shape[-1]] = x
+        return x_pad.masked_fill(m, 0.0)
+
+
+class AdaLayerNorm(nn.Module):
+    """StyleTTS2 ``AdaLayerNorm``: (1 + gamma(s)) * LN(x) + beta(s) over (B, T, C)."""
+
+    def __init__(self, style_dim: int, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.channels, self.eps = channels, eps
+        self.fc = nn.Linear(style_dim, channels * 2)
+
+    def forward(self, x, s):
+        x = x.transpose(-1, -2).transpose(1, -1)
+        h = self.fc(s).view(s.size(0), -1, 1)
+        gamma, beta = torch.chunk(h, chunks=2, dim=1)
+        gamma, beta = gamma.transpose(1, -1), beta.transpose(1, -1)
+        x = F.layer_norm(x, (self.channels,), eps=self.eps)
+        x = (1 + gamma) * x + beta
+        return x.transpose(1, -1).transpose(-1, -2)
+
+
+class DurationEncoder(nn.Module):
+    """StyleTTS2 ``DurationEncoder``: ``nlayers`` x [BiLSTM, AdaLayerNorm], style concatenated
+    to every layer's input. Output (B, T, d_model + sty_dim)."""
+
+    def __init__(self, sty_dim: int, d_model: int, nlayers: int, dropout: float = 0.1):
+        super().__init__()
+        self.lstms = nn.ModuleList()
+        for _ in range(nlayers):
+            self.lstms.append(
+                nn.LSTM(d_model + sty_dim, d_model // 2, num_layers=1, batch_first=True,
+                        bidirectional=True)
+            )
+            self.lstms.append(AdaLayerNorm(sty_dim, d_model))
+        self.dropout, self.d_model, self.sty_dim = dropout, d_model, sty_dim
+
+    def forward(self, x, style, text_lengths, m):
+        masks = m
+        x = x.permute(2, 0, 1)  # (T, B, C)
+        s = style.expand(x.shape[0], x.shape[1], -1)
+        x = torch.cat([x, s], axis=-1)
+        x = x.masked_fill(masks.unsqueeze(-1).transpose(0, 1), 0.0)
+        x = x.transpose(0, 1).transpose(-1, -2)  # (B, C, T)
+        for block in self.lstms:
+            if isinstance(block, AdaLayerNorm):
+                x = block(x.transpose(-1, -2), style).transpose(-1, -2)
+                x = torch.cat([x, s.permute(1, -1, 0)], axis=1)
+                x = x.masked_fill(masks.unsqueeze(-1).transpose(-1, -2), 0.0)
+            else:
+                x = x.transpose(-1, -2)
+                x = nn.utils.rnn.pack_padded_sequence(
+                    x, text_lengths.cpu(), batch_first=True, enforce_sorted=False
+                )
+                x, _ = block(x)
+                x, _ = nn.utils.rnn.pad_packed_sequence(x, batch_first=True)
+                x = F.dropout(x, p=self.dropout, training=self.training)
+                x = x.transpose(-1, -2)
+                x_pad = torch.zeros([x.shape[0], x.shape[1], m.shape[-1]])
+                x_pad[:, :, : x.shape[-1]] = x
+                x = x_pad
+        return x.transpose(-1, -2)
+
+
+class AdaIN1d(nn.Module):
+    def __init__(self, style_dim: int, num_features: int):
+        super().__init__()
+        self.norm = nn.InstanceNorm1d(num_features, affine=False)
+        self.fc = nn.Linear(style_dim, num_features * 2)
+
+    def forward(self, x, s):
+        h = self.fc(s).view(s.size(0), -1, 1)
+        gamma, beta = torch.chunk(h, chunks=2, dim=1)
+        return (1 + gamma) * self.norm(x) + beta
+
+
+class AdainResBlk1d(nn.Module):
+    """StyleTTS2 ``AdainResBlk1d`` (optionally upsampling x2 with a depthwise wn-ConvT)."""
+
+    def __init__(self, dim_in: int, dim_out: int, style_dim: int, upsample: bool = False,
+                 dropout_p: float = 0.0):
+        super().__init__()
+        self.actv = nn.LeakyReLU(0.2)
+        self.upsample = upsample
+        self.learned_sc = dim_in != dim_out
+        self.conv1 = _weight_norm(nn.Conv1d(dim_in, dim_out, 3, 1, 1))
+        self.conv2 = _weight_norm(nn.Conv1d(dim_out, dim_out, 3, 1, 1))
+        self.norm1 = AdaIN1d(style_dim, dim_in)
+        self.norm2 = AdaIN1d(style_dim, dim_out)
+        if self.learned_sc:
+            self.conv1x1 = _weight_norm(nn.Conv1d(dim_in, dim_out, 1, 1, 0, bias=False))
+        self.dropout = nn.Dropout(dropout_p)
+        if upsample:
+            self.pool = _weight_norm(
+                nn.ConvTranspose1d(dim_in, dim_in, kernel_size=3, stride=2, groups=dim_in,
+                                   padding=1, output_padding=1)
+            )
+        else:
+            self.pool = nn.Identity()
+
+    def _shortcut(self, x):
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if self.learned_sc:
+            x = self.conv1x1(x)
+        return x
+
+    def _residual(self, x, s):
+        x = self.actv(self.norm1(x, s))
+        x = self.pool(x)
+        x = self.conv1(self.dropout(x))
+        x = self.actv(self.norm2(x, s))
+        return self.conv2(self.dropout(x))
+
+    def forward(self, x, s):
+        return (self._residual(x, s) + self._shortcut(x)) / math.sqrt(2)
+
+
+class StyleTTS2ProsodyPredictor(nn.Module):
+    """StyleTTS2 ``ProsodyPredictor`` (duration + F0 / N)."""
+
+    def __init__(self, style_dim: int, d_hid: int, nlayers: int, max_dur: int = 50,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.text_encoder = DurationEncoder(style_dim, d_hid, nlayers, dropout)
+        self.lstm = nn.LSTM(d_hid + style_dim, d_hid // 2, 1, batch_first=True,
+                            bidirectional=True)
+        self.duration_proj = nn.Linear(d_hid, max_dur)
+        self.shared = nn.LSTM(d_hid + style_dim, d_hid // 2, 1, batch_first=True,
+                              bidirectional=True)
+        self.F0 = nn.ModuleList([
+            AdainResBlk1d(d_hid, d_hid, style_dim, dropout_p=dropout),
+            AdainResBlk1d(d_hid, d_hid // 2, style_dim, upsample=True, dropout_p=dropout),
+            AdainResBlk1d(d_hid // 2, d_hid // 2, style_dim, dropout_p=dropout),
+        ])
+        self.N = nn.ModuleList([
+            AdainResBlk1d(d_hid, d_hid, style_dim, dropout_p=dropout),
+            AdainResBlk1d(d_hid, d_hid // 2, style_dim, upsample=True, dropout_p=dropout),
+            AdainResBlk1d(d_hid // 2, d_hid // 2, style_dim, dropout_p=dropout),
+        ])
+        self.F0_proj = nn.Conv1d(d_hid // 2, 1, 1, 1, 0)
+        self.N_proj = nn.Conv1d(d_hid // 2, 1, 1, 1, 0)
+
+    def F0Ntrain(self, x, s):
+        x, _ = self.shared(x.transpose(-1, -2))
+        f0 = x.transpose(-1, -2)
+        for block in self.F0:
+            f0 = block(f0, s)
+        f0 = self.F0_proj(f0)
+        n = x.transpose(-1, -2)
+        for block in self.N:
+            n = block(n, s)
+        n = self.N_proj(n)
+        return f0.squeeze(1), n.squeeze(1)
+
+
+class PLBERT(nn.Module):
+    """PL-BERT as StyleTTS2 loads it: ``transformers.AlbertModel`` with vocab 178,
+    embedding 128, hidden 768, 12 heads, intermediate 2048, 12 layers sharing one layer's
+    weights (ALBERT), post-LN, GELU. Built from ``nn.TransformerEncoderLayer`` (the same
+    computation; uses PyTorch's fused CPU inference path).
+
+    Real PL-BERT has 512 position embeddings (StyleTTS2 cannot take longer input in one
+    pass); the table here is sized to ``max_positions`` so the cost of attention at long T
+    can be measured.
+    """
+
+    def __init__(self, vocab: int = 178, embedding_size: int = 128, hidden: int = 768,
+                 heads: int = 12, ffn: int = 2048, layers: int = 12,
+                 max_positions: int = 512, dropout: float = 0.1):
+        super().__init__()
+        self.word_embeddings = nn.Embedding(vocab, embedding_size)
+        self.position_embeddings = nn.Embedding(max_positions, embedding_size)
+        self.token_type_embeddings = nn.Embedding(2, embedding_size)
+        self.emb_norm = nn.LayerNorm(embedding_size, eps=1e-12)
+        self.emb_dropout = nn.Dropout(dropout)
+        self.embedding_hidden_mapping_in = nn.Linear(embedding_size, hidden)
+        self.layer = nn.TransformerEncoderLayer(
+            hidden, heads, ffn, dropout=dropout, activation="gelu", batch_first=True,
+            norm_first=False, layer_norm_eps=1e-12,
+        )
+        self.num_layers = layers
+
+    def forward(self, tokens, attention_mask=None):
+        t = tokens.shape[1]
+        if t > self.position_embeddings.num_embeddings:
+            raise ValueError(f"PL-BERT built for {self.position_embeddings.num_embeddings} "
+                             f"positions, got {t}")
+        pos = torch.arange(t).unsqueeze(0)
+        x = (self.word_embeddings(tokens) + self.position_embeddings(pos)
+             + self.token_type_embeddings(torch.zeros_like(tokens)))
+        x = self.embedding_hidden_mapping_in(self.emb_dropout(self.emb_norm(x)))
+        pad = None if attention_mask is None else attention_mask == 0
+        for _ in range(self.num_layers):  # ALBERT: one set of weights, applied 12 times
+            x = self.layer(x, src_key_padding_mask=pad)
+        return x
+
+
+class StyleTTS2Conditioning(nn.Module):
+    """StyleTTS2's inference conditioning path (``inference()`` in its demo notebooks,
+    up to the decoder input), for one utterance:
+
+    ``t_en = text_encoder(tokens)``; ``d_en = bert_encoder(PL-BERT(tokens))``;
+    ``d = predictor.text_encoder(d_en, s)``; ``predictor.lstm`` + ``duration_proj`` ->
+    durations (computed, then replaced by the forced durations); dense alignment matrix
+    ``(T_text, T_frames)``; ``en = d^T @ aln``; ``F0, N = predictor.F0Ntrain(en, s)``;
+    ``asr = t_en @ aln`` (frame-level text features for the decoder).
+
+    ``regulator="matmul"`` (StyleTTS2's own) builds the dense alignment matrix and
+    multiplies by it -- O(T_text * T_frames) time and memory; ``"gather"`` upsamples by
+    ``repeat_interleave`` instead (same result, O(T_frames)), to separate the cost of that
+    choice from the cost of the networks.
+    """
+
+    def __init__(self, n_symbols: int = 178, hidden_dim: int = 256, style_dim: int = 128,
+                 n_layer: int = 3, max_dur: int = 50, dropout: float = 0.2,
+                 text_kernel: int = 5, bert: Optional[Dict[str, int]] = None,
+                 max_positions: int = 512, regulator: str = "matmul"):
+        super().__init__()
+        if regulator not in ("matmul", "gather"):
+            raise ValueError(f"regulator must be 'matmul' or 'gather', got {regulator!r}")
+        self.vocab, self.style_dim, self.regulator = n_symbols, 2 * style_dim, regulator
+        self.text_encoder = StyleTTS2TextEncoder(hidden_dim, text_kernel, n_layer, n_symbols)
+        bert = dict(bert or {})
+        self.bert = PLBERT(vocab=n_symbols, max_positions=max_positions, **bert)
+        bert_hidden = self.bert.embedding_hidden_mapping_in.out_features
+        self.bert_encoder = nn.Linear(bert_hidden, hidden_dim)
+        self.predictor = StyleTTS2ProsodyPredictor(style_dim, hidden_dim, n_layer, max_dur,
+                                                   dropout)
+
+    def _upsample(self, x, aln, durations):
+        """(B, C, T_text) -> (B, C, T_frames)."""
+        if self.regulator == "matmul":
+            return x @ aln.unsqueeze(0)
+        return torch.repeat_interleave(x, durations[0], dim=2)
+
+    def forward(self, tokens, durations, style):
+        t = tokens.shape[1]
+        input_lengths = torch.tensor([t])
+        text_mask = torch.zeros(1, t, dtype=torch.bool)  # True on padding (none, B = 1)
+        t_en = self.text_encoder(tokens, input_lengths, text_mask)
+        bert_dur = self.bert(tokens, attention_mask=(~text_mask).int())
+        d_en = self.bert_encoder(bert_dur).transpose(-1, -2)
+        s = style[:, self.style_dim // 2:]  # prosodic half of StyleTTS2's 256-d style
+        d = self.predictor.text_encoder(d_en, s, input_lengths, text_mask)
+        x, _ = self.predictor.lstm(d)
+        duration = self.predictor.duration_proj(x)
+        duration = torch.sigmoid(duration).sum(axis=-1)
+        _ = torch.round(duration.squeeze()).clamp(min=1)  # predicted, then forced
+        pred_dur = durations[0]
+        aln = None
+        if self.regulator == "matmul":  # StyleTTS2's dense alignment (vectorised loop)
+            end = torch.cumsum(pred_dur, 0)
+            start = end - pred_dur
+            frames = torch.arange(int(end[-1]))
+            aln = ((frames[None] >= start[:, None]) & (frames[None] < end[:, None])).float()
+        en = self._upsample(d.transpose(-1, -2), aln, durations)
+        f0, n = self.predictor.F0Ntrain(en, s)
+        asr = self._upsample(t_en, aln, durations)
+        return asr, f0, n
+
+
+def build_styletts2_conditioning(hidden_dim: int = 256, tiny: bool = False,
+                                 max_positions: int = 512,
+                                 regulator: str = "matmul") -> StyleTTS2Conditioning:
+    """StyleTTS2's conditioning stack at ``hidden_dim`` (StyleTTS2's LJSpeech config uses
+    512; the benchmark builds it at MVC's width 256), style 2 x 128, 3 layers, max_dur 50,
+    PL-BERT at its real size."""
+    if tiny:
+        return StyleTTS2Conditioning(
+            n_symbols=100, hidden_dim=32, style_dim=16, n_layer=1, max_dur=8,
+            bert=dict(embedding_size=16, hidden=32, heads=2, ffn=64, layers=2),
+            max_positions=max_positions, regulator=regulator,
+        ).eval()
+    return StyleTTS2Conditioning(hidden_dim=hidden_dim, max_positions=max_positions,
+                                 regulator=regulator).eval()
+
+
+# ============================================================================ FastSpeech2
+# ESPnet egs2/ljspeech/tts1 FastSpeech2 recipe settings, at the brief's adim 256 / 4 heads /
+# 6 encoder layers (FFN 4 x adim, conv1d position-wise FFN with kernel 3, variance
+# predictors with 256 channels, pitch predictor 5 layers of kernel 5, 1x1 embeddings).
+FASTSPEECH2_CONF = dict(
+    adim=256, aheads=4, elayers=6, eunits=1024, dlayers=1, dunits=1024, postnet_layers=0,
+    positionwise_layer_type="conv1d", positionwise_conv_kernel_size=3,
+    use_scaled_pos_enc=True, encoder_normalize_before=True, encoder_type="transformer",
+    decoder_type="transformer",
+    duration_predictor_layers=2, duration_predictor_chans=256,
+    duration_predictor_kernel_size=3,
+    energy_predictor_layers=2, energy_predictor_chans=256, energy_predictor_kernel_size=3,
+    energy_embed_kernel_size=1,
+    pitch_predictor_layers=5, pitch_predictor_chans=256, pitch_predictor_kernel_size=5,
+    pitch_embed_kernel_size=1,
+    spk_embed_dim=128, spk_embed_integration_type="add",
+)
+
+FASTSPEECH2_TINY = dict(
+    FASTSPEECH2_CONF, adim=32, aheads=2, elayers=1, eunits=64, dunits=64,
+    duration_predictor_chans=32, energy_predictor_chans=32, pitch_predictor_chans=32,
+    pitch_predictor_layers=1, spk_embed_dim=16,
+)
+
+
+class FastSpeech2Conditioning(nn.Module):
+    """ESPnet ``FastSpeech2._forward(..., is_inference=True)`` up to the decoder input:
+    transformer encoder, style vector added through ``spembs`` ("add" integration, the
+    analogue of MVC's style), token-level pitch / energy predictors + embeddings, duration
+    predictor (computed, then replaced by the forced durations), length regulator."""
+
+    def __init__(self, fs2: nn.Module):
+        super().__init__()
+        self.fs2 = fs2
+        self.vocab = fs2.idim
+        self.style_dim = fs2.spk_embed_dim
+
+    def forward(self, text, durations, style):
+        from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+
+        m = self.fs2
+        ilens = torch.tensor([text.shape[1]])
+        x_masks = m._source_mask(ilens)
+        hs, _ = m.encoder(text, x_masks)
+        hs = m._integrate_with_spk_embed(hs, style)
+        d_masks = make_pad_mask(ilens)
+        p_outs = m.pitch_predictor(hs, d_masks.unsqueeze(-1))
+        e_outs = m.energy_predictor(hs, d_masks.unsqueeze(-1))
+        _ = m.duration_predictor.inference(hs, d_masks)  # predicted, then forced
+        p_embs = m.pitch_embed(p_outs.transpose(1, 2)).transpose(1, 2)
+        e_embs = m.energy_embed(e_outs.transpose(1, 2)).transpose(1, 2)
+        hs = hs + e_embs + p_embs
+        return m.length_regulator(hs, durations), p_outs, e_outs
+
+    def core(self) -> nn.Module:
+        m = self.fs2
+        return nn.ModuleList([m.encoder, m.duration_predictor, m.pitch_predictor,
+                              m.pitch_embed, m.energy_predictor, m.energy_embed])
+
+
+def build_fastspeech2_conditioning(idim: int = 100, tiny: bool = False) -> nn.Module:
+    from espnet2.tts.fastspeech2 import FastSpeech2
+
+    conf = FASTSPEECH2_TINY if tiny else FASTSPEECH2_CONF
+    return FastSpeech2Conditioning(FastSpeech2(idim, 80, **conf).eval()).eval()
+
+
+# ============================================================================ RTF models
+# ESPnet's HiFi-GAN V1 (egs2/ljspeech/tts1 HiFi-GAN / the JETS and VITS decoders).
+HIFIGAN_V1 = dict(
+    in_channels=80, out_channels=1, channels=512, kernel_size=7,
+    upsample_scales=[8, 8, 2, 2], upsample_kernel_sizes=[16, 16, 4, 4],
+    resblock_kernel_sizes=[3, 7, 11], resblock_dilations=[[1, 3, 5]] * 3,
+    use_additional_convs=True, bias=True, nonlinear_activation="LeakyReLU",
+    nonlinear_activation_params={"negative_slope": 0.1}, use_weight_norm=True,
+)
+HIFIGAN_TINY = dict(HIFIGAN_V1, channels=16, resblock_kernel_sizes=[3],
+                    resblock_dilations=[[1]])
+
+
+def build_hifigan(tiny: bool = False, in_channels: int = 80) -> nn.Module:
+    from espnet2.gan_tts.hifigan import HiFiGANGenerator
+
+    conf = dict(HIFIGAN_TINY if tiny else HIFIGAN_V1, in_channels=in_channels)
+    return HiFiGANGenerator(**conf).eval()
+
+
+def _tiny_gan_common() -> Dict[str, Any]:
+    return dict(
+        decoder_channels=16, decoder_resblock_kernel_sizes=[3],
+        decoder_resblock_dilations=[[1]],
+    )
+
+
+def _default_generator_params(cls) -> Dict[str, Any]:
+    import inspect
+
+    return copy.deepcopy(inspect.signature(cls.__init__).parameters["generator_params"].default)
+
+
+def build_vits(idim: int = 100, tiny: bool = False) -> nn.Module:
+    """ESPnet ``VITS`` with its default (= LJSpeech recipe) generator; linear-spectrogram
+    aux channels 513 (n_fft 1024). Eval mode."""
+    from espnet2.gan_tts.vits import VITS
+
+    if not tiny:
+        return VITS(idim, 513, sampling_rate=22050).eval()
+    params = _default_generator_params(VITS)
+    params.update(
+        hidden_channels=16, text_encoder_attention_heads=2, text_encoder_blocks=1,
+        posterior_encoder_layers=1, flow_flows=1, flow_layers=1,
+        stochastic_duration_predictor_flows=1, stochastic_duration_predictor_dds_conv_layers=1,
+        **_tiny_gan_common(),
+    )
+    return VITS(idim, 513, sampling_rate=22050, generator_params=params).eval()
+
+
+def build_jets(idim: int = 100, tiny: bool = False) -> nn.Module:
+    """ESPnet ``JETS`` with its default (= LJSpeech recipe) generator, 80 mel aux channels."""
+    from espnet2.gan_tts.jets import JETS
+
+    if not tiny:
+        return JETS(idim, 80, sampling_rate=22050).eval()
+    params = _default_generator_params(JETS)
+    params.update(
+        adim=16, aheads=2, elayers=1, eunits=32, dlayers=1, dunits=32,
+        duration_predictor_chans=16, energy_predictor_chans=16, pitch_predictor_chans=16,
+        pitch_predictor_layers=1, generator_channels=16, generator_resblock_kernel_sizes=[3],
+        generator_resblock_dilations=[[1]],
+    )
+    return JETS(idim, 80, sampling_rate=22050, generator_params=params).eval()
