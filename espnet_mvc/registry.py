@@ -17,6 +17,9 @@ PLUGIN_TEXT2MEL: Dict[str, str] = {
 }
 
 _registered = False
+# MVC decoding options set by espnet_mvc.bin.tts_inference's command line; applied to every
+# Text2Speech built for an MVC model in this process.
+MVC_DECODE_OVERRIDES: Dict[str, object] = {}
 
 
 def _load(path: str) -> Type:
@@ -77,6 +80,7 @@ def _patch_text2speech() -> None:
                 alpha=bound.arguments["speed_control_alpha"],
                 temperature=bound.arguments["noise_scale"],
             )
+            self.decode_conf.update(MVC_DECODE_OVERRIDES)
 
     cls.__init__ = __init__
     cls._mvc_patched = True

@@ -304,3 +304,27 @@ def test_cli_errors_are_clear(exp_dir, tmp_path, capsys):
                    "--ref", str(tmp_path / "nope.wav"), "--out", str(tmp_path / "o.wav")])
     assert rc == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_tts_inference_cli_with_mvc_options(exp_dir, ref_wav, tmp_path, monkeypatch):
+    """ESPnet's decode entry point, with MVC's extra options, on a tiny data dir."""
+    from espnet_mvc import registry
+    from espnet_mvc.bin import tts_inference
+
+    monkeypatch.setattr(registry, "MVC_DECODE_OVERRIDES", {})
+    tokens = [t for t in (exp_dir / "tokens.txt").read_text().split() if not t.startswith("<")]
+    (tmp_path / "text").write_text(f"utt1 {' '.join(tokens[:6])}\nutt2 {' '.join(tokens[3:12])}\n")
+    (tmp_path / "wav.scp").write_text(f"utt1 {ref_wav}\nutt2 {ref_wav}\n")
+    out = tmp_path / "decode"
+    tts_inference.main([
+        "--model_file", str(exp_dir / "valid.loss.best.pth"),
+        "--train_config", str(exp_dir / "config.yaml"),
+        "--output_dir", str(out),
+        "--data_path_and_name_and_type", f"{tmp_path / 'text'},text,text",
+        "--data_path_and_name_and_type", f"{tmp_path / 'wav.scp'},speech,sound",
+        "--n_timesteps", "3", "--solver", "midpoint", "--speed_control_alpha", "1.2",
+    ])
+    assert registry.MVC_DECODE_OVERRIDES == {"n_timesteps": 3, "solver": "midpoint"}
+    for utt in ("utt1", "utt2"):
+        data, fs = sf.read(out / "wav" / f"{utt}.wav")
+        assert fs == FS and len(data) > 0
