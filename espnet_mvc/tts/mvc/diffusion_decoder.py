@@ -107,7 +107,7 @@ class CFMDecoder(nn.Module):
         Returns:
             Tensor: Mel (B, odim, T).
         """
-        steps = int(n_timesteps or self.n_timesteps)
+        steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
         solver = solver or self.solver
         if steps < 1:
             raise ValueError(f"n_timesteps must be >= 1, got {steps}")
@@ -162,7 +162,7 @@ class CFMDecoder(nn.Module):
             Tensor: Mel over the window (B, odim, W); frames past ``commit`` provisional.
             list: Caches for the next window.
         """
-        steps = int(n_timesteps or self.n_timesteps)
+        steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
         solver = solver or self.solver
         if steps < 1:
             raise ValueError(f"n_timesteps must be >= 1, got {steps}")
