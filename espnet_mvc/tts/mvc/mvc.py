@@ -374,8 +374,9 @@ class MVC(AbsTTS):
             raise ValueError("empty text: nothing to synthesize")
         if bool((text == self.unk_id).all()):
             raise ValueError(
-                "the text contains only unknown symbols (<unk>): check the language, "
-                "g2p and token list"
+                "the text contains only unknown symbols (<unk>) or is empty (ESPnet's "
+                "tokenizer turns '' into <unk>): check the text, language, g2p and token "
+                "list"
             )
         if int(text.max()) >= self.idim or int(text.min()) < 0:
             raise ValueError(
