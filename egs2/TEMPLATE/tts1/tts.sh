@@ -187,7 +187,8 @@ if [ -z "${inference_model}" ]; then
 fi
 if [ -z "${inference_tag}" ]; then
     if [ -n "${inference_config}" ]; then
-        inference_tag="decode_$(basename "${inference_config}" .yaml)"
+        inference_tag="$(basename "${inference_config}" .yaml)"
+        case "${inference_tag}" in decode*) ;; *) inference_tag="decode_${inference_tag}" ;; esac
     else
         inference_tag=decode
     fi
@@ -451,12 +452,23 @@ if run_stage 6; then
         _opts+="--pitch_normalize_conf stats_file=${tts_stats_dir}/train/pitch_stats.npz "
     [ ! -f "${tts_stats_dir}/train/energy_stats.npz" ] || \
         _opts+="--energy_normalize_conf stats_file=${tts_stats_dir}/train/energy_stats.npz "
+    if ! "${python}" -c 'import tensorboard' >/dev/null 2>&1; then
+        log "  tensorboard is not installed: training with --use_tensorboard false"
+        _opts+="--use_tensorboard false "
+    fi
     _dist=false; [ "${ngpu}" -le 1 ] || _dist=true
+    if [ "${num_nodes}" -gt 1 ]; then
+        # multi-node: one srun task per node; ESPnet reads the rank/world size from slurm
+        [ "${cmd_backend}" = slurm ] || die "--num_nodes ${num_nodes} needs --cmd_backend slurm"
+        _dist=true
+        train_args="--dist_launcher slurm ${train_args}"
+        slurm_opts="--nodes=${num_nodes} --ntasks-per-node=1 ${slurm_opts}"
+    fi
     mkdir -p "${tts_exp}"
     log "  log: ${tts_exp}/train.log (ngpu=${ngpu})"
     # shellcheck disable=SC2086
     run_logged "${tts_exp}/train.log" \
-        "epoch results|[0-9]+epoch:train:|The training was finished|Resumed|Error|error:" \
+        "epoch results|[0-9]+epoch:train:|The training was finished|Resumed|Error|error:|Traceback" \
         "${ngpu}" "train_${tag}" \
         "${python}" -m "espnet_mvc.bin.${tts_task}_train" \
             --use_preprocessor true \
@@ -474,7 +486,7 @@ if run_stage 6; then
             --resume true \
             --fold_length 150 --fold_length 204800 \
             --output_dir "${tts_exp}" \
-            --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
+            --ngpu "${ngpu}" \
             --multiprocessing_distributed "${_dist}" \
             ${_opts} ${train_args}
     [ -f "${tts_exp}/config.yaml" ] || die "training produced no ${tts_exp}/config.yaml"

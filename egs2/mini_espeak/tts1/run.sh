@@ -29,7 +29,7 @@ case "${model}" in
     mvc)
         opts=(--tts_task tts --train_config conf/train_mvc.yaml
               --feats_extract fbank --feats_normalize global_mvn
-              --use_sid false --use_lid false) ;;
+              --use_sid false --use_lid true) ;;
     vits)
         opts=(--tts_task gan_tts --train_config conf/tuning/train_vits.yaml
               --feats_extract linear_spectrogram --feats_normalize none

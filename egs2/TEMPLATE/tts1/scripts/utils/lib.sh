@@ -107,7 +107,7 @@ run_logged() {
     local pid=$!
     if [ -n "${regex}" ]; then
         tail -n 0 -F --pid="${pid}" "${logf}" 2>/dev/null \
-            | grep --line-buffered -E "${regex}" \
+            | grep --line-buffered -E "${regex}" | grep --line-buffered -v nltk_data \
             | sed -u -e 's/^.*INFO: //' -e 's/^/    /' >&2 &
         local tpid=$!
     fi
