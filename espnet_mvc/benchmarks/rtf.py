@@ -1,0 +1,237 @@
+"""End-to-end CPU real-time factor: MVC (2 / 4 / 10 flow steps + HiFi-GAN) vs ESPnet VITS / JETS.
+
+    python -m espnet_mvc.bin.benchmark rtf [--quick] [--out-dir bench_out]
+
+Systems, all built in this one process with random weights (timing does not depend on
+weights), eval mode, ``torch.inference_mode``, ``torch.set_num_threads(min(2, cpus))``:
+
+* ``mvc2`` / ``mvc4`` / ``mvc10`` -- MVC at the paper size (``conf/mvc_base.yaml``):
+  reference style encoder over a 3 s reference mel (voice cloning: it runs on every
+  call), conditioning stacks, CFM decoder with 2 / 4 / 10 Euler steps, then ESPnet's
+  ``HiFiGANGenerator`` at its LJSpeech V1 size (upsample [8, 8, 2, 2], 512 channels,
+  resblocks 3 / 7 / 11 x dilations 1 / 3 / 5).
+* ``vits`` -- ESPnet ``VITS`` with its default generator (= the LJSpeech recipe: hidden 192,
+  6 conformer text-encoder blocks, 4 flows, HiFi-GAN decoder 512 channels [8, 8, 2, 2]).
+* ``jets`` -- ESPnet ``JETS`` with its default generator (= the LJSpeech recipe: transformer
+  adim 256, 4 + 4 layers, Gaussian upsampling, HiFi-GAN V1 generator).
+
+Same output length for all: every token gets ``--frames-per-phoneme`` frames (default 6,
+about LJSpeech's average at hop 256), so every system makes ``T x 6 x 256`` samples.
+How the durations are forced: MVC through ``inference(durations=..., use_teacher_forcing=
+True)`` (pitch / energy stay predicted); VITS through ``inference(durations=...)``; JETS has
+no such argument, so its ``duration_predictor.inference`` is replaced by a function that
+returns the fixed durations. In all three the duration predictor is therefore skipped (its
+cost is small and at token rate). Output lengths are checked.
+
+Timing: one warm-up call per (system, T), then ``--repeats`` rounds in which the systems
+run one after another (interleaved, so a change of machine load hits all of them alike);
+the median wall time is kept. RTF = synthesis wall time / audio duration (samples / 22050).
+The aggregate RTF of a system is sum(median times) / sum(audio durations) over all T.
+Last line: ``rtf_ratio_mvc4_vs_vits: <aggregate RTF of mvc4 / aggregate RTF of vits>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+FS = 22050
+HOP = 256
+FULL_LENGTHS = [32, 64, 128, 256]
+QUICK_LENGTHS = [32, 96]
+TINY_LENGTHS = [8]
+MVC_STEPS = (2, 4, 10)
+REF_SECONDS = 3.0
+
+
+def _frames_ok(wav, expect: int, name: str) -> int:
+    n = int(wav.numel())
+    if n != expect:
+        raise RuntimeError(f"{name}: expected {expect} samples (forced durations), got {n}")
+    return n
+
+
+class Systems:
+    """Builds the systems and returns, per text length, one synthesis closure per system."""
+
+    def __init__(self, tiny: bool, vocab: int = 100, steps=MVC_STEPS):
+        import torch
+
+        from espnet_mvc.benchmarks import baselines as B
+
+        torch.manual_seed(0)
+        self.tiny, self.vocab, self.steps = tiny, vocab, tuple(steps)
+        self.mvc = B.build_mvc(idim=vocab, tiny=tiny)
+        self.vocoder = B.build_hifigan(tiny=tiny, in_channels=self.mvc.odim)
+        self.vits = B.build_vits(idim=vocab, tiny=tiny)
+        self.jets = B.build_jets(idim=vocab, tiny=tiny)
+        ref_frames = 64 if tiny else int(REF_SECONDS * FS / HOP)
+        self.ref = torch.randn(ref_frames, self.mvc.odim)
+        self.params = {
+            "mvc_text2mel": B.count_params(self.mvc) - B.count_params(self.mvc.aligner),
+            "hifigan": B.count_params(self.vocoder),
+            "vits_generator": B.count_params(self.vits.generator),
+            "jets_generator": B.count_params(self.jets.generator),
+        }
+        self._jets_dur = None
+        dp = self.jets.generator.duration_predictor
+        # JETS has no durations argument: force them by replacing the predictor's output.
+        dp.inference = lambda hs, masks=None: self._jets_dur.to(hs.device)
+
+    def closures(self, t_text: int, fpp: int) -> Dict[str, Callable[[], int]]:
+        import torch
+
+        from espnet_mvc.benchmarks import baselines as B
+
+        text = B.random_text(t_text, self.vocab)[0]
+        dur = torch.full((t_text,), fpp, dtype=torch.long)
+        samples = t_text * fpp * HOP
+        out: Dict[str, Callable[[], int]] = {}
+
+        def mvc(k):
+            def run():
+                o = self.mvc.inference(text, feats=self.ref, durations=dur,
+                                       use_teacher_forcing=True, n_timesteps=k, seed=0)
+                wav = self.vocoder(o["feat_gen"].transpose(0, 1).unsqueeze(0))
+                return _frames_ok(wav, samples, f"mvc{k}")
+            return run
+
+        for k in self.steps:
+            out[f"mvc{k}"] = mvc(k)
+
+        def vocoder_only():
+            mel = torch.randn(1, self.mvc.odim, t_text * fpp)
+            return _frames_ok(self.vocoder(mel), samples, "hifigan")
+
+        out["hifigan"] = vocoder_only
+
+        def vits():
+            o = self.vits.inference(text, durations=dur.float())
+            return _frames_ok(o["wav"], samples, "vits")
+
+        out["vits"] = vits
+
+        def jets():
+            self._jets_dur = dur.view(1, -1)
+            o = self.jets.inference(text)
+            return _frames_ok(o["wav"], samples, "jets")
+
+        out["jets"] = jets
+        return out
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        prog="python -m espnet_mvc.bin.benchmark rtf",
+        description="End-to-end CPU RTF: MVC (2/4/10 steps + HiFi-GAN) vs ESPnet VITS and "
+                    "JETS, same process, same forced output length.",
+    )
+    p.add_argument("--quick", action="store_true", help=f"T = {QUICK_LENGTHS}, 2 repeats")
+    p.add_argument("--out-dir", default="bench_out", type=Path)
+    p.add_argument("--lengths", type=int, nargs="+", default=None,
+                   help=f"phonemes per utterance (default {FULL_LENGTHS})")
+    p.add_argument("--frames-per-phoneme", type=int, default=6)
+    p.add_argument("--repeats", type=int, default=None, help="default 3 (quick 2)")
+    p.add_argument("--threads", type=int, default=None, help="default min(2, cpus)")
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    import torch
+
+    from espnet_mvc.benchmarks import baselines as B
+
+    if args.tiny:
+        lengths, repeats = args.lengths or TINY_LENGTHS, args.repeats or 1
+    elif args.quick:
+        lengths, repeats = args.lengths or QUICK_LENGTHS, args.repeats or 2
+    else:
+        lengths, repeats = args.lengths or FULL_LENGTHS, args.repeats or 3
+    lengths = sorted(set(lengths))
+    threads = B.set_threads(args.threads)
+    fpp = args.frames_per_phoneme
+    out_dir = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    systems = Systems(tiny=args.tiny)
+    build_s = time.time() - t0
+    print(f"# rtf benchmark: T={lengths} phonemes x {fpp} frames (forced) x {HOP} hop @ {FS} Hz"
+          f", batch 1, threads={threads}, repeats={repeats}{' tiny' if args.tiny else ''}")
+    print(f"# {B.machine_note()}  (build {build_s:.1f}s)")
+    print("# params: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in systems.params.items()))
+    names: List[str] = []
+    rows: List[Dict[str, Any]] = []
+    with torch.inference_mode():
+        for t in lengths:
+            fns = systems.closures(t, fpp)
+            names = list(fns)
+            samples = {n: fn() for n, fn in fns.items()}  # warm-up + length check
+            times: Dict[str, List[float]] = {n: [] for n in fns}
+            for _ in range(repeats):
+                for n, fn in fns.items():  # interleaved
+                    w, _c = B.time_call(fn)
+                    times[n].append(w)
+            audio_s = samples[names[0]] / FS
+            for n in names:
+                wall = B.median(times[n])
+                rows.append(dict(system=n, T=t, frames=t * fpp, samples=samples[n],
+                                 audio_s=audio_s, wall_s=wall, rtf=wall / audio_s,
+                                 walls=times[n]))
+            line = "  ".join(f"{n} {B.median(times[n]) / audio_s:.3f}" for n in names)
+            print(f"T={t:<5} audio {audio_s:6.2f}s  RTF: {line}", flush=True)
+
+    def agg(n):
+        rs = [r for r in rows if r["system"] == n]
+        return sum(r["wall_s"] for r in rs) / sum(r["audio_s"] for r in rs)
+
+    rtf = {n: agg(n) for n in names}
+    ratios = {}
+    for k in systems.steps:
+        for base in ("vits", "jets"):
+            ratios[f"mvc{k}_vs_{base}"] = rtf[f"mvc{k}"] / rtf[base]
+    per_t = {
+        t: {f"mvc{k}_vs_vits": next(r["rtf"] for r in rows if r["system"] == f"mvc{k}"
+                                     and r["T"] == t)
+            / next(r["rtf"] for r in rows if r["system"] == "vits" and r["T"] == t)
+            for k in systems.steps}
+        for t in lengths
+    }
+    summary = dict(aggregate_rtf=rtf, ratios=ratios, per_T_ratio_vs_vits=per_t,
+                   threads=threads, frames_per_phoneme=fpp, lengths=lengths, tiny=args.tiny,
+                   params=systems.params, machine=B.machine_note(),
+                   elapsed_s=time.time() - t0)
+    (out_dir / "rtf_results.json").write_text(
+        json.dumps(dict(summary=summary, results=rows), indent=1, default=str))
+    with open(out_dir / "rtf_results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["system", "T", "frames", "samples", "audio_s", "wall_s", "rtf"])
+        for r in rows:
+            w.writerow([r[k] for k in ("system", "T", "frames", "samples", "audio_s",
+                                       "wall_s", "rtf")])
+    print("# aggregate RTF (sum time / sum audio): "
+          + "  ".join(f"{n} {v:.4f}" for n, v in rtf.items()))
+    mvc_share = {k: rtf["hifigan"] / rtf[f"mvc{k}"] for k in systems.steps}
+    print("# HiFi-GAN share of MVC time: "
+          + "  ".join(f"mvc{k} {v:.0%}" for k, v in mvc_share.items()))
+    print("# ratios (<1: MVC faster): "
+          + "  ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    print(f"# wrote {out_dir / 'rtf_results.json'}, {out_dir / 'rtf_results.csv'}; "
+          f"{B.machine_note()}")
+    val = ratios.get("mvc4_vs_vits", float("nan"))
+    print(f"rtf_ratio_mvc4_vs_vits: {val:.3f}" if math.isfinite(val)
+          else "rtf_ratio_mvc4_vs_vits: nan", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
