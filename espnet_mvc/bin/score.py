@@ -99,6 +99,8 @@ def read_kv(path, what: str, warn: List[str]) -> Dict[str, str]:
         parts = line.split(maxsplit=1)
         key = parts[0]
         val = parts[1].strip() if len(parts) > 1 else ""
+        if not val:
+            warn.append(f"{what} {path}:{ln}: key {key} has no value")
         if key in out:
             warn.append(f"{what} {path}:{ln}: duplicate key {key}; keeping the first")
             continue
@@ -265,7 +267,9 @@ def score_utterance(job: dict) -> dict:
     def done():
         row["skipped"] = skipped
         row["na"] = na
-        computed = [m for m in want if m not in skipped and m not in na]
+        # RTF comes from the decode log; an utterance none of whose audio could be
+        # scored counts as skipped even when its RTF line exists
+        computed = [m for m in want if m not in skipped and m not in na and m != "rtf"]
         row["status"] = "skipped" if not computed and skipped else ("partial" if skipped else "ok")
         notes = [f"{m}: {r}" for m, r in skipped.items()] + [f"{m}: n/a ({r})" for m, r in na.items()]
         row["notes"] = "; ".join(notes)
@@ -738,7 +742,14 @@ def main(argv=None) -> int:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
-        ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        # never plain fork: a parent that already ran a model (threads, OpenMP pools,
+        # CTranslate2) deadlocks its forked children. forkserver forks from a clean
+        # process that imported this module once; elsewhere spawn.
+        if "forkserver" in mp.get_all_start_methods():
+            ctx = mp.get_context("forkserver")
+            ctx.set_forkserver_preload(["espnet_mvc.bin.score"])
+        else:
+            ctx = mp.get_context("spawn")
         done_utts = set()
         try:
             with ProcessPoolExecutor(nj, mp_context=ctx, initializer=_init_worker,

@@ -1,0 +1,259 @@
+"""`python -m espnet_mvc.bin.score` end to end on a tiny espeak corpus with bad inputs:
+every bad utterance is skipped with a warning and counted, the good ones keep their
+scores, and the RESULTS.md row is added/replaced per experiment tag."""
+
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from espnet_mvc.bin import score
+from espnet_mvc.metrics import testaudio as ta
+
+warnings.simplefilter("ignore")
+
+SENTS = {
+    "utt0": "Please call Stella and ask her to bring these things.",
+    "utt1": "The birch canoe slid on the smooth planks.",
+    "utt2": "Glue the sheet to the dark blue background.",
+}
+GOOD = ["utt0", "utt1", "utt2"]
+BAD_SYN = ["corrupt", "empty", "missingsyn", "rate16k", "silent"]
+
+
+def _write(path, x, fs):
+    sf.write(str(path), x, fs, subtype="PCM_16")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """ref/ (ground truth, voice en-us+f2 at 175 wpm) and syn/ (outputs: utt0 an exact copy,
+    utt1/utt2 the same voice at 150 wpm) plus one utterance for each kind of bad input."""
+    d = tmp_path_factory.mktemp("corpus")
+    (d / "ref").mkdir()
+    (d / "syn").mkdir()
+    scp, text, u2l, rtf = [], [], [], []
+    fs = None
+    for u, s in SENTS.items():
+        ref, fs = ta.speech(s, "en-us+f2", rate=175)
+        syn = ref if u == "utt0" else ta.speech(s, "en-us+f2", rate=150)[0]
+        _write(d / "ref" / f"{u}.wav", ref, fs)
+        _write(d / "syn" / f"{u}.wav", syn, fs)
+        scp.append(f"{u} {d}/ref/{u}.wav")
+        text.append(f"{u} {s}")
+        u2l.append(f"{u} en")
+    ref0 = f"{d}/ref/utt0.wav"
+    # synthesized output without a reference entry: WER/DNSMOS only
+    _write(d / "syn" / "noref.wav", ta.speech(SENTS["utt0"], "en-us+f2")[0], fs)
+    text.append(f"noref {SENTS['utt0']}")
+    # reference and output but no transcript (mismatched ids)
+    _write(d / "syn" / "notext.wav", ta.speech(SENTS["utt1"], "en-us+f2")[0], fs)
+    _write(d / "ref" / "notext.wav", ta.speech(SENTS["utt1"], "en-us+f2")[0], fs)
+    scp.append(f"notext {d}/ref/notext.wav")
+    # Spanish: English-only ASR -> WER n/a (not a skip)
+    es, _ = ta.speech("Hola, buenos días a todos.", "es")
+    _write(d / "syn" / "spanish.wav", es, fs)
+    _write(d / "ref" / "spanish.wav", es, fs)
+    scp.append(f"spanish {d}/ref/spanish.wav")
+    text.append("spanish Hola, buenos días a todos.")
+    u2l.append("spanish es")
+    # bad synthesized wavs (each has a reference entry)
+    _write(d / "syn" / "silent.wav", np.zeros(fs), fs)
+    (d / "syn" / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEnot really a wav")
+    (d / "syn" / "empty.wav").write_bytes(b"")
+    _write(d / "syn" / "rate16k.wav", ta.speech(SENTS["utt2"], "en-us+f2")[0][:16000], 16000)
+    for u in BAD_SYN:
+        scp.append(f"{u} {ref0}")
+        text.append(f"{u} {SENTS['utt0']}")
+    for u in GOOD + ["noref", "notext", "spanish"] + BAD_SYN:
+        rtf.append(f"{u} 0.{len(u)} {100 + len(u)}")
+    rtf.append("peak_mem_mib 900")
+    (d / "wav.scp").write_text("\n".join(scp) + "\n")
+    (d / "text").write_text("\n".join(text) + "\n")
+    (d / "utt2lang").write_text("\n".join(u2l) + "\n")
+    (d / "rtf").write_text("\n".join(rtf) + "\n")
+    return d
+
+
+def _run(*argv):
+    assert score.main([str(a) for a in argv]) == 0
+
+
+def _tsv(path):
+    lines = path.read_text().splitlines()
+    head = lines[0].split("\t")
+    return {r.split("\t")[0]: dict(zip(head, r.split("\t"))) for r in lines[1:]}
+
+
+@pytest.fixture(scope="module")
+def full_run(corpus):
+    out = corpus / "exp_full"
+    _run("--syn-dir", corpus / "syn", "--ref-wav-scp", corpus / "wav.scp",
+         "--text", corpus / "text", "--utt2lang", corpus / "utt2lang",
+         "--rtf-file", corpus / "rtf", "--out-dir", out, "--exp-tag", "full",
+         "--results-md", corpus / "RESULTS.md")
+    return out
+
+
+def test_full_run_counts_and_skips(full_run, corpus):
+    s = json.loads((full_run / "summary.json").read_text())
+    assert s["n_total"] == 11
+    assert s["n_scored"] == 4  # utt0-2 and spanish (WER n/a there is not a skip)
+    assert s["n_skipped"] == 7 and s["n_fully_skipped"] == len(BAD_SYN)
+    rows = _tsv(full_run / "scores.tsv")
+    assert set(rows) == set(GOOD + ["noref", "notext", "spanish"] + BAD_SYN)
+    for u in GOOD + ["spanish"]:
+        assert rows[u]["status"] == "ok", rows[u]["notes"]
+    for u in BAD_SYN:
+        assert rows[u]["status"] == "skipped" and rows[u]["notes"]
+    assert "no reference wav" in rows["noref"]["notes"] and rows["noref"]["wer"] != ""
+    assert rows["noref"]["mcd"] == "" and rows["noref"]["status"] == "partial"
+    assert "no transcript" in rows["notext"]["notes"] and rows["notext"]["mcd"] != ""
+    assert rows["spanish"]["wer"] == "" and "English-only" in rows["spanish"]["notes"]
+    assert "silent" in rows["silent"]["notes"] and "16000 Hz" in rows["rate16k"]["notes"]
+    assert "unreadable" in rows["corrupt"]["notes"] and "empty" in rows["empty"]["notes"]
+    assert "no synthesized wav" in rows["missingsyn"]["notes"]
+    log = (full_run / "warnings.log").read_text()
+    for u in BAD_SYN + ["noref", "notext"]:
+        assert f"{u}: skipped" in log
+    assert "English-only" in log
+
+
+def test_full_run_values(full_run):
+    rows = _tsv(full_run / "scores.tsv")
+    s = json.loads((full_run / "summary.json").read_text())["metrics"]
+    # utt0 is an exact copy of its reference
+    assert float(rows["utt0"]["mcd"]) == 0.0 and float(rows["utt0"]["f0rmse"]) == 0.0
+    assert float(rows["utt0"]["pesq"]) > 4.5 and float(rows["utt0"]["stoi"]) > 0.99
+    assert rows["utt0"]["align"] == "length" and rows["utt1"]["align"] == "dtw"
+    assert float(rows["utt0"]["spksim"]) > 0.99 and rows["utt0"]["spk_ref"] == "ground-truth"
+    for u in ("utt1", "utt2"):  # same voice, other speaking rate: imperfect but close
+        assert 0 < float(rows[u]["mcd"]) < 8
+        assert float(rows[u]["stoi"]) < float(rows["utt0"]["stoi"])
+        assert float(rows[u]["spksim"]) > 0.8
+    for k in ("mcd", "f0rmse", "pesq", "stoi", "dnsmos", "spksim", "rtf", "wer", "cer"):
+        assert s[k]["mean"] is not None and np.isfinite(s[k]["mean"]), k
+    assert 1 <= s["dnsmos"]["mean"] <= 5
+    assert s["wer"]["mean"] < 60
+    assert s["peak_mem_mib"]["mean"] == 900
+    assert s["rtf"]["n"] == 11  # RTF comes from the log even for unreadable wavs
+
+
+def test_results_md_row(full_run, corpus):
+    md = (corpus / "RESULTS.md").read_text()
+    row = [ln for ln in md.splitlines() if ln.startswith("| full |")]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].strip("|").split("|")]
+    assert len(cells) == 13 and cells[-2:] == ["4", "7"]
+    assert all(c not in ("", "n/a") for c in cells[1:11]), cells
+
+
+def test_results_md_update_replaces_by_tag_and_keeps_prose(corpus, tmp_path):
+    md = tmp_path / "RESULTS.md"
+    md.write_text("# My recipe\n\nSome prose that must survive.\n")
+    args = ["--syn-dir", corpus / "syn", "--ref-wav-scp", corpus / "wav.scp",
+            "--metrics", "rtf", "--rtf-file", corpus / "rtf", "--results-md", md]
+    _run(*args, "--out-dir", tmp_path / "a", "--exp-tag", "mvc")
+    _run(*args, "--out-dir", tmp_path / "b", "--exp-tag", "vits")
+    _run(*args, "--out-dir", tmp_path / "c", "--exp-tag", "mvc")
+    text = md.read_text()
+    assert "Some prose that must survive." in text
+    rows = [ln for ln in text.splitlines() if ln.startswith("| mvc |") or ln.startswith("| vits |")]
+    assert [r.split("|")[1].strip() for r in rows] == ["vits", "mvc"]
+    assert text.count("| exp |") == 1
+    cells = [c.strip() for c in rows[1].strip("|").split("|")]
+    assert cells[1] == "–" and cells[9] != "n/a" and cells[10] == "900"
+
+
+def test_recipe_call_form_and_parallel_jobs(corpus, full_run, tmp_path):
+    """tts.sh stage 8: --syn-dir + --wav-scp + --ref-dir <data dir> (+ --text); --nj 2."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(corpus / "wav.scp", data / "wav.scp")
+    shutil.copy(corpus / "text", data / "text")
+    shutil.copy(corpus / "utt2lang", data / "utt2lang")
+    syn_scp = tmp_path / "syn.scp"
+    syn_scp.write_text("".join(f"{u} {corpus}/syn/{u}.wav\n" for u in GOOD + ["silent", "spanish"]))
+    out = tmp_path / "score"
+    _run("--syn-dir", corpus / "syn", "--wav-scp", syn_scp, "--ref-dir", data,
+         "--out-dir", out, "--exp-tag", "recipe", "--metrics", "mcd,f0rmse,pesq,wer",
+         "--nj", "2", "--results-md", tmp_path / "R.md")
+    rows, ref = _tsv(out / "scores.tsv"), _tsv(full_run / "scores.tsv")
+    # every reference utterance is accounted for; the ones not synthesized are skips
+    assert rows["utt1"]["status"] == "ok" and rows["notext"]["status"] == "skipped"
+    for u in GOOD:
+        for k in ("mcd", "f0rmse", "pesq", "wer"):
+            assert rows[u][k] == ref[u][k], (u, k)
+    assert rows["spanish"]["wer"] == "" and rows["spanish"]["status"] == "ok"
+    s = json.loads((out / "summary.json").read_text())
+    assert s["inputs"]["text"] == str(data / "text")  # picked up from the data dir
+    assert "dnsmos" not in s["metrics"]
+
+
+def test_no_references_are_not_applicable_not_skips(corpus, tmp_path):
+    syn = tmp_path / "syn"
+    syn.mkdir()
+    for u in ("utt0", "silent"):
+        shutil.copy(corpus / "syn" / f"{u}.wav", syn / f"{u}.wav")
+    out = tmp_path / "o"
+    _run("--syn-dir", syn, "--out-dir", out, "--metrics", "mcd,stoi,spksim", "--exp-tag", "x",
+         "--results-md", tmp_path / "R.md")
+    s = json.loads((out / "summary.json").read_text())
+    assert s["n_total"] == 2 and s["n_scored"] == 1
+    assert s["n_skipped"] == 1  # only the silent wav
+    assert s["not_applicable_by_metric"]["mcd"] == 2
+    row = [ln for ln in (tmp_path / "R.md").read_text().splitlines() if ln.startswith("| x |")][0]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "n/a" and cells[6] == "n/a" and cells[8] == "n/a" and cells[2] == "–"
+
+
+def test_differing_reference_rate_skips_or_resamples(corpus, tmp_path):
+    x, fs = sf.read(corpus / "ref" / "utt1.wav")
+    from espnet_mvc.metrics.audio import resample
+
+    _write(tmp_path / "ref16k.wav", resample(x, fs, 16000), 16000)
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"utt1 {tmp_path}/ref16k.wav\n")
+    syn = tmp_path / "syn"
+    syn.mkdir()
+    shutil.copy(corpus / "syn" / "utt1.wav", syn / "utt1.wav")
+    _run("--syn-dir", syn, "--ref-wav-scp", scp, "--out-dir", tmp_path / "a", "--metrics", "mcd")
+    r = _tsv(tmp_path / "a" / "scores.tsv")["utt1"]
+    assert r["status"] == "skipped" and "16000 Hz" in r["notes"]
+    _run("--syn-dir", syn, "--ref-wav-scp", scp, "--out-dir", tmp_path / "b", "--metrics", "mcd",
+         "--resample-ref")
+    r = _tsv(tmp_path / "b" / "scores.tsv")["utt1"]
+    assert r["status"] == "ok" and 0 < float(r["mcd"]) < 10
+
+
+def test_wrong_expected_rate_and_garbage_lists(corpus, tmp_path):
+    scp = tmp_path / "wav.scp"
+    scp.write_text(f"utt0 {corpus}/syn/utt0.wav\nutt1\n\nutt2 /nonexistent/x.wav\nutt0 dup\n")
+    out = tmp_path / "o"
+    _run("--wav-scp", scp, "--ref-wav-scp", corpus / "wav.scp", "--out-dir", out,
+         "--metrics", "mcd", "--fs", "16000", "--exp-tag", "t")
+    s = json.loads((out / "summary.json").read_text())
+    rows = _tsv(out / "scores.tsv")
+    assert "expected 16000 Hz" in rows["utt0"]["notes"]
+    assert "not found" in rows["utt2"]["notes"]
+    assert s["n_scored"] == 0 and s["n_skipped"] == s["n_total"]
+    assert any("duplicate key utt0" in w for w in s["warnings"])
+    assert any("utt1" in w and "no value" in w for w in s["warnings"])
+
+
+def test_metric_selection_parsing():
+    assert score.parse_metrics("all") == list(score.ALL_METRICS)
+    assert score.parse_metrics("cer,f0") == ["wer", "cer", "f0rmse"]
+    with pytest.raises(SystemExit):
+        score.parse_metrics("mcd,bogus")
+
+
+def test_module_entry_point_help():
+    r = subprocess.run([sys.executable, "-m", "espnet_mvc.bin.score", "--help"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "--ref-wav-scp" in r.stdout and "--ref-dir" in r.stdout
