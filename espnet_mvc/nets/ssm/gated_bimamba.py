@@ -51,12 +51,21 @@ class GatedBiMambaBlock(nn.Module):
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         self.fusion = fusion
+        self.d_model = d_model
         self.norm = AdaLN(d_model, style_dim)
         self.mamba_fwd = Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand)
         self.mamba_bwd = Mamba(d_model, d_state=d_state, d_conv=d_conv, expand=expand)
         # "gated": W -> gate logits; "concat": W -> the update itself
         self.fuse = nn.Linear(2 * d_model, d_model)
         self.dropout = nn.Dropout(dropout)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(
+                f"expected (batch, time, dim={self.d_model}), got {tuple(x.shape)}"
+            )
+        if not torch.is_floating_point(x):
+            raise ValueError(f"expected a floating point input, got {x.dtype}")
 
     def _merge(self, x, h_f, h_b):
         if self.fusion == "gated":
@@ -82,8 +91,7 @@ class GatedBiMambaBlock(nn.Module):
         Returns:
             Tensor: (B, T, D), zero on padding.
         """
-        if x.dim() != 3:
-            raise ValueError(f"expected (batch, time, dim), got {tuple(x.shape)}")
+        self._check_input(x)
         lengths = check_lengths(x, lengths)
         mask = valid_mask(lengths, x.shape[1]).to(x.dtype)
         u = self.norm(x, style) * mask
@@ -111,6 +119,7 @@ class GatedBiMambaBlock(nn.Module):
             Tensor: Output for the whole window (B, W, D) (look-ahead frames provisional).
             MambaState: Forward state after the committed frames.
         """
+        self._check_input(x)
         width = x.shape[1]
         if not 1 <= commit <= width:
             raise ValueError(f"commit must be in [1, {width}], got {commit}")

@@ -130,6 +130,16 @@ class Mamba(nn.Module):
                         dtype=torch.float32),
         )
 
+    def _check_state(self, state: MambaState, batch_size: int) -> None:
+        want = {
+            "conv_state": (batch_size, self.d_inner, self.d_conv),
+            "ssm_state": (batch_size, self.d_inner, self.d_state),
+        }
+        for name, shape in want.items():
+            got = tuple(getattr(state, name).shape)
+            if got != shape:
+                raise ValueError(f"state.{name} must be {shape} for this input, got {got}")
+
     def _ssm_params(self, x: torch.Tensor):
         """x (B, d_inner, L) -> dt (B, d_inner, L), B, C (B, d_state, L)."""
         bsz, _, length = x.shape
@@ -159,9 +169,13 @@ class Mamba(nn.Module):
                 f"Mamba expects (batch, length, {self.d_model}), "
                 f"got {tuple(hidden_states.shape)}"
             )
+        if not torch.is_floating_point(hidden_states):
+            raise ValueError(f"Mamba expects a floating point input, got {hidden_states.dtype}")
         bsz, length, _ = hidden_states.shape
         if length == 0:
             raise ValueError("Mamba got a zero-length sequence")
+        if state is not None:
+            self._check_state(state, bsz)
         xz = self.in_proj(hidden_states).transpose(1, 2)  # (B, 2*d_inner, L)
         x, z = xz.chunk(2, dim=1)
         A = -torch.exp(self.A_log.float())  # (d_inner, d_state)
@@ -213,6 +227,14 @@ class Mamba(nn.Module):
             raise ValueError(
                 f"step expects one frame (batch, 1, d_model), got {tuple(hidden_states.shape)}"
             )
+        if hidden_states.shape[2] != self.d_model:
+            raise ValueError(
+                f"step expects (batch, 1, d_model={self.d_model}), "
+                f"got {tuple(hidden_states.shape)}"
+            )
+        if not torch.is_floating_point(hidden_states):
+            raise ValueError(f"Mamba expects a floating point input, got {hidden_states.dtype}")
+        self._check_state(state, hidden_states.shape[0])
         xz = self.in_proj(hidden_states.squeeze(1))  # (B, 2*d_inner)
         x, z = xz.chunk(2, dim=-1)
         conv_state = torch.cat([state.conv_state[:, :, 1:], x.unsqueeze(-1)], dim=-1)

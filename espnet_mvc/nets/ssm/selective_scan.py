@@ -69,7 +69,7 @@ def scan_backend(u: torch.Tensor, d_state: int) -> str:
     return "kernel" if usable else "chunked"
 
 
-def _check_scan_inputs(u, delta, A, B, C, D, z, initial_state):
+def _check_scan_inputs(u, delta, A, B, C, D, z, initial_state, delta_bias=None):
     if u.dim() != 3:
         raise ValueError(f"u must be (batch, dim, length), got shape {tuple(u.shape)}")
     if not torch.is_floating_point(u):
@@ -92,6 +92,8 @@ def _check_scan_inputs(u, delta, A, B, C, D, z, initial_state):
         raise ValueError(f"D must be ({dim},), got {tuple(D.shape)}")
     if z is not None and z.shape != u.shape:
         raise ValueError(f"z shape {tuple(z.shape)} != u shape {tuple(u.shape)}")
+    if delta_bias is not None and delta_bias.shape != (dim,):
+        raise ValueError(f"delta_bias must be ({dim},), got {tuple(delta_bias.shape)}")
     if initial_state is not None and initial_state.shape != (bsz, dim, d_state):
         raise ValueError(
             f"initial_state must be {(bsz, dim, d_state)}, got {tuple(initial_state.shape)}"
@@ -135,7 +137,7 @@ def selective_scan_ref(
 
     Args are as in :func:`selective_scan`.
     """
-    _check_scan_inputs(u, delta, A, B, C, D, z, initial_state)
+    _check_scan_inputs(u, delta, A, B, C, D, z, initial_state, delta_bias)
     dtype_in, u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
     bsz, dim, length = u.shape
     h = (
@@ -260,7 +262,7 @@ def selective_scan(
         Tensor: Output (B, D, L), in the dtype of ``u``.
         Tensor: Last state (B, D, N), float32, if ``return_last_state``.
     """
-    _check_scan_inputs(u, delta, A, B, C, D, z, initial_state)
+    _check_scan_inputs(u, delta, A, B, C, D, z, initial_state, delta_bias)
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise ValueError(f"chunk_size must be a power of two, got {chunk_size}")
     dtype_in, u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
