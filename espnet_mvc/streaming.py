@@ -65,6 +65,10 @@ class StreamStats:
     vocoder_s: float = 0.0
     first_chunk_latency_s: float = float("nan")
     total_s: float = 0.0
+    # process CPU time (all threads) up to the first chunk / in total: on a shared machine
+    # this is what the work costs regardless of how much of the CPU the process was given
+    first_chunk_cpu_s: float = float("nan")
+    total_cpu_s: float = 0.0
     chunk_ready_s: List[float] = field(default_factory=list)
     chunk_samples: List[int] = field(default_factory=list)
     mel: Optional[torch.Tensor] = None  # streamed (committed) mel (T_feats, odim)
@@ -84,7 +88,9 @@ class StreamStats:
             n_frames=self.n_frames, n_chunks=self.n_chunks, chunk_frames=self.chunk_frames,
             lookahead_frames=la, audio_s=round(self.audio_s, 4),
             first_chunk_latency_ms=round(1e3 * self.first_chunk_latency_s, 2),
+            first_chunk_cpu_ms=round(1e3 * self.first_chunk_cpu_s, 2),
             total_s=round(self.total_s, 4), rtf=round(self.rtf, 4),
+            total_cpu_s=round(self.total_cpu_s, 4),
             text_side_ms=round(1e3 * self.text_side_s, 2),
             prosody_ms=round(1e3 * self.prosody_s, 2),
             decoder_ms=round(1e3 * self.decoder_s, 2),
@@ -224,8 +230,30 @@ class MVCStreamer:
         return x.to(device=device, dtype=dtype) if dtype is not None else x.to(device)
 
     @torch.no_grad()
+    def style(self, ref_feats=None, sids=None, spembs=None, lids=None) -> Optional[torch.Tensor]:
+        """The style vector (1, S) (or None) of a voice, as :meth:`MVC.inference` computes
+        it; pass it to :meth:`stream` as ``style=`` to skip the reference encoder on every
+        sentence of the same voice."""
+        m = self.model
+        device = next(m.parameters()).device
+        ref = ref_lengths = None
+        if m.style_encoder is not None:
+            if ref_feats is None:
+                raise ValueError("this MVC model clones a voice: pass a reference (ref_feats)")
+            ref = self._as_tensor(ref_feats, torch.float32, device)
+            ref = ref.unsqueeze(0) if ref.dim() == 2 else ref
+            ref_lengths = torch.tensor([ref.shape[1]], device=device)
+
+        def v(x, dt=None):
+            x = self._as_tensor(x, dt, device)
+            return None if x is None else x.view(1, -1)
+
+        return m._style(ref, ref_lengths, v(sids, torch.long), v(spembs, torch.float32),
+                        v(lids, torch.long), validate=True)
+
+    @torch.no_grad()
     def text_side(self, text_ids, ref_feats=None, sids=None, spembs=None, lids=None,
-                  alpha: float = 1.0):
+                  alpha: float = 1.0, style: Optional[torch.Tensor] = None):
         """Everything computed once per sentence, exactly as :meth:`MVC.inference` does.
 
         Returns:
@@ -240,20 +268,10 @@ class MVCStreamer:
         m._check_text(text)
         text = text.unsqueeze(0)
         text_lengths = torch.tensor([text.shape[1]], device=device)
-        ref = ref_lengths = None
-        if m.style_encoder is not None:
-            if ref_feats is None:
-                raise ValueError("this MVC model clones a voice: pass a reference (ref_feats)")
-            ref = self._as_tensor(ref_feats, torch.float32, device)
-            ref = ref.unsqueeze(0) if ref.dim() == 2 else ref
-            ref_lengths = torch.tensor([ref.shape[1]], device=device)
-
-        def v(x, dt=None):
-            x = self._as_tensor(x, dt, device)
-            return None if x is None else x.view(1, -1)
-
-        style = m._style(ref, ref_lengths, v(sids, torch.long), v(spembs, torch.float32),
-                         v(lids, torch.long), validate=True)
+        if style is None:
+            style = self.style(ref_feats, sids, spembs, lids)
+        else:
+            style = self._as_tensor(style, torch.float32, device).view(1, -1)
         hs = m._encode(text, text_lengths, style)
         log_d = m.duration_predictor(hs, text_lengths, style if m.adaln else None)
         ds = m.duration_predictor.to_durations(log_d, alpha)
@@ -283,6 +301,7 @@ class MVCStreamer:
         chunk_frames: Optional[int] = None,
         lookahead_frames: Optional[int] = None,
         first_chunk_frames: Optional[int] = None,
+        style: Optional[torch.Tensor] = None,
     ) -> Iterator[np.ndarray]:
         """Synthesize ``text_ids`` and yield audio chunks as soon as each is ready.
 
@@ -308,6 +327,8 @@ class MVCStreamer:
             chunk_frames, lookahead_frames (Optional[int]): Override the seconds (frames).
             first_chunk_frames (Optional[int]): A shorter first chunk (even) for a lower
                 first-chunk latency; default = the chunk size.
+            style (Optional[Tensor]): A precomputed :meth:`style` (then ``ref_feats``,
+                ``sids``, ``spembs`` and ``lids`` are not used).
 
         Yields:
             np.ndarray: Waveform chunks (float32, concatenating to T_feats * hop samples); or,
@@ -318,6 +339,8 @@ class MVCStreamer:
         streamed mel.
         """
         # validate eagerly (before the first next()) where it is cheap
+        if not alpha > 0:
+            raise ValueError(f"alpha (speaking rate) must be > 0, got {alpha}")
         C = self._chunk_frames(chunk_seconds, chunk_frames)
         La = self._lookahead_frames(lookahead_seconds, lookahead_frames)
         if isinstance(vocoder_context_frames, (int, np.integer)):
@@ -333,20 +356,20 @@ class MVCStreamer:
         C0 = C if first_chunk_frames is None else self._chunk_frames(None, first_chunk_frames)
         return self._stream(
             text_ids, ref_feats, sids, spembs, lids, C, C0, La, n_timesteps, temperature,
-            alpha, seed, solver, vleft, vright, xf, crossfade,
+            alpha, seed, solver, vleft, vright, xf, crossfade, style,
         )
 
     @torch.no_grad()
     def _stream(self, text_ids, ref_feats, sids, spembs, lids, C, C0, La, n_timesteps,
-                temperature, alpha, seed, solver, vleft, vright, xf, crossfade):
+                temperature, alpha, seed, solver, vleft, vright, xf, crossfade, style):
         m = self.model
         dec = m.decoder
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         stats = StreamStats(chunk_frames=C, lookahead_frames=La, hop_length=self.hop_length,
                             fs=self.fs)
         self.last_stats = stats
 
-        side = self.text_side(text_ids, ref_feats, sids, spembs, lids, alpha)
+        side = self.text_side(text_ids, ref_feats, sids, spembs, lids, alpha, style)
         style, frames = side["style"], side["frames"]
         adaln_style = style if m.adaln else None
         T = frames.shape[1]
@@ -395,17 +418,20 @@ class MVCStreamer:
                 stats.vocoder_s += time.perf_counter() - t3
             s += commit
             now = time.perf_counter() - t0
+            cpu = time.process_time() - c0
             if stats.n_chunks == 0:
                 stats.first_chunk_latency_s = now
+                stats.first_chunk_cpu_s = cpu
             stats.n_chunks += 1
             stats.chunk_ready_s.append(now)
             stats.chunk_samples.append(int(out.shape[0]) if voc is not None else
                                        int(out.shape[0]) * self.hop_length)
             stats.mel = mel[:s]
-            stats.total_s = now
+            stats.total_s, stats.total_cpu_s = now, cpu
             yield out
         stats.mel = mel
         stats.total_s = time.perf_counter() - t0
+        stats.total_cpu_s = time.process_time() - c0
         return stats
 
     def synthesize(self, text_ids, **kwargs) -> Tuple[np.ndarray, StreamStats]:
