@@ -73,7 +73,13 @@ class MambaReferenceEncoder(nn.Module):
         mask = valid_mask(feats_lengths, feats.shape[1]).to(feats.dtype)  # (B, T, 1)
         if validate:
             self._validate(feats, feats_lengths, mask)
-        h = self.convs((feats * mask).transpose(1, 2)).transpose(1, 2) * mask
+        # mask after every conv layer: otherwise the bias/activation values that the first
+        # conv writes into padding frames leak into the next layer's boundary frames, and a
+        # padded batch no longer gives each reference the style it gets alone
+        h, mask_ct = (feats * mask).transpose(1, 2), mask.transpose(1, 2)
+        for layer in self.convs:
+            h = layer(h) * mask_ct
+        h = h.transpose(1, 2)
         h = self.blocks(h, feats_lengths)
         pooled = (h * mask).sum(1) / feats_lengths[:, None].to(h.dtype)
         return self.proj(pooled)
