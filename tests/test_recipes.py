@@ -320,17 +320,14 @@ def _fake_stats(path: Path, dim: int):
     np.savez(path, count=np.array(100.0), sum=np.zeros(dim), sum_square=np.full(dim, 100.0))
 
 
-@pytest.mark.parametrize("config", CONFIGS)
-def test_config_dry_run(config, tmp_path):
+def dry_run_args(config: str, tmp: Path):
+    """(task, argv) as tts.sh would run the trainer for this config, plus --dry_run true."""
     import yaml
 
     path = EGS / config
     conf = yaml.safe_load(path.read_text())
-    gan = conf["tts"] in ("vits", "jets", "joint_text2wav")
-    task = "gan_tts" if gan else "tts"
-    tokens = tmp_path / "tokens.txt"
-    tokens.write_text("\n".join(["<blank>", "<unk>"] + [f"p{i}" for i in range(60)] + ["<sos/eos>"]) + "\n")
-    # feature protocol of the recipe the config belongs to (what run.sh passes to tts.sh)
+    task = "gan_tts" if conf["tts"] in ("vits", "jets", "joint_text2wav") else "tts"
+    # feature protocol of the recipe the config belongs to (what its run.sh passes)
     recipe = config.split("/")[0]
     fs, n_fft, hop, win = 22050, 1024, 256, "null"
     if recipe == "vctk" and conf["tts"] != "vits":
@@ -342,24 +339,78 @@ def test_config_dry_run(config, tmp_path):
         fe, norm = "fbank", "global_mvn"
         fe_conf = [f"n_fft={n_fft}", f"hop_length={hop}", f"win_length={win}", f"fs={fs}",
                    "fmin=80", "fmax=7600", "n_mels=80"]
-    stats = tmp_path / "stats"
-    _fake_stats(stats / "feats_stats.npz", 80)
-    _fake_stats(stats / "pitch_stats.npz", 1)
-    _fake_stats(stats / "energy_stats.npz", 1)
-    args = [sys.executable, "-m", f"espnet_mvc.bin.{task}_train", "--config", str(path),
-            "--dry_run", "true", "--token_list", str(tokens), "--output_dir", str(tmp_path / "exp"),
+    args = ["--config", str(path), "--dry_run", "true", "--token_list", str(tmp / "tokens.txt"),
+            "--output_dir", str(tmp / "exp" / config.replace("/", "_")),
             "--token_type", "phn", "--g2p", "none", "--cleaner", "none", "--use_preprocessor", "true",
             "--feats_extract", fe, "--normalize", norm, "--ngpu", "0"]
     for c in fe_conf:
         args += ["--feats_extract_conf", c]
     if norm == "global_mvn":
-        args += ["--normalize_conf", f"stats_file={stats / 'feats_stats.npz'}"]
+        args += ["--normalize_conf", f"stats_file={tmp / 'feats_stats.npz'}"]
     if conf.get("pitch_extract"):
-        args += ["--pitch_normalize_conf", f"stats_file={stats / 'pitch_stats.npz'}",
-                 "--energy_normalize_conf", f"stats_file={stats / 'energy_stats.npz'}"]
-    p = run(args, tmp_path, timeout=600)
+        args += ["--pitch_normalize_conf", f"stats_file={tmp / 'pitch_stats.npz'}",
+                 "--energy_normalize_conf", f"stats_file={tmp / 'energy_stats.npz'}"]
+    return task, args
+
+
+DRY_RUNNER = """
+import json, sys, traceback
+import espnet_mvc  # registers the plugin, as espnet_mvc.bin.*_train do
+from espnet2.tasks.tts import TTSTask
+from espnet2.tasks.gan_tts import GANTTSTask
+jobs = json.load(open(sys.argv[1]))
+res = {}
+for name, (task, args) in jobs.items():
+    try:
+        (GANTTSTask if task == "gan_tts" else TTSTask).main(cmd=args)
+        res[name] = "ok"
+    except SystemExit as e:
+        res[name] = f"SystemExit {e.code}"
+    except Exception:
+        res[name] = traceback.format_exc()[-3000:]
+json.dump(res, open(sys.argv[2], "w"))
+"""
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory):
+    """ESPnet's --dry_run for every config, in one process (ESPnet imports once)."""
+    import json
+
+    tmp = tmp_path_factory.mktemp("dry_run")
+    (tmp / "tokens.txt").write_text(
+        "\n".join(["<blank>", "<unk>"] + [f"p{i}" for i in range(60)] + ["<sos/eos>"]) + "\n"
+    )
+    _fake_stats(tmp / "feats_stats.npz", 80)
+    _fake_stats(tmp / "pitch_stats.npz", 1)
+    _fake_stats(tmp / "energy_stats.npz", 1)
+    jobs = {c: dry_run_args(c, tmp) for c in CONFIGS}
+    (tmp / "jobs.json").write_text(json.dumps(jobs))
+    (tmp / "runner.py").write_text(DRY_RUNNER)
+    p = run([sys.executable, str(tmp / "runner.py"), str(tmp / "jobs.json"), str(tmp / "res.json")],
+            tmp, timeout=1800)
     ok(p)
-    assert "Traceback" not in p.stderr
+    return json.loads((tmp / "res.json").read_text())
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_config_dry_run(config, dry_runs):
+    assert dry_runs[config] == "ok", dry_runs[config]
+
+
+def test_dry_run_cli_entry_point(tmp_path):
+    """The same check through the command line tts.sh uses."""
+    (tmp_path / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", "a", "b", "c", "<sos/eos>"]) + "\n")
+    for n, d in (("feats", 80), ("pitch", 1), ("energy", 1)):
+        _fake_stats(tmp_path / f"{n}_stats.npz", d)
+    task, args = dry_run_args("mini_espeak/tts1/conf/tuning/train_mvc_tiny.yaml", tmp_path)
+    ok(run([sys.executable, "-m", f"espnet_mvc.bin.{task}_train"] + args, tmp_path, timeout=600))
+    # a broken config is reported, not silently accepted
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tts: mvc\ntts_conf:\n    no_such_option: 1\n")
+    args[args.index("--config") + 1] = str(bad)
+    p = run([sys.executable, "-m", f"espnet_mvc.bin.{task}_train"] + args, tmp_path, timeout=600)
+    assert p.returncode != 0
 
 
 def test_every_recipe_has_its_configs():

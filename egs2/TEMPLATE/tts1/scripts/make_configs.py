@@ -92,7 +92,7 @@ def train_common(small, gan, max_epoch, batch_bins, iters):
         batch_type="numel", grad_clip=-1 if gan else 1.0, sort_in_batch="descending",
         sort_batch="descending", num_workers=0 if small else 4, use_amp=False,
         log_interval=10 if small else 50, keep_nbest_models=1 if small else 5,
-        num_att_plot=0 if small else 3, seed=777, patience=None, unused_parameters=gan,
+        num_att_plot=0 if small else 3, seed=777, patience=None, unused_parameters=bool(gan),
     )
     if gan:
         d["best_model_criterion"] = [["valid", "generator_loss" if gan == "vits" else "text2mel_loss", "min"],
