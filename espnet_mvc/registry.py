@@ -86,6 +86,21 @@ def _patch_text2speech() -> None:
     cls._mvc_patched = True
 
 
+def _patch_joint_text2wav() -> None:
+    """Give ``JointText2Wav`` the ``use_gst`` flag of its text2mel.
+
+    ``ESPnetTTSModel.inference`` and ``Text2Speech`` pass a reference (``speech`` ->
+    ``feats``) only when ``tts.use_gst`` is true; the joint wrapper does not forward the
+    flag, so a jointly trained MVC with a style encoder could not be given a voice.
+    """
+    from espnet2.gan_tts.joint.joint_text2wav import JointText2Wav
+
+    if not hasattr(JointText2Wav, "use_gst"):
+        JointText2Wav.use_gst = property(
+            lambda self: bool(getattr(self.generator["text2mel"], "use_gst", False))
+        )
+
+
 def register_all() -> None:
     """Register every plugin model (idempotent)."""
     global _registered
@@ -102,4 +117,5 @@ def register_all() -> None:
             raise
         register_text2mel(name, cls)
     _patch_text2speech()
+    _patch_joint_text2wav()
     _registered = True

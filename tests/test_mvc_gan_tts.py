@@ -197,13 +197,6 @@ def test_text2speech_on_gan_model_multispeaker(tmp_path, mvc_conf, make_speech, 
     assert res["wav"].numel() == n_frames * HOP
 
 
-@pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="known gap: ESPnetTTSModel.inference passes the reference (speech -> feats) only "
-    "when tts.use_gst is True; JointText2Wav has no use_gst, so Text2Speech cannot hand a "
-    "reference to a gan_tts-trained MVC with a style encoder (needs a use_gst passthrough "
-    "for joint_text2wav in the plugin registry). Remove the xfail once fixed.",
-)
 def test_text2speech_on_gan_model_with_reference(tmp_path, gan, save_for_inference,
                                                  make_speech):
     from espnet2.bin.tts_inference import Text2Speech
