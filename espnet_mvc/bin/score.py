@@ -747,14 +747,18 @@ def main(argv=None) -> int:
         # process that imported this module once; elsewhere spawn.
         if "forkserver" in mp.get_all_start_methods():
             ctx = mp.get_context("forkserver")
-            ctx.set_forkserver_preload(["espnet_mvc.bin.score"])
+            # (not this module itself: runpy warns when `-m` re-runs a preloaded module)
+            ctx.set_forkserver_preload(["espnet_mvc.metrics.audio"])
         else:
             ctx = mp.get_context("spawn")
         done_utts = set()
         try:
             with ProcessPoolExecutor(nj, mp_context=ctx, initializer=_init_worker,
                                      initargs=(max(1, ncpu // nj),)) as ex:
-                for r in ex.map(score_utterance, jobs, chunksize=1):
+                # by its importable name, also when this file runs as __main__
+                from espnet_mvc.bin.score import score_utterance as _score
+
+                for r in ex.map(_score, jobs, chunksize=1):
                     rows.append(r)
                     done_utts.add(r["utt"])
         except BrokenProcessPool as e:
