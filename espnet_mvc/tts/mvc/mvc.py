@@ -61,7 +61,9 @@ class MVC(AbsTTS):
         odim (int): Mel bins.
         adim (int): Hidden width of the three conditioning stacks.
         style_dim (int): Style vector size (used when a style source exists).
-        fusion (str): "gated" (paper) or "concat" (ablation) inside every Bi-Mamba block.
+        fusion (str): "gated" (paper) or "concat" (ablation) inside every Bi-Mamba block
+            of the text / duration / prosody stacks (the style encoder and the decoder's
+            U-Net always use the gated fusion).
         adaln (bool): Condition the stacks on style through AdaLN (paper). False: add a
             projected style to the stack inputs instead (ablation).
         d_state, d_conv, expand (int): Mamba sizes shared by all stacks.
