@@ -204,6 +204,16 @@ def test_text2speech_on_gan_model_with_reference(tmp_path, gan, save_for_inferen
     model, args, _ = gan
     config, model_file = save_for_inference(model, args, tmp_path)
     tts = Text2Speech(train_config=config, model_file=model_file)
+    assert tts.use_speech  # the joint wrapper exposes its text2mel's use_gst
+    opts = {"seed": 0, "n_timesteps": 2}
     ref = make_speech(int(0.6 * FS), f0=160.0, seed=4)
-    res = tts("a b c", speech=ref, decode_conf={"seed": 0, "n_timesteps": 2})
-    assert res["wav"].numel() == int(res["duration"].sum()) * HOP
+    res = tts("a b c", speech=ref, decode_conf=opts)
+    n_frames = int(res["duration"].sum())
+    assert res["feat_gen"].shape == (n_frames, 80)
+    assert res["wav"].numel() == n_frames * HOP
+    # the reference reaches the style encoder: another voice, another output
+    other = tts("a b c", speech=make_speech(int(0.6 * FS), f0=90.0, seed=9), decode_conf=opts)
+    if other["feat_gen"].shape == res["feat_gen"].shape:
+        assert (other["feat_gen"] - res["feat_gen"]).abs().max() > 1e-5
+    with pytest.raises(RuntimeError, match="Missing required argument: 'speech'"):
+        tts("a b c")
