@@ -280,3 +280,47 @@ def test_multispeaker_sids(multispk, tmp_path):
     assert (outs[0]["feat_gen"] - outs[1]["feat_gen"]).abs().max() > 1e-4
     again = tts("a b c d", sids=np.array([0]), decode_conf={"seed": 0})
     torch.testing.assert_close(outs[0]["feat_gen"], again["feat_gen"])
+
+
+def test_text2speech_generic_options_map_to_mvc(single, tmp_path):
+    """Text2Speech's own speed_control_alpha / noise_scale reach MVC (alpha / temperature)."""
+    ref = single["batch"]["speech"][0, : single["batch"]["speech_lengths"][0]]
+    normal = _text2speech(single, tmp_path)
+    slow = _text2speech(single, tmp_path, speed_control_alpha=1.5)
+    quiet = _text2speech(single, tmp_path, noise_scale=0.0)
+    text = "a b c d e f"
+    n_normal = normal(text, speech=ref, decode_conf={"seed": 0})["feat_gen"].shape[0]
+    n_slow = slow(text, speech=ref, decode_conf={"seed": 0})["feat_gen"].shape[0]
+    assert n_slow > n_normal
+    a = quiet(text, speech=ref, decode_conf={"seed": 1})["feat_gen"]
+    b = quiet(text, speech=ref, decode_conf={"seed": 2})["feat_gen"]
+    torch.testing.assert_close(a, b)  # no sampler noise: the seed no longer matters
+
+
+def test_spembs_and_lids(tmp_path, mvc_conf, make_speech, build_espnet, save_for_inference):
+    """External speaker embeddings + language ids (no reference encoder), end to end."""
+    from espnet2.bin.tts_inference import Text2Speech
+    from espnet2.tasks.tts import TTSTask
+
+    torch.manual_seed(2)
+    conf = mvc_conf("mvc_tiny")
+    conf["tts_conf"].update(spk_embed_dim=6, langs=2, style_encoder="none")
+    batch = _batch(make_speech, 2)
+    batch.update(spembs=torch.randn(2, 6), lids=torch.tensor([[0], [1]]))
+    model, args = build_espnet(TTSTask, conf, tmp_path, batch)
+    loss, stats, grads = _train_steps(model, args, batch)
+    assert float(grads["tts.spemb_proj.weight"].norm()) > 0
+    assert float(grads["tts.lid_emb.weight"].norm()) > 0
+    config, model_file = save_for_inference(model, args, tmp_path)
+    tts = Text2Speech(train_config=config, model_file=model_file,
+                      vocoder_config=_vocoder_conf(tmp_path))
+    assert tts.use_spembs and tts.use_lids and not tts.use_speech
+    spemb = np.random.default_rng(0).standard_normal(6).astype(np.float32)
+    outs = [tts("a b c", spembs=spemb, lids=np.array([lid]), decode_conf={"seed": 0})
+            for lid in (0, 1)]
+    _check_output(outs[0], 3)
+    assert (outs[0]["feat_gen"] - outs[1]["feat_gen"]).abs().max() > 1e-5
+    with pytest.raises(RuntimeError, match="Missing required argument: 'lids'"):
+        tts("a b c", spembs=spemb)
+    with pytest.raises(ValueError, match="needs speaker embeddings: pass spembs"):
+        model.tts.inference(torch.tensor([2, 3]), lids=torch.tensor([0]))

@@ -28,10 +28,9 @@ def _pad(seqs, value=0):
     return out, torch.tensor([s.shape[0] for s in seqs])
 
 
-@pytest.fixture(scope="module")
-def mvc(mvc_conf):
+def _make_mvc(conf):
     torch.manual_seed(0)
-    m = MVC(idim=len(TOKENS), odim=80, **mvc_conf("mvc_tiny")["tts_conf"]).eval()
+    m = MVC(idim=len(TOKENS), odim=80, **conf).eval()
     with torch.no_grad():
         for mod in m.modules():
             if isinstance(mod, AdaLN) and mod.style_dim is not None:
@@ -42,6 +41,11 @@ def mvc(mvc_conf):
         # a few frames per token, varying by token
         m.duration_predictor.proj.bias.fill_(1.4)
     return m
+
+
+@pytest.fixture(scope="module")
+def mvc(mvc_conf):
+    return _make_mvc(mvc_conf("mvc_tiny")["tts_conf"])
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +151,12 @@ def _batched_inference(mvc, texts, refs, seeds, n_timesteps=3, temperature=0.667
                 lengths=fl)
 
 
+@pytest.mark.parametrize("regulator", ["repeat", "gaussian"])
 @torch.no_grad()
-def test_whole_inference_item_vs_padded_batch(mvc, data):
+def test_whole_inference_item_vs_padded_batch(mvc, mvc_conf, data, regulator):
+    if regulator != "repeat":
+        mvc = _make_mvc(dict(mvc_conf("mvc_tiny")["tts_conf"], length_regulator=regulator))
+    assert mvc.length_regulator.kind == regulator
     texts, refs = data
     seeds = [11, 12, 13]
     batched = _batched_inference(mvc, texts, refs, seeds)
@@ -163,3 +171,16 @@ def test_whole_inference_item_vs_padded_batch(mvc, data):
             torch.testing.assert_close(batched[key][i, :n], out[key], atol=ATOL, rtol=0,
                                        msg=lambda m, k=key, j=i: f"item {j} {k}: {m}")
         assert batched["feat_gen"][i, n:].abs().sum() == 0
+
+
+def test_gaussian_regulator_trains(mvc_conf):
+    """The ``gaussian`` length regulator option also trains (padded batch, finite grads)."""
+    torch.manual_seed(0)
+    m = MVC(idim=len(TOKENS), odim=80,
+            **dict(mvc_conf("mvc_tiny")["tts_conf"], length_regulator="gaussian"))
+    text, tl = _pad([torch.tensor([2, 3, 4, 5]), torch.tensor([6, 5])])
+    feats, fl = _pad([torch.randn(23, 80), torch.randn(12, 80)])
+    loss, stats, _ = m(text, tl, feats, fl)
+    loss.backward()
+    assert torch.isfinite(loss), stats
+    assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
