@@ -1,15 +1,23 @@
-"""Register the plugin's models into ESPnet's class registries at import time.
+"""Register the plugin's models into ESPnet's class registries.
 
 ESPnet has no entry-point mechanism for models: tasks pick classes from ``ClassChoices``
 objects (``tts_choices``) and ``JointText2Wav`` looks text2mel classes up in the module
 dict ``AVAILABLE_TEXT2MEL``. ``Text2Speech`` and packed-model loading rebuild models
 through ``TTSTask`` / ``GANTTSTask``, so the plugin registers into all three.
+
+``import espnet_mvc`` calls :func:`register_all`, which patches the ESPnet modules that are
+already imported and installs an import hook for the others: each is patched the moment it
+finishes importing. So ``import espnet_mvc`` stays cheap (ESPnet's task modules pull in its
+whole g2p stack, ~9 s of CPU) and registration still holds for any code that reaches the
+registries, which it can only do by importing those modules.
 """
 
 import functools
 import importlib
+import importlib.abc
 import inspect
-from typing import Dict, Type
+import sys
+from typing import Callable, Dict, List, Tuple, Type
 
 # name -> "module:Class" of every model this plugin adds (imported lazily on registration)
 PLUGIN_TEXT2MEL: Dict[str, str] = {
@@ -17,6 +25,7 @@ PLUGIN_TEXT2MEL: Dict[str, str] = {
 }
 
 _registered = False
+_loaded_classes: List[Tuple[str, Type]] = []
 # MVC decoding options set by espnet_mvc.bin.tts_inference's command line; applied to every
 # Text2Speech built for an MVC model in this process.
 MVC_DECODE_OVERRIDES: Dict[str, object] = {}
@@ -25,6 +34,21 @@ MVC_DECODE_OVERRIDES: Dict[str, object] = {}
 def _load(path: str) -> Type:
     module, _, name = path.partition(":")
     return getattr(importlib.import_module(module), name)
+
+
+def _plugin_classes() -> List[Tuple[str, Type]]:
+    if not _loaded_classes:
+        for name, path in PLUGIN_TEXT2MEL.items():
+            try:
+                cls = _load(path)
+            except ModuleNotFoundError as e:
+                # Only tolerate the model module itself being absent (partial checkouts);
+                # a missing dependency inside it must surface.
+                if e.name and path.startswith(e.name):
+                    continue
+                raise
+            _loaded_classes.append((name.lower(), cls))
+    return _loaded_classes
 
 
 def register_text2mel(name: str, cls: Type) -> None:
@@ -101,21 +125,71 @@ def _patch_joint_text2wav() -> None:
         )
 
 
+def _add_to_tts_choices(module) -> None:
+    for name, cls in _plugin_classes():
+        module.tts_choices.classes[name] = cls
+
+
+def _add_to_joint(module) -> None:
+    for name, cls in _plugin_classes():
+        module.AVAILABLE_TEXT2MEL[name] = cls
+    _patch_joint_text2wav()
+
+
+# ESPnet module -> what the plugin does to it once it is imported
+_HOOKS: Dict[str, Callable] = {
+    "espnet2.tasks.tts": _add_to_tts_choices,
+    "espnet2.tasks.gan_tts": _add_to_tts_choices,
+    "espnet2.gan_tts.joint.joint_text2wav": _add_to_joint,
+    "espnet2.bin.tts_inference": lambda module: _patch_text2speech(),
+}
+
+
+class _HookLoader(importlib.abc.Loader):
+    """Runs the real loader, then the plugin's hook for that module."""
+
+    def __init__(self, inner, fullname: str):
+        self._inner = inner
+        self._fullname = fullname
+
+    def create_module(self, spec):
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module):
+        self._inner.exec_module(module)
+        _HOOKS[self._fullname](module)
+
+    def __getattr__(self, item):  # get_source, get_filename, ... of the real loader
+        return getattr(self._inner, item)
+
+
+class _RegisterOnImport(importlib.abc.MetaPathFinder):
+    """Meta-path finder that wraps the loaders of the modules in ``_HOOKS``."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in _HOOKS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _HookLoader(spec.loader, fullname)
+        return spec
+
+
 def register_all() -> None:
-    """Register every plugin model (idempotent)."""
+    """Register every plugin model into ESPnet, now or when ESPnet imports (idempotent)."""
     global _registered
     if _registered:
         return
-    for name, path in PLUGIN_TEXT2MEL.items():
-        try:
-            cls = _load(path)
-        except ModuleNotFoundError as e:
-            # Only tolerate the model module itself being absent (partial checkouts);
-            # a missing dependency inside it must surface.
-            if e.name and path.startswith(e.name):
-                continue
-            raise
-        register_text2mel(name, cls)
-    _patch_text2speech()
-    _patch_joint_text2wav()
     _registered = True
+    if not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterOnImport())
+    for fullname, hook in _HOOKS.items():
+        if fullname in sys.modules:
+            hook(sys.modules[fullname])
