@@ -61,6 +61,16 @@ MAMBA_SSM_TABLE_D33 = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: faster on these tiny tensors, and immune to OpenMP barrier
+    stalls when the machine is busy (a 2-thread op can then wait a scheduler slice)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def rel_err(x, ref):
     x, ref = x.detach().double(), ref.detach().double()
     return (x - ref).abs().max().item() / max(ref.abs().max().item(), 1e-30)

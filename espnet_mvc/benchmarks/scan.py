@@ -149,7 +149,15 @@ def machine_line(threads: int) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     threads = args.threads or min(2, os.cpu_count() or 1)
+    previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _run(args, threads)
+    finally:  # main() may be called in-process (tests)
+        torch.set_num_threads(previous_threads)
+
+
+def _run(args, threads: int) -> int:
     # imported here so that --help stays fast
     from espnet_mvc.nets.ssm import cpu_kernel
     from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan, selective_scan_ref
