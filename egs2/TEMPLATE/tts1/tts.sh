@@ -253,8 +253,8 @@ if ! "${skip_data_prep}"; then
 if run_stage 1; then
     stage_start 1 "Data preparation: local/data.sh ${local_data_opts}"
     [ -x local/data.sh ] || die "local/data.sh not found or not executable in $(pwd)"
-    # shellcheck disable=SC2086
-    local/data.sh ${local_data_opts} || die "local/data.sh failed (see the messages above)"
+    # eval: quoted values in --local_data_opts "--langs 'en es'" stay one argument
+    eval "local/data.sh ${local_data_opts}" || die "local/data.sh failed (see the messages above)"
     for dset in ${all_sets}; do
         recipe_py datadir.py validate "data/${dset}" || die "data/${dset} is not a valid data directory"
     done

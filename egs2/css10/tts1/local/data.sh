@@ -16,6 +16,7 @@ n_dev=50       # per language: the last 100 utterances -> 50 dev + 50 eval1
 n_eval=50
 help_message="Usage: $0 [--db_root /path/to/css10] [--langs 'es de fr'] [--n_dev 50] [--n_eval 50]"
 . ./scripts/utils/parse_options.sh
+langs=${langs//,/ }  # "en,es" or "en es"
 
 [ -n "${db_root}" ] || db_root=${CSS10:-}
 [ -n "${db_root}" ] || die "CSS10 location unknown: CSS10 is on Kaggle (https://www.kaggle.com/datasets/bryanpark/spanish-single-speaker-speech-dataset and the German/French sets); download es/de/fr and set CSS10=/path in db.sh or pass --db_root /path (holding es/transcript.txt, de/..., fr/...)"

@@ -15,6 +15,7 @@ seed=0
 corpus_dir=downloads/mini_espeak
 help_message="Usage: $0 [--n_utts_per_spk 50] [--n_eval_utts 2] [--n_zeroshot_utts 4] [--langs 'en es de fr'] [--seed 0] [--corpus_dir downloads/mini_espeak]"
 . ./scripts/utils/parse_options.sh
+langs=${langs//,/ }  # "en,es" or "en es"
 
 log "Synthesizing the mini_espeak corpus: langs='${langs}' n_utts_per_spk=${n_utts_per_spk} -> ${corpus_dir}"
 recipe_py mini_corpus.py \
