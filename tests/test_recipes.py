@@ -204,6 +204,30 @@ def test_ljspeech_stage2_resamples_and_rerun_is_safe(tmp_path, synth):
     fails_with(p, "ERROR [stage 2]", "sample rate 22050 Hz is below --fs 44100", "wav.scp")
 
 
+def test_slurm_backend_wraps_jobs_in_srun(tmp_path, synth):
+    lj = fake_ljspeech(tmp_path / "corpus", synth, n=6)
+    d = make_recipe("ljspeech", tmp_path)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "srun").write_text(
+        "#!/usr/bin/env bash\n"
+        'echo "srun $*" >> "$SRUN_LOG"\n'
+        'while [ $# -gt 0 ]; do case "$1" in --*) shift ;; *) break ;; esac; done\n'
+        'exec "$@"\n'
+    )
+    (bindir / "srun").chmod(0o755)
+    log = tmp_path / "srun.log"
+    env = {"PATH": f"{bindir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "SRUN_LOG": str(log)}
+    ok(run(["./run.sh", "--stage", "1", "--stop-stage", "2", "--nj", "2", "--cmd_backend", "slurm",
+            "--slurm_opts", "--partition=cpu", "--local_data_opts", f"--db_root {lj} --n_dev 1 --n_eval 1"],
+           d, env=env))
+    calls = log.read_text().splitlines()
+    assert len(calls) == 2 + 1 + 1  # tr_no_dev: 2 jobs; dev, eval1: 1 utterance -> 1 job each
+    assert all("--job-name=format_" in c and "--partition=cpu" in c and "format_wav.py" in c for c in calls)
+    assert len(read_kv(d / "dump/raw/org/tr_no_dev/wav.scp")) == 4
+
+
 def test_ljspeech_missing_corpus(tmp_path):
     d = make_recipe("ljspeech", tmp_path)
     missing = tmp_path / "nowhere"
@@ -463,6 +487,12 @@ def test_mini_espeak_stages_1_to_7(tmp_path):
         for w in scp.values():
             wav, sr = sf.read(d / w)
             assert sr == 22050 and len(wav) > 0
+    # stages 9-10: pack, and list what an upload would send
+    p = ok(run(["./run.sh", "--stage", "9", "--stop-stage", "10", "--train_config",
+                "conf/tuning/train_mvc_tiny.yaml", "--hf_repo", "someone/mvc_mini", "--hf_dry_run", "true"], d))
+    assert (exp / "packed.zip").is_file()
+    assert "[dry run] would upload to https://huggingface.co/someone/mvc_mini" in p.stdout
+    assert "config.yaml" in p.stdout and "feats_stats.npz" in p.stdout
     # re-running training is safe: it resumes from the finished checkpoint
     p = ok(run(["./run.sh", "--stage", "6", "--stop-stage", "6",
                 "--train_config", "conf/tuning/train_mvc_tiny.yaml"], d, timeout=900))
