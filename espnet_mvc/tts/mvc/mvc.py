@@ -331,6 +331,15 @@ class MVC(AbsTTS):
             ref, ref_lengths = self._random_reference(feats, feats_lengths)
         style = self._style(ref, ref_lengths, sids, spembs, lids, validate=False)
 
+        too_short = int((feats_lengths < text_lengths).sum())
+        if too_short:
+            # Monotonic alignment needs at least one frame per token; such utterances
+            # train garbage durations (filter them in data preparation).
+            logging.warning(
+                "%d utterance(s) in this batch have fewer frames than tokens "
+                "(feats %s vs text %s): their alignment is meaningless",
+                too_short, feats_lengths.tolist(), text_lengths.tolist(),
+            )
         hs = self._encode(text, text_lengths, style)
         ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
         if durations is not None:
