@@ -108,6 +108,29 @@ def _maxrss_kib() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+def retain_freed_memory() -> bool:
+    """Make glibc malloc keep freed memory for reuse instead of returning it to the OS.
+
+    By default every tensor over glibc's mmap threshold (at most 32 MiB) is a fresh
+    ``mmap`` whose pages fault in (and are zeroed) on first touch and are unmapped on free,
+    so a forward over long sequences spends a growing share of its time in the kernel
+    (minor page faults). ``M_MMAP_MAX = 0`` and a huge ``M_TRIM_THRESHOLD`` keep the
+    memory in the heap, as jemalloc / tcmalloc (PyTorch's CPU tuning advice) would. Applies
+    to this process from now on; returns False where glibc's ``mallopt`` is unavailable.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4
+        ok = libc.mallopt(m_mmap_max, 0) == 1
+        ok &= libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
+        return bool(ok)
+    except (OSError, AttributeError):
+        return False
+
+
 def time_call(fn: Callable[[], Any]) -> Tuple[float, float]:
     """(wall seconds, process CPU seconds) of one call."""
     c0, t0 = time.process_time(), time.perf_counter()

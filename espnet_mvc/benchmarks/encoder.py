@@ -102,6 +102,9 @@ def measure_point(spec: Dict[str, Any]) -> Dict[str, Any]:
 
     from espnet_mvc.benchmarks import baselines as B
 
+    malloc = spec.get("malloc", "default")
+    if malloc == "retain" and not B.retain_freed_memory():
+        malloc = "default (mallopt unavailable)"
     threads = B.set_threads(spec.get("threads"))
     torch.manual_seed(0)
     t_text, fpp = int(spec["T"]), int(spec["frames_per_phoneme"])
@@ -130,7 +133,7 @@ def measure_point(spec: Dict[str, Any]) -> Dict[str, Any]:
         walls, cpus = [first_wall], [first_cpu]
     core = model.core() if hasattr(model, "core") else model
     return dict(
-        model=spec["model"], T=t_text, frames=t_text * fpp, threads=threads,
+        model=spec["model"], T=t_text, frames=t_text * fpp, threads=threads, malloc=malloc,
         wall_s=B.median(walls), cpu_s=B.median(cpus), min_wall_s=min(walls), walls=walls,
         first_wall_s=first_wall,
         n_timed=len(walls), peak_mib=peak.delta_mib, mem_method=peak.method,
@@ -281,6 +284,9 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=None, help="default min(2, cpus)")
     p.add_argument("--mvc-scaling-lengths", type=int, nargs="*", default=None,
                    help="extra T run for MVC only (quick default: 8192)")
+    p.add_argument("--malloc", choices=["default", "retain"], default="default",
+                   help="retain: glibc keeps freed memory (no mmap / page faults per large "
+                        "tensor), like jemalloc/tcmalloc; default: the system's malloc")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests
     return p.parse_args(argv)
 
@@ -323,7 +329,8 @@ def main(argv=None) -> int:
     print(f"# encoder benchmark: models={models} T={lengths}"
           + (f" (+ MVC only at {extra_mvc})" if extra_mvc else "")
           + f" frames/phoneme={args.frames_per_phoneme} (forced durations) batch=1 "
-            f"threads={threads} repeats<={repeats} {'tiny ' if args.tiny else ''}")
+            f"threads={threads} repeats<={repeats} malloc={args.malloc}"
+            f"{' tiny' if args.tiny else ''}")
     try:
         print(f"# cpus={os.cpu_count()} loadavg(start)="
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -347,7 +354,7 @@ def main(argv=None) -> int:
             continue
         spec = dict(model=m, T=t, frames_per_phoneme=args.frames_per_phoneme,
                     tiny=args.tiny, repeats=repeats, budget=args.budget,
-                    single_above=args.single_above, threads=threads)
+                    single_above=args.single_above, threads=threads, malloc=args.malloc)
         r = run_in_child(_child_main, spec, args.timeout)
         results.append(r)
         if r.get("ok"):

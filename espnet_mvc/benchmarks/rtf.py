@@ -177,24 +177,34 @@ def main(argv=None) -> int:
             names = list(fns)
             samples = {n: fn() for n, fn in fns.items()}  # warm-up + length check
             times: Dict[str, List[float]] = {n: [] for n in fns}
+            cpus: Dict[str, List[float]] = {n: [] for n in fns}
             for _ in range(repeats):
                 for n, fn in fns.items():  # interleaved
-                    w, _c = B.time_call(fn)
+                    w, c = B.time_call(fn)
                     times[n].append(w)
+                    cpus[n].append(c)
             audio_s = samples[names[0]] / FS
             for n in names:
-                wall = B.median(times[n])
+                wall, cpu = B.median(times[n]), B.median(cpus[n])
                 rows.append(dict(system=n, T=t, frames=t * fpp, samples=samples[n],
                                  audio_s=audio_s, wall_s=wall, rtf=wall / audio_s,
-                                 walls=times[n]))
+                                 cpu_s=cpu, rtf_cpu=cpu / audio_s, walls=times[n]))
             line = "  ".join(f"{n} {B.median(times[n]) / audio_s:.3f}" for n in names)
             print(f"T={t:<5} audio {audio_s:6.2f}s  RTF: {line}", flush=True)
+            line = "  ".join(f"{n} {B.median(cpus[n]) / audio_s:.3f}" for n in names)
+            print(f"{'':<7} {'':<13}  CPU-time RTF: {line}", flush=True)
 
     def agg(n):
         rs = [r for r in rows if r["system"] == n]
         return sum(r["wall_s"] for r in rs) / sum(r["audio_s"] for r in rs)
 
     rtf = {n: agg(n) for n in names}
+
+    def agg_cpu(n):
+        rs = [r for r in rows if r["system"] == n]
+        return sum(r["cpu_s"] for r in rs) / sum(r["audio_s"] for r in rs)
+
+    rtf_cpu = {n: agg_cpu(n) for n in names}
     ratios = {}
     for k in systems.steps:
         for base in ("vits", "jets"):
@@ -206,7 +216,10 @@ def main(argv=None) -> int:
             for k in systems.steps}
         for t in lengths
     }
-    summary = dict(aggregate_rtf=rtf, ratios=ratios, per_T_ratio_vs_vits=per_t,
+    ratios_cpu = {f"mvc{k}_vs_{b}": rtf_cpu[f"mvc{k}"] / rtf_cpu[b]
+                  for k in systems.steps for b in ("vits", "jets")}
+    summary = dict(aggregate_rtf=rtf, aggregate_rtf_cpu_time=rtf_cpu, ratios=ratios,
+                   ratios_cpu_time=ratios_cpu, per_T_ratio_vs_vits=per_t,
                    threads=threads, frames_per_phoneme=fpp, lengths=lengths, tiny=args.tiny,
                    params=systems.params, machine=B.machine_note(),
                    elapsed_s=time.time() - t0)
@@ -214,16 +227,20 @@ def main(argv=None) -> int:
         json.dumps(dict(summary=summary, results=rows), indent=1, default=str))
     with open(out_dir / "rtf_results.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["system", "T", "frames", "samples", "audio_s", "wall_s", "rtf"])
+        cols = ["system", "T", "frames", "samples", "audio_s", "wall_s", "rtf", "cpu_s",
+                "rtf_cpu"]
+        w.writerow(cols)
         for r in rows:
-            w.writerow([r[k] for k in ("system", "T", "frames", "samples", "audio_s",
-                                       "wall_s", "rtf")])
+            w.writerow([r[k] for k in cols])
     print("# aggregate RTF (sum time / sum audio): "
           + "  ".join(f"{n} {v:.4f}" for n, v in rtf.items()))
     mvc_share = {k: rtf["hifigan"] / rtf[f"mvc{k}"] for k in systems.steps}
     print("# HiFi-GAN share of MVC time: "
           + "  ".join(f"mvc{k} {v:.0%}" for k, v in mvc_share.items()))
-    print("# ratios (<1: MVC faster): "
+    print("# aggregate CPU-time RTF (process CPU / audio; meaningful with 1 thread): "
+          + "  ".join(f"{n} {v:.4f}" for n, v in rtf_cpu.items()))
+    print("# ratios, CPU time: " + "  ".join(f"{k} {v:.3f}" for k, v in ratios_cpu.items()))
+    print("# ratios (wall; <1: MVC faster): "
           + "  ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     print(f"# wrote {out_dir / 'rtf_results.json'}, {out_dir / 'rtf_results.csv'}; "
           f"{B.machine_note()}")
