@@ -295,7 +295,7 @@ class MVCStreamer:
         alpha: float = 1.0,
         seed: Optional[int] = 0,
         solver: Optional[str] = None,
-        vocoder_context_frames: Union[int, Sequence[int]] = (16, 8),
+        vocoder_context_frames: Union[int, Sequence[int]] = (8, 8),
         crossfade_samples: Optional[int] = None,
         crossfade: str = "linear",
         chunk_frames: Optional[int] = None,

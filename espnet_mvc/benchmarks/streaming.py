@@ -31,9 +31,11 @@ For each look-ahead L in {0.25, 0.5, 1.0, inf} s (chunk 0.25 s, 4 Euler steps):
 
 Timing on a shared machine: OpenMP's default busy-waiting makes 2 threads collapse (50x
 slower matmuls seen here at load 8 on 2 cores), so this module sets
-``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it -- effective only when torch is
-not imported yet (``python -m espnet_mvc.benchmarks.streaming``; the dispatcher should do the
-same). CPU time (process, all threads) is printed beside wall time: it is what the work
+``OMP_WAIT_POLICY=PASSIVE`` unless the environment sets it. libgomp reads it when torch is
+imported, which ``import espnet_mvc`` already does, so ``python -m
+espnet_mvc.benchmarks.streaming`` re-executes itself once with the variable set; called as
+``main(argv)`` (the dispatcher) it prints a warning instead when more than one thread is used
+without it. CPU time (process, all threads) is printed beside wall time: it is what the work
 costs whatever share of the machine the process got.
 
 Last line: ``first_chunk_latency_ms_L0.5: <median ms>``.
@@ -52,9 +54,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
-
-if "torch" not in sys.modules:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 FS = 22050
 HOP = 256
@@ -88,7 +87,7 @@ def parse_args(argv):
     p.add_argument("--vocoder", default="hifigan_v1",
                    choices=["hifigan_v1", "hifigan_v2", "griffin_lim", "none"],
                    help="vocoder for the random-weight model (a --model uses its own)")
-    p.add_argument("--vocoder-context", type=int, nargs=2, default=[16, 8],
+    p.add_argument("--vocoder-context", type=int, nargs=2, default=[8, 8],
                    metavar=("LEFT", "RIGHT"), help="mel context frames of each vocoder window")
     p.add_argument("--threads", type=int, default=None, help="default min(2, cpus)")
     p.add_argument("--seed", type=int, default=0)
@@ -96,6 +95,8 @@ def parse_args(argv):
                    help="trained model (packed zip / exp dir): real text, WER via Whisper")
     p.add_argument("--text", default=DEFAULT_TEXT, help="sentence (with --model)")
     p.add_argument("--lang", default=None)
+    p.add_argument("--lang2lid", default=None, type=Path,
+                   help="language id map (with --model, when not beside its config)")
     p.add_argument("--ref", default=None, help="reference wav (with --model; default: espeak)")
     p.add_argument("--asr-model", default=None, help="CTranslate2 Whisper dir for the WER")
     p.add_argument("--out-dir", default="bench_out", type=Path)
@@ -178,6 +179,9 @@ def _trained_setup(args) -> Setup:
     from espnet_mvc.registry import is_mvc
 
     syn = MVCSynthesizer.from_pretrained(args.model)
+    if args.lang2lid is not None:
+        syn.lang2lid = {k: int(v) for k, v in (
+            line.split() for line in args.lang2lid.read_text().splitlines() if line.strip())}
     if not is_mvc(syn.t2s.tts):
         raise SystemExit(f"{args.model}: not an MVC model; streaming needs MVC")
     ref = args.ref
@@ -237,6 +241,9 @@ def main(argv=None) -> int:
     from espnet_mvc.streaming import MVCStreamer, mel_cepstral_distance
 
     threads = B.set_threads(args.threads)
+    if threads > 1 and "OMP_WAIT_POLICY" not in os.environ:
+        print("# WARNING: OMP_WAIT_POLICY is not set: on a busy machine OpenMP busy-waiting "
+              "makes >1 thread collapse; run with OMP_WAIT_POLICY=PASSIVE or --threads 1")
     repeats = args.repeats or (1 if args.quick else 3)
     t_build = time.perf_counter()
     setup = _trained_setup(args) if args.model else _random_setup(args)
@@ -436,4 +443,8 @@ def _first_chunk_profile(streamer, setup, stream_kw, lookaheads, repeats) -> Dic
 
 
 if __name__ == "__main__":
+    if "OMP_WAIT_POLICY" not in os.environ:  # must be set before torch (libgomp) loads
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        os.execv(sys.executable,
+                 [sys.executable, "-m", "espnet_mvc.benchmarks.streaming"] + sys.argv[1:])
     sys.exit(main())
