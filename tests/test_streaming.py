@@ -317,3 +317,21 @@ def test_bad_arguments(model, inputs):
     with pytest.raises(ValueError):  # an odd commit closes the stream
         est.forward_chunk(x, torch.ones(1, 1, 5), x, torch.zeros(1), torch.randn(1, 16), 2,
                           cache)
+
+
+def test_benchmark_runs_tiny(tmp_path, capsys):
+    import json
+
+    from espnet_mvc.benchmarks import streaming as bench
+
+    rc = bench.main(["--quick", "--config", "conf/mvc_tiny.yaml", "--vocoder", "hifigan_v2",
+                     "--lookaheads", "0.5", "inf", "--threads", "1", "--out-dir",
+                     str(tmp_path)])
+    assert rc == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("first_chunk_latency_ms_L0.5: ")
+    assert float(lines[-1].split(":")[1]) > 0
+    res = json.loads((tmp_path / "streaming_results.json").read_text())
+    rows = {r["L"]: r for r in res["rows"]}
+    assert rows["inf"]["mel_max_abs_diff"] < 1e-4  # unlimited look-ahead = offline
+    assert rows["0.5"]["mel_max_abs_diff"] > rows["inf"]["mel_max_abs_diff"]

@@ -9,8 +9,8 @@ that of an untrained network (same model, same seed), so it shows how far the lo
 truncation moves the output, not how audible that is. The U-Net's output conv, which is
 zero-initialised (an untrained decoder returns its noise), gets random weights. A ~5 s
 "sentence": 72 random phoneme ids; the duration head is set to a constant 6 frames per
-phoneme (its weight zeroed, its bias log(7)) so the utterance has 432 frames (5.0 s at 22.05 kHz, hop 256) -- a random duration
-head gives ~1 frame per phoneme. Voice cloning from a 3 s reference mel (the style encoder
+phoneme (its weight zeroed, its bias log(7)) so the utterance has 432 frames (5.0 s at
+22.05 kHz, hop 256) -- a random duration head gives ~1 frame per phoneme. Voice cloning from a 3 s reference mel (the style encoder
 runs on every call and is part of the latency). Vocoder: ESPnet's ``HiFiGANGenerator`` at
 its LJSpeech V1 size (random weights, weight norm removed as for inference), ``--vocoder``
 picks another (``hifigan_v2``: 128 channels; ``griffin_lim``; ``none``: mel only).
