@@ -218,10 +218,16 @@ class MVCSynthesizer:
         self.args = self.t2s.train_args
         self.token_list: List[str] = list(self.args.token_list)
         self.token_to_id = {t: i for i, t in enumerate(self.token_list)}
-        here = train_config.parent
-        self.lang2lid = _read_map(Path(lang2lid) if lang2lid else here / "lang2lid")
-        self.spk2sid = _read_map(Path(spk2sid) if spk2sid else here / "spk2sid")
+        self.lang2lid = _read_map(Path(lang2lid) if lang2lid else self._find("lang2lid"))
+        self.spk2sid = _read_map(Path(spk2sid) if spk2sid else self._find("spk2sid"))
         self.g2p = getattr(self.args, "g2p", None)
+
+    def _find(self, name: str) -> Optional[Path]:
+        """An id map beside the config, or in the training data dirs it names."""
+        candidates = [self.train_config.parent / name]
+        for entry in getattr(self.args, "train_data_path_and_name_and_type", None) or []:
+            candidates.append(Path(str(entry[0])).parent / name)
+        return next((p for p in candidates if p.is_file()), None)
 
     # ------------------------------------------------------------------ loading
     @classmethod

@@ -6,7 +6,12 @@ Dispatches to ``espnet_mvc.benchmarks.<name>.main(argv)`` with the remaining arg
 
 import importlib
 import importlib.util
+import os
 import sys
+
+# OpenMP's default busy-waiting makes small multi-threaded matmuls crawl when the cores are
+# shared; it must be set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from typing import List, Optional
 
 PACKAGE = "espnet_mvc.benchmarks"
