@@ -18,13 +18,14 @@ def test_length_grids():
 
 def test_scan_benchmark_quick_tiny_output_format(capsys):
     rc = benchmark.main(["scan", "--quick", "--lengths", "16", "48", "--d-inner", "4",
-                         "--d-state", "2", "--repeats", "1", "--threads", "1"])
+                         "--d-state", "2", "--repeats", "1", "--threads", "1",
+                         "--clock", "cpu"])
     assert rc == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
     # machine on top
     assert lines[0].startswith("# machine: cpu count ")
     assert "torch " in lines[0] and "threads 1" in lines[0]
-    assert any(ln.startswith("# default backend: ") for ln in lines[:5])
+    assert any(ln.startswith("# default backend: ") and "cpu clock" in ln for ln in lines[:5])
     header = next(ln for ln in lines if ln.lstrip().startswith("L |"))
     for col in ("fwd ms: default", "chunked", "loop", "loop/def", "fwd+bwd ms: default",
                 "us/step fwd", "max rel diff"):

@@ -57,6 +57,9 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=None, help="timed runs per cell "
                    "(median; default 5, quick 3; the loop at most 3)")
     p.add_argument("--threads", type=int, default=None, help="default min(2, cpu count)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: elapsed time (default); cpu: CPU time of this process, "
+                   "robust when other jobs share the cores (use with --threads 1)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -96,14 +99,15 @@ def scan_env(value: Optional[str]):
             os.environ["ESPNET_MVC_SCAN"] = old
 
 
-def time_call(fn: Callable[[], None], repeats: int) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs, in milliseconds."""
+def time_call(fn: Callable[[], None], repeats: int, clock: str = "wall") -> float:
+    """Median time of ``fn`` over ``repeats`` runs, in milliseconds (wall or CPU clock)."""
+    now = time.perf_counter if clock == "wall" else time.process_time
     times = []
     for _ in range(repeats):
         gc.collect()
-        start = time.perf_counter()
+        start = now()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(now() - start)
     return 1e3 * statistics.median(times)
 
 
@@ -177,8 +181,8 @@ def _run(args, threads: int) -> int:
     print(f"# default backend: {default} (ESPNET_MVC_SCAN={setting}"
           + (f"; kernel unavailable: {cpu_kernel._load_failed}" if default != "kernel"
              and cpu_kernel._load_failed else "")
-          + f"); loop = selective_scan_ref (one Python step per frame); median of "
-          f"{repeats} runs ({loop_repeats} for the loop) after a warm-up")
+          + f"); loop = selective_scan_ref (one Python step per frame); {args.clock} "
+          f"clock, median of {repeats} runs ({loop_repeats} for the loop) after a warm-up")
     print("#")
     header = (f"{'L':>6} | {'fwd ms: default':>15} {'chunked':>9} {'loop':>9} "
               f"{'loop/def':>8} {'loop/chk':>8} | {'fwd+bwd ms: default':>19} "
@@ -204,9 +208,10 @@ def _run(args, threads: int) -> int:
         for key, scan, env, reps in cells:
             fwd = forward_fn(scan, inputs, env)
             outputs[key] = fwd()  # warm-up at this size
-            row[f"fwd_{key}"] = time_call(fwd, reps)
+            row[f"fwd_{key}"] = time_call(fwd, reps, args.clock)
         for key, scan, env, reps in cells:
-            row[f"fb_{key}"] = time_call(forward_backward_fn(scan, inputs, env), reps)
+            row[f"fb_{key}"] = time_call(forward_backward_fn(scan, inputs, env), reps,
+                                         args.clock)
         y_def, y_loop = outputs["default"], outputs["loop"]
         diff = ((y_def - y_loop).abs().max() / y_loop.abs().max()).item()
         results[length] = row
