@@ -164,7 +164,9 @@ def machine_note() -> str:
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         load = "?"
-    return f"cpus={cpus} torch={torch.__version__} threads={torch.get_num_threads()} loadavg={load}"
+    omp = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    return (f"cpus={cpus} torch={torch.__version__} threads={torch.get_num_threads()} "
+            f"OMP_WAIT_POLICY={omp} loadavg={load}")
 
 
 def forced_durations(t_text: int, frames_per_token: int) -> torch.Tensor:

@@ -37,7 +37,7 @@ paid per point): build the model, warm it up at T = 32, then
   slower than ``--budget`` seconds; the count is recorded), plus process CPU time.
 
 Outputs in ``--out-dir``: ``encoder_results.json``, ``encoder_results.csv``,
-``encoder_scaling.png`` (log-log time and memory vs T). The last three lines printed are::
+``encoder_scaling.png`` (log-log wall time, CPU time and peak memory vs T). The last three lines printed are::
 
     encoder_speedup_vs_styletts2_T512: <styletts2 time / mvc time at T=512>
     encoder_peakmem_ratio_vs_styletts2_T512: <mvc peak / styletts2 peak at T=512>
@@ -45,7 +45,9 @@ Outputs in ``--out-dir``: ``encoder_results.json``, ``encoder_results.csv``,
 
 Targets (paper, 2 CPU cores): speedup >= 1.6, memory ratio <= 0.72, ratio <= 9 (linear).
 ``--quick``: T = 64 ... 1024 for every model, plus T = 8192 for MVC alone (for the scaling
-line). A shared or loaded machine inflates wall times: the load average is printed.
+line). A shared or loaded machine inflates wall times: the load average is printed, the
+process CPU time is reported beside the wall time (with ``--threads 1`` it is the compute
+cost proper), and ``--omp-passive`` stops idle OpenMP threads from spinning.
 """
 
 from __future__ import annotations
@@ -229,11 +231,12 @@ def plot(results: List[Dict[str, Any]], path: Path, title: str) -> Optional[Path
     except Exception as e:  # matplotlib is in the [score] extra
         print(f"# plot skipped: matplotlib unavailable ({e})")
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
     models = [m for m in ALL_MODELS if any(r.get("ok") and r["model"] == m for r in results)]
     all_t = sorted({r["T"] for r in results if r.get("ok")})
-    for ax, key, ylabel in ((axes[0], "wall_s", "wall time per forward [s]"),
-                            (axes[1], "peak_mib", "peak RSS growth during forward [MiB]")):
+    for ax, key, ylabel in ((axes[0], "wall_s", "wall time per forward [s] (median)"),
+                            (axes[1], "cpu_s", "process CPU time per forward [s]"),
+                            (axes[2], "peak_mib", "peak RSS growth during forward [MiB]")):
         for m in models:
             pts = sorted((r["T"], r[key]) for r in results
                          if r.get("ok") and r["model"] == m and r[key] > 0)
@@ -287,6 +290,10 @@ def parse_args(argv):
     p.add_argument("--malloc", choices=["default", "retain"], default="default",
                    help="retain: glibc keeps freed memory (no mmap / page faults per large "
                         "tensor), like jemalloc/tcmalloc; default: the system's malloc")
+    p.add_argument("--omp-passive", action="store_true",
+                   help="run the children with OMP_WAIT_POLICY=PASSIVE (idle OpenMP threads "
+                        "sleep instead of spinning: far less distorted timings on a loaded "
+                        "machine with >1 thread; applies when the forkserver starts)")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests
     return p.parse_args(argv)
 
@@ -325,11 +332,14 @@ def main(argv=None) -> int:
     threads = args.threads or min(2, os.cpu_count() or 1)
     out_dir = args.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
+    if args.omp_passive:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"  # inherited by the forkserver
 
     print(f"# encoder benchmark: models={models} T={lengths}"
           + (f" (+ MVC only at {extra_mvc})" if extra_mvc else "")
           + f" frames/phoneme={args.frames_per_phoneme} (forced durations) batch=1 "
-            f"threads={threads} repeats<={repeats} malloc={args.malloc}"
+            f"threads={threads} repeats<={repeats} malloc={args.malloc} "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}"
             f"{' tiny' if args.tiny else ''}")
     try:
         print(f"# cpus={os.cpu_count()} loadavg(start)="
