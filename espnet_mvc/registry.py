@@ -75,7 +75,11 @@ def is_mvc(tts) -> bool:
     if isinstance(tts, MVC):
         return True
     generator = getattr(tts, "generator", None)
-    return generator is not None and isinstance(generator["text2mel"], MVC)
+    # JointText2Wav keeps a ModuleDict {"text2mel", "vocoder"}; VITS/JETS keep a plain
+    # generator module (not subscriptable), which is never MVC.
+    if generator is None or not hasattr(generator, "__getitem__") or "text2mel" not in generator:
+        return False
+    return isinstance(generator["text2mel"], MVC)
 
 
 def _patch_text2speech() -> None:
