@@ -14,6 +14,9 @@ export MVC_RECIPE_DIR="${MVC_ROOT}/espnet_mvc/recipe"
 export LC_ALL=C
 export PYTHONIOENCODING=UTF-8
 export PYTHONUNBUFFERED=1
+# OpenMP's default busy-waiting makes multi-threaded torch ops crawl (seen: 15x more CPU per
+# training step) as soon as the cores are shared with other jobs, e.g. --nj > 1.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 if [ -z "${PHONEMIZER_ESPEAK_LIBRARY:-}" ] || [ -z "${ESPEAK_DATA_PATH:-}" ]; then
     _mvc_espeak=$(python3 -c 'import espeakng_loader as e; print(e.get_library_path()); print(e.get_data_path())' 2>/dev/null || true)
     if [ -n "${_mvc_espeak}" ]; then
