@@ -86,7 +86,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
             cpu=0
             while kill -0 "$tp" 2>/dev/null; do
                 # CPU seconds of every process in the job's session (utime+stime)
-                c=$(ps -o cputimes= -s "$tp" 2>/dev/null | awk '{s+=$1} END {print s+0}')
+                c=$( (ps -o cputimes= -s "$tp" 2>/dev/null || true) | awk '{s+=$1} END {print s+0}')
                 [ "$c" -lt "$cpu" ] || cpu=$c
                 sleep 5
             done

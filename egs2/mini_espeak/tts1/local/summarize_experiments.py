@@ -29,8 +29,8 @@ def fmt(v, nd):
     return "n/a" if v is None else f"{v:.{nd}f}"
 
 
-print("| system | set | params (total; w/o discriminator) | epochs | train iters | train CPU s | MCD | logF0 RMSE | WER % | CER % | DNSMOS | spk sim | RTF | n scored/total |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| system | set | params (total; w/o discriminator) | epochs | train iters | train CPU s | MCD | logF0 RMSE | WER % (en) | CER % (en) | PESQ | STOI | DNSMOS | spk sim | RTF | n scored/total |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for s in a.systems.split():
     d = os.path.join(a.ws, "exp", f"tts_bench_{s}")
     log = os.path.join(d, "train.log")
@@ -56,5 +56,5 @@ for s in a.systems.split():
         mm = j["metrics"]
         g = lambda k: mm.get(k, {}).get("mean")
         print(f"| {s} | {dset} | {params} | {epochs} | {iters} | {cpu} | {fmt(g('mcd'),2)} | {fmt(g('f0rmse'),3)} | "
-              f"{fmt(g('wer'),1)} | {fmt(g('cer'),1)} | {fmt(g('dnsmos'),2)} | {fmt(g('spksim'),3)} | {fmt(g('rtf') if g('rtf') is not None else decode_rtf(os.path.dirname(os.path.dirname(sj))),3)} | "
+              f"{fmt(g('wer'),1)} | {fmt(g('cer'),1)} | {fmt(g('pesq'),2)} | {fmt(g('stoi'),3)} | {fmt(g('dnsmos'),2)} | {fmt(g('spksim'),3)} | {fmt(g('rtf') if g('rtf') is not None else decode_rtf(os.path.dirname(os.path.dirname(sj))),3)} | "
               f"{j['n_scored']}/{j['n_total']} |")
