@@ -610,6 +610,7 @@ if ! "${skip_pack}" && run_stage 9; then
     _opts=""
     for f in "${tts_stats_dir}"/train/feats_stats.npz "${tts_stats_dir}"/train/pitch_stats.npz \
              "${tts_stats_dir}"/train/energy_stats.npz "${token_list}" "${inference_config}" \
+             "$(dump_dir_of "${train_set}")/spk2sid" "$(dump_dir_of "${train_set}")/lang2lid" \
              RESULTS.md "${tts_exp}/images"; do
         [ -n "${f}" ] && [ -e "${f}" ] && _opts+="--option ${f} "
     done
