@@ -130,9 +130,15 @@ def safe_unpack(archive: Union[str, Path], outdir: Optional[Union[str, Path]] = 
         outdir = Path(os.environ.get("ESPNET_MVC_CACHE", Path.home() / ".cache/espnet_mvc"))
         outdir = outdir / "models" / digest
     try:
-        return unpack(archive, outdir)
+        files = unpack(archive, outdir)
     except Exception as e:
         raise ModelLoadError(f"{archive}: not an ESPnet model archive ({e})") from e
+    # ESPnet's meta.yaml does not list --option files (id maps, stats): find them on disk.
+    for name in ("lang2lid", "spk2sid"):
+        found = sorted(Path(outdir).rglob(name))
+        if found:
+            files.setdefault(name, str(found[0]))
+    return files
 
 
 def _read_map(path: Optional[Path]) -> Dict[str, int]:
@@ -260,9 +266,8 @@ class MVCSynthesizer:
         weights = files.get("tts_model_file") or files.get("model_file")
         if not config or not weights:
             raise ModelLoadError(f"{model}: archive has no TTS config/model ({sorted(files)})")
-        lang2lid = next((v for k, v in files.items() if str(v).endswith("lang2lid")), None)
-        spk2sid = next((v for k, v in files.items() if str(v).endswith("spk2sid")), None)
-        return cls(config, weights, device=device, lang2lid=lang2lid, spk2sid=spk2sid)
+        return cls(config, weights, device=device, lang2lid=files.get("lang2lid"),
+                   spk2sid=files.get("spk2sid"))
 
     # ------------------------------------------------------------------ properties
     @property
