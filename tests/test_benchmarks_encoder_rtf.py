@@ -89,3 +89,34 @@ def test_styletts2_regulators_agree():
     with torch.inference_mode():
         for x, y in zip(a(text, dur, style), b(text, dur, style)):
             assert torch.allclose(x, y, atol=1e-5)
+
+
+def test_plbert_sdpa_layer_matches_transformer_encoder_layer():
+    """PL-BERT's SDPA layer computes what nn.TransformerEncoderLayer (post-LN) computes."""
+    import torch
+
+    from espnet_mvc.benchmarks.baselines import PLBERT
+
+    torch.manual_seed(0)
+    kw = dict(vocab=50, embedding_size=16, hidden=32, heads=4, ffn=64, layers=3,
+              max_positions=64)
+    a = PLBERT(attention="sdpa", **kw).eval()
+    b = PLBERT(attention="torch_layer", **kw).eval()
+    b.load_state_dict({k: v for k, v in a.state_dict().items() if not k.startswith("layer.")},
+                      strict=False)
+    la, lb = a.layer, b.layer
+    with torch.no_grad():
+        lb.self_attn.in_proj_weight.copy_(
+            torch.cat([la.query.weight, la.key.weight, la.value.weight]))
+        lb.self_attn.in_proj_bias.copy_(torch.cat([la.query.bias, la.key.bias, la.value.bias]))
+        lb.self_attn.out_proj.weight.copy_(la.dense.weight)
+        lb.self_attn.out_proj.bias.copy_(la.dense.bias)
+        for dst, src in ((lb.linear1, la.ffn), (lb.linear2, la.ffn_output),
+                         (lb.norm1, la.attn_norm), (lb.norm2, la.full_layer_norm)):
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)
+    tokens = torch.randint(0, 50, (1, 20))
+    with torch.inference_mode():
+        ya, yb = a(tokens, torch.ones(1, 20, dtype=torch.int)), b(tokens)
+    # gelu_new (tanh) vs exact gelu is the only difference
+    assert torch.allclose(ya, yb, atol=5e-3), (ya - yb).abs().max()

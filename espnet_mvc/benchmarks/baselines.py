@@ -446,11 +446,50 @@ class StyleTTS2ProsodyPredictor(nn.Module):
         return f0.squeeze(1), n.squeeze(1)
 
 
+class AlbertLayerSDPA(nn.Module):
+    """One ALBERT layer as ``transformers`` runs it with SDPA attention: q / k / v / dense
+    projections, ``F.scaled_dot_product_attention``, post-LN, FFN with gelu_new, post-LN."""
+
+    def __init__(self, hidden: int, heads: int, ffn: int, dropout: float = 0.1):
+        super().__init__()
+        self.hidden, self.heads, self.p = hidden, heads, dropout
+        self.query = nn.Linear(hidden, hidden)
+        self.key = nn.Linear(hidden, hidden)
+        self.value = nn.Linear(hidden, hidden)
+        self.dense = nn.Linear(hidden, hidden)
+        self.attn_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.ffn = nn.Linear(hidden, ffn)
+        self.ffn_output = nn.Linear(ffn, hidden)
+        self.full_layer_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x, src_key_padding_mask=None):
+        b, t, _ = x.shape
+        q, k, v = (lin(x).view(b, t, self.heads, -1).transpose(1, 2)
+                   for lin in (self.query, self.key, self.value))
+        mask = None
+        if src_key_padding_mask is not None:  # True on padding -> boolean "attend" mask
+            mask = (~src_key_padding_mask)[:, None, None, :]
+        a = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.p if self.training else 0.0
+        )
+        a = a.transpose(1, 2).reshape(b, t, self.hidden)
+        x = self.attn_norm(x + self.dropout(self.dense(a)))
+        h = self.ffn_output(F.gelu(self.ffn(x), approximate="tanh"))
+        return self.full_layer_norm(x + self.dropout(h))
+
+
 class PLBERT(nn.Module):
     """PL-BERT as StyleTTS2 loads it: ``transformers.AlbertModel`` with vocab 178,
     embedding 128, hidden 768, 12 heads, intermediate 2048, 12 layers sharing one layer's
-    weights (ALBERT), post-LN, GELU. Built from ``nn.TransformerEncoderLayer`` (the same
-    computation; uses PyTorch's fused CPU inference path).
+    weights (ALBERT), post-LN, GELU.
+
+    ``attention="sdpa"`` (default): the layer as ``transformers`` runs ALBERT with its SDPA
+    attention (``F.scaled_dot_product_attention``; on CPU without a mask this is the
+    flash kernel: O(T) memory). ``attention="torch_layer"``: one
+    ``nn.TransformerEncoderLayer`` (PyTorch's fused inference path; it materialises the
+    T x T attention). An all-ones attention mask is dropped in both (transformers' SDPA
+    path does the same), so the fastest kernel runs.
 
     Real PL-BERT has 512 position embeddings (StyleTTS2 cannot take longer input in one
     pass); the table here is sized to ``max_positions`` so the cost of attention at long T
@@ -459,18 +498,23 @@ class PLBERT(nn.Module):
 
     def __init__(self, vocab: int = 178, embedding_size: int = 128, hidden: int = 768,
                  heads: int = 12, ffn: int = 2048, layers: int = 12,
-                 max_positions: int = 512, dropout: float = 0.1):
+                 max_positions: int = 512, dropout: float = 0.1, attention: str = "sdpa"):
         super().__init__()
+        if attention not in ("sdpa", "torch_layer"):
+            raise ValueError(f"attention must be 'sdpa' or 'torch_layer', got {attention!r}")
         self.word_embeddings = nn.Embedding(vocab, embedding_size)
         self.position_embeddings = nn.Embedding(max_positions, embedding_size)
         self.token_type_embeddings = nn.Embedding(2, embedding_size)
         self.emb_norm = nn.LayerNorm(embedding_size, eps=1e-12)
         self.emb_dropout = nn.Dropout(dropout)
         self.embedding_hidden_mapping_in = nn.Linear(embedding_size, hidden)
-        self.layer = nn.TransformerEncoderLayer(
-            hidden, heads, ffn, dropout=dropout, activation="gelu", batch_first=True,
-            norm_first=False, layer_norm_eps=1e-12,
-        )
+        if attention == "sdpa":
+            self.layer = AlbertLayerSDPA(hidden, heads, ffn, dropout)
+        else:
+            self.layer = nn.TransformerEncoderLayer(
+                hidden, heads, ffn, dropout=dropout, activation="gelu", batch_first=True,
+                norm_first=False, layer_norm_eps=1e-12,
+            )
         self.num_layers = layers
 
     def forward(self, tokens, attention_mask=None):
@@ -483,6 +527,8 @@ class PLBERT(nn.Module):
              + self.token_type_embeddings(torch.zeros_like(tokens)))
         x = self.embedding_hidden_mapping_in(self.emb_dropout(self.emb_norm(x)))
         pad = None if attention_mask is None else attention_mask == 0
+        if pad is not None and not bool(pad.any()):
+            pad = None  # no padding (batch 1): no mask, as transformers' SDPA path does
         for _ in range(self.num_layers):  # ALBERT: one set of weights, applied 12 times
             x = self.layer(x, src_key_padding_mask=pad)
         return x
@@ -507,14 +553,16 @@ class StyleTTS2Conditioning(nn.Module):
     def __init__(self, n_symbols: int = 178, hidden_dim: int = 256, style_dim: int = 128,
                  n_layer: int = 3, max_dur: int = 50, dropout: float = 0.2,
                  text_kernel: int = 5, bert: Optional[Dict[str, int]] = None,
-                 max_positions: int = 512, regulator: str = "matmul"):
+                 max_positions: int = 512, regulator: str = "matmul",
+                 attention: str = "sdpa"):
         super().__init__()
         if regulator not in ("matmul", "gather"):
             raise ValueError(f"regulator must be 'matmul' or 'gather', got {regulator!r}")
         self.vocab, self.style_dim, self.regulator = n_symbols, 2 * style_dim, regulator
         self.text_encoder = StyleTTS2TextEncoder(hidden_dim, text_kernel, n_layer, n_symbols)
         bert = dict(bert or {})
-        self.bert = PLBERT(vocab=n_symbols, max_positions=max_positions, **bert)
+        self.bert = PLBERT(vocab=n_symbols, max_positions=max_positions, attention=attention,
+                           **bert)
         bert_hidden = self.bert.embedding_hidden_mapping_in.out_features
         self.bert_encoder = nn.Linear(bert_hidden, hidden_dim)
         self.predictor = StyleTTS2ProsodyPredictor(style_dim, hidden_dim, n_layer, max_dur,
@@ -553,8 +601,8 @@ class StyleTTS2Conditioning(nn.Module):
 
 
 def build_styletts2_conditioning(hidden_dim: int = 256, tiny: bool = False,
-                                 max_positions: int = 512,
-                                 regulator: str = "matmul") -> StyleTTS2Conditioning:
+                                 max_positions: int = 512, regulator: str = "matmul",
+                                 attention: str = "sdpa") -> StyleTTS2Conditioning:
     """StyleTTS2's conditioning stack at ``hidden_dim`` (StyleTTS2's LJSpeech config uses
     512; the benchmark builds it at MVC's width 256), style 2 x 128, 3 layers, max_dur 50,
     PL-BERT at its real size."""
@@ -562,10 +610,10 @@ def build_styletts2_conditioning(hidden_dim: int = 256, tiny: bool = False,
         return StyleTTS2Conditioning(
             n_symbols=100, hidden_dim=32, style_dim=16, n_layer=1, max_dur=8,
             bert=dict(embedding_size=16, hidden=32, heads=2, ffn=64, layers=2),
-            max_positions=max_positions, regulator=regulator,
+            max_positions=max_positions, regulator=regulator, attention=attention,
         ).eval()
     return StyleTTS2Conditioning(hidden_dim=hidden_dim, max_positions=max_positions,
-                                 regulator=regulator).eval()
+                                 regulator=regulator, attention=attention).eval()
 
 
 # ============================================================================ FastSpeech2

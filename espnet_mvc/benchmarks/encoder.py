@@ -9,14 +9,19 @@ What runs (batch 1, ``torch.inference_mode``, ``torch.set_num_threads(min(2, cpu
   encoder, duration predictor, repeat length regulator, Expressive Mamba prosody, ``mu``.
 * ``styletts2`` -- StyleTTS2's inference conditioning path re-implemented at the same width
   (hidden 256): CNN + BiLSTM text encoder, PL-BERT (ALBERT, 12 shared layers, 768 / 12
-  heads / FFN 2048), BiLSTM + AdaLN duration encoder and predictor, dense alignment, shared
-  BiLSTM + AdaIN F0 / N conv blocks (see ``baselines.py``).
+  heads / FFN 2048, SDPA attention), BiLSTM + AdaLN duration encoder and predictor, dense
+  alignment, shared BiLSTM + AdaIN F0 / N conv blocks (see ``baselines.py``).
 * ``fastspeech2`` -- ESPnet's ``FastSpeech2`` transformer encoder (adim 256, 4 heads, 6
   layers) + duration / pitch / energy predictors + length regulator.
 * ``styletts2_gather`` (optional, ``--models``) -- StyleTTS2 with its dense alignment
   matmul replaced by ``repeat_interleave``, to separate that O(T^2) choice from the nets.
 * ``styletts2_native`` (optional) -- the StyleTTS2 stack at its own LJSpeech width
   (hidden 512) instead of MVC's 256.
+* ``styletts2_tel`` (optional) -- PL-BERT's shared layer as one
+  ``nn.TransformerEncoderLayer`` instead of the SDPA layer (the default ``styletts2`` uses
+  ``F.scaled_dot_product_attention`` as transformers' ALBERT does: on CPU, with no mask, a
+  flash kernel with O(T) memory -- the stronger baseline; the fused TransformerEncoderLayer
+  path materialises the T x T attention).
 
 Lengths: T phonemes, and every model's frame-level part runs over T_frames = T x
 ``--frames-per-phoneme`` (default 5) frames: the durations are *forced* to that constant
@@ -68,13 +73,14 @@ FULL_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 QUICK_LENGTHS = [64, 128, 256, 512, 1024]
 TINY_LENGTHS = [16, 32]
 DEFAULT_MODELS = ["mvc", "styletts2", "fastspeech2"]
-ALL_MODELS = DEFAULT_MODELS + ["styletts2_gather", "styletts2_native"]
+ALL_MODELS = DEFAULT_MODELS + ["styletts2_gather", "styletts2_native", "styletts2_tel"]
 LABELS = {
     "mvc": "MVC (Bi-Mamba x3, 6 blocks)",
     "styletts2": "StyleTTS2-style (CNN+BiLSTM, PL-BERT, BiLSTM/AdaIN prosody)",
     "styletts2_gather": "StyleTTS2-style, repeat-interleave upsampling",
     "fastspeech2": "ESPnet FastSpeech2 (transformer, 6x4 heads)",
     "styletts2_native": "StyleTTS2-style at its own LJSpeech width (hidden 512)",
+    "styletts2_tel": "StyleTTS2-style, PL-BERT on nn.TransformerEncoderLayer",
 }
 WARMUP_T = 32
 _PRELOAD = ["espnet_mvc.benchmarks.baselines", "espnet_mvc.tts.mvc.mvc",
@@ -92,6 +98,7 @@ def _build(name: str, tiny: bool, max_t: int):
         return B.build_styletts2_conditioning(
             hidden_dim=512 if name.endswith("native") else 256,
             tiny=tiny, max_positions=max(512, max_t), regulator=reg,
+            attention="torch_layer" if name.endswith("tel") else "sdpa",
         )
     if name == "fastspeech2":
         return B.build_fastspeech2_conditioning(tiny=tiny)
