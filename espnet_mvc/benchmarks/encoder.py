@@ -272,10 +272,13 @@ def plot(results: List[Dict[str, Any]], path: Path, title: str) -> Optional[Path
                          if r.get("ok") and r["model"] == m and r[key] > 0)
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=LABELS[m])
-        ref = _point(results, "mvc", all_t[0]) if all_t else None
+        # guides through MVC's point nearest T = 512
+        mvc_t = [t for t in all_t if _point(results, "mvc", t)]
+        t0 = min(mvc_t, key=lambda t: abs(math.log2(t) - 9)) if mvc_t else None
+        ref = _point(results, "mvc", t0) if t0 else None
         if ref is not None and ref[key] > 0 and len(all_t) > 1:
-            t0, y0 = all_t[0], ref[key]
-            ts = [t0, all_t[-1]]
+            y0 = ref[key]
+            ts = [all_t[0], t0, all_t[-1]]
             ax.plot(ts, [y0 * t / t0 for t in ts], "k:", lw=0.8, label="O(T) guide")
             ax.plot(ts, [y0 * (t / t0) ** 2 for t in ts], "k--", lw=0.8, label="O(T^2) guide")
         ax.set_xscale("log", base=2)
