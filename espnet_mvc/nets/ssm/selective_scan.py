@@ -100,15 +100,19 @@ def _check_scan_inputs(u, delta, A, B, C, D, z, initial_state, delta_bias=None):
         )
 
 
-def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
-    """Promote to float32 and compute the discretisation step."""
+def _prepare(u, delta, A, B, C, delta_bias, delta_softplus, initial_state):
+    """Promote to float32, compute the discretisation step and the starting state."""
     dtype_in = u.dtype
     u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
     if delta_bias is not None:
         delta = delta + delta_bias[..., None].float()
     if delta_softplus:
         delta = F.softplus(delta)
-    return dtype_in, u, delta, A, B, C
+    if initial_state is None:
+        h0 = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])
+    else:
+        h0 = initial_state.float()
+    return dtype_in, u, delta, A, B, C, h0
 
 
 def _finish(y, u, D, z, dtype_in, last_state, return_last_state) -> ScanOutput:
@@ -138,13 +142,10 @@ def selective_scan_ref(
     Args are as in :func:`selective_scan`.
     """
     _check_scan_inputs(u, delta, A, B, C, D, z, initial_state, delta_bias)
-    dtype_in, u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
-    bsz, dim, length = u.shape
-    h = (
-        u.new_zeros(bsz, dim, A.shape[1])
-        if initial_state is None
-        else initial_state.float()
+    dtype_in, u, delta, A, B, C, h = _prepare(
+        u, delta, A, B, C, delta_bias, delta_softplus, initial_state
     )
+    bsz, dim, length = u.shape
     d_a = torch.exp(delta.unsqueeze(-1) * A[:, None])  # (B, D, L, N)
     d_bu = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (B, D, L, N)
     ys = []
@@ -267,14 +268,11 @@ def selective_scan(
     _check_scan_inputs(u, delta, A, B, C, D, z, initial_state, delta_bias)
     if chunk_size < 1 or chunk_size & (chunk_size - 1):
         raise ValueError(f"chunk_size must be a power of two, got {chunk_size}")
-    dtype_in, u, delta, A, B, C = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
+    dtype_in, u, delta, A, B, C, h = _prepare(
+        u, delta, A, B, C, delta_bias, delta_softplus, initial_state
+    )
     bsz, dim, length = u.shape
     d_state = A.shape[1]
-    h = (
-        u.new_zeros(bsz, dim, d_state)
-        if initial_state is None
-        else initial_state.float()
-    )
     if scan_backend(u, d_state) == "kernel":
         y, h = cpu_kernel.CompiledSelectiveScan.apply(
             u, delta, A, B.transpose(1, 2), C.transpose(1, 2), h
