@@ -161,6 +161,62 @@ echo "$stage|$stop_stage|$use_sid|$test_sets|$*"
     fails_with(run(["bash", str(script), "--stage"], tmp_path), "needs a value")
 
 
+GAN_MODEL = ["--inference_model", "train.total_count.ave.pth"]
+MODEL_OPTS = {  # --tts_task --train_config --feats_extract --feats_normalize, per system
+    "mvc": ["tts", "conf/tuning/train_mvc.yaml", "fbank", "global_mvn"],
+    "mvc_hifigan": ["gan_tts", "conf/tuning/train_joint_mvc_hifigan.yaml", "fbank", "global_mvn"],
+    "vits": ["gan_tts", "conf/tuning/train_vits.yaml", "linear_spectrogram", "none"],
+    "jets": ["gan_tts", "conf/tuning/train_jets.yaml", "fbank", "global_mvn"],
+}
+
+
+def expected_model_opts(recipe, model):
+    """The options run.sh appends for --model, as each recipe has always passed them."""
+    task, config, feats, norm = MODEL_OPTS[model]
+    if recipe == "mini_espeak" and model == "mvc":
+        config = "conf/train_mvc.yaml"
+    opts = ["--tts_task", task, "--train_config", config, "--feats_extract", feats,
+            "--feats_normalize", norm]
+    if recipe == "mini_espeak":
+        opts += ["--use_sid", "false" if model == "mvc" else "true", "--use_lid", "true"]
+    elif recipe == "vctk" and model in ("vits", "jets"):
+        opts += ["--use_sid", "true"]
+    return opts + (GAN_MODEL if model != "mvc" else [])
+
+
+@pytest.mark.parametrize("recipe", ["ljspeech", "vctk", "css10", "mini_espeak"])
+def test_run_sh_model_selection(recipe, tmp_path):
+    """run.sh --model (scripts/select_model.sh): the options given to tts.sh per system, the
+    other arguments after them in order, and clear errors."""
+    d = make_recipe(recipe, tmp_path)
+    (d / "tts.sh").unlink()
+    (d / "tts.sh").write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@"\n')
+    (d / "tts.sh").chmod(0o755)
+    models = ["mvc", "vits", "jets"] + ([] if recipe == "mini_espeak" else ["mvc_hifigan"])
+    for model in models:
+        for form in (["--model", model], [f"--model={model}"]):
+            argv = ok(run(["./run.sh", "--stage", "3"] + form + ["--x", "a b"], d)).stdout.splitlines()
+            opts = expected_model_opts(recipe, model)
+            assert argv[-len(opts) - 4:] == opts + ["--stage", "3", "--x", "a b"], (model, argv)
+            fs = argv[argv.index("--fs") + 1]
+            if recipe == "vctk":  # ESPnet's VCTK protocol: VITS at 22.05 kHz, the others at 24
+                assert argv[argv.index("--dumpdir") + 1] == f"dump/{fs}"
+                assert fs == ("22050" if model == "vits" else "24000"), model
+                assert argv[argv.index("--n_shift") + 1] == ("256" if model == "vits" else "300")
+            else:
+                assert fs == "22050"
+    default = ok(run(["./run.sh"], d)).stdout.splitlines()
+    mvc = expected_model_opts(recipe, "mvc")
+    assert default[-len(mvc):] == mvc
+    listed = "mvc, vits or jets" if recipe == "mini_espeak" else "mvc, mvc_hifigan, vits or jets"
+    p = run(["./run.sh", "--model", "tacotron2"], d)
+    assert p.returncode == 2 and f"unknown --model 'tacotron2' ({listed})" in p.stderr
+    if recipe == "mini_espeak":
+        assert run(["./run.sh", "--model", "mvc_hifigan"], d).returncode == 2
+    p = run(["./run.sh", "--stage", "1", "--model"], d)
+    assert p.returncode == 2 and "--model needs a value" in p.stderr
+
+
 def test_tts_sh_help_and_required(tmp_path):
     d = make_recipe("ljspeech", tmp_path)
     p = ok(run(["./tts.sh", "--help"], d))

@@ -12,23 +12,8 @@ n_fft=1024
 n_shift=256
 win_length=null
 
-model=mvc
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --model) [ $# -ge 2 ] || { echo "$0: --model needs a value" >&2; exit 2; }; model=$2; shift 2 ;;
-        --model=*) model=${1#*=}; shift ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
-
-case "${model}" in
-    mvc) opts=(--tts_task tts --train_config conf/tuning/train_mvc.yaml --feats_extract fbank --feats_normalize global_mvn) ;;
-    mvc_hifigan) opts=(--tts_task gan_tts --train_config conf/tuning/train_joint_mvc_hifigan.yaml --feats_extract fbank --feats_normalize global_mvn --inference_model train.total_count.ave.pth) ;;
-    vits) opts=(--tts_task gan_tts --train_config conf/tuning/train_vits.yaml --feats_extract linear_spectrogram --feats_normalize none --inference_model train.total_count.ave.pth) ;;
-    jets) opts=(--tts_task gan_tts --train_config conf/tuning/train_jets.yaml --feats_extract fbank --feats_normalize global_mvn --inference_model train.total_count.ave.pth) ;;
-    *) echo "$0: unknown --model '${model}' (mvc, mvc_hifigan, vits or jets)" >&2; exit 2 ;;
-esac
+# --model mvc | mvc_hifigan | vits | jets -> ${model}, ${opts[@]}; other arguments -> ${args[@]}
+. ./scripts/select_model.sh "$@"
 
 ./tts.sh \
     --lang multi \

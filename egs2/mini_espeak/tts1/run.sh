@@ -15,31 +15,13 @@ n_fft=1024
 n_shift=256
 win_length=null
 
-model=mvc
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --model) [ $# -ge 2 ] || { echo "$0: --model needs a value" >&2; exit 2; }; model=$2; shift 2 ;;
-        --model=*) model=${1#*=}; shift ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
-
-case "${model}" in
-    mvc)
-        opts=(--tts_task tts --train_config conf/train_mvc.yaml
-              --feats_extract fbank --feats_normalize global_mvn
-              --use_sid false --use_lid true) ;;
-    vits)
-        opts=(--tts_task gan_tts --train_config conf/tuning/train_vits.yaml
-              --feats_extract linear_spectrogram --feats_normalize none
-              --use_sid true --use_lid true --inference_model train.total_count.ave.pth) ;;
-    jets)
-        opts=(--tts_task gan_tts --train_config conf/tuning/train_jets.yaml
-              --feats_extract fbank --feats_normalize global_mvn
-              --use_sid true --use_lid true --inference_model train.total_count.ave.pth) ;;
-    *) echo "$0: unknown --model '${model}' (mvc, vits or jets)" >&2; exit 2 ;;
-esac
+models="mvc vits jets"
+mvc_train_config=conf/train_mvc.yaml
+mvc_opts=(--use_sid false --use_lid true)
+vits_opts=(--use_sid true --use_lid true)
+jets_opts=(--use_sid true --use_lid true)
+# --model mvc | vits | jets -> ${model}, ${opts[@]}; other arguments -> ${args[@]}
+. ./scripts/select_model.sh "$@"
 
 ./tts.sh \
     --lang multi \

@@ -9,26 +9,15 @@
 #   ./run.sh --local_data_opts "--db_root /data/VCTK-Corpus-0.92"
 set -e -u -o pipefail
 
-model=mvc
-args=()
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --model) [ $# -ge 2 ] || { echo "$0: --model needs a value" >&2; exit 2; }; model=$2; shift 2 ;;
-        --model=*) model=${1#*=}; shift ;;
-        *) args+=("$1"); shift ;;
-    esac
-done
-
+vits_opts=(--use_sid true)
+jets_opts=(--use_sid true)
+# --model mvc | mvc_hifigan | vits | jets -> ${model}, ${opts[@]}; other arguments -> ${args[@]}
+. ./scripts/select_model.sh "$@"
+# ESPnet's multi-speaker VITS runs at 22.05 kHz; MVC and JETS at 24 kHz
 fs=24000; n_fft=2048; n_shift=300; win_length=1200
-case "${model}" in
-    mvc) opts=(--tts_task tts --train_config conf/tuning/train_mvc.yaml --feats_extract fbank --feats_normalize global_mvn) ;;
-    mvc_hifigan) opts=(--tts_task gan_tts --train_config conf/tuning/train_joint_mvc_hifigan.yaml --feats_extract fbank --feats_normalize global_mvn --inference_model train.total_count.ave.pth) ;;
-    jets) opts=(--tts_task gan_tts --train_config conf/tuning/train_jets.yaml --feats_extract fbank --feats_normalize global_mvn --use_sid true --inference_model train.total_count.ave.pth) ;;
-    vits)
-        fs=22050; n_fft=1024; n_shift=256; win_length=null
-        opts=(--tts_task gan_tts --train_config conf/tuning/train_vits.yaml --feats_extract linear_spectrogram --feats_normalize none --use_sid true --inference_model train.total_count.ave.pth) ;;
-    *) echo "$0: unknown --model '${model}' (mvc, mvc_hifigan, vits or jets)" >&2; exit 2 ;;
-esac
+if [ "${model}" = vits ]; then
+    fs=22050; n_fft=1024; n_shift=256; win_length=null
+fi
 
 # one dump per sampling rate, so that the 24 kHz and 22.05 kHz systems can coexist
 ./tts.sh \
