@@ -76,9 +76,11 @@ def rel_err(x, ref):
     return (x - ref).abs().max().item() / max(ref.abs().max().item(), 1e-30)
 
 
-@pytest.fixture(params=["kernel", "chunked"])
+@pytest.fixture(params=["fused", "kernel", "chunked"])
 def backend(request, monkeypatch):
-    if request.param == "kernel" and cpu_kernel.load() is None:
+    """fused: the compiled, time-major inference path (used under no_grad); kernel: the
+    batched path over the compiled scan; chunked: the batched path in plain PyTorch."""
+    if request.param in ("fused", "kernel") and cpu_kernel.load() is None:
         pytest.skip("compiled CPU scan unavailable")
     monkeypatch.setenv("ESPNET_MVC_SCAN", request.param)
     return request.param

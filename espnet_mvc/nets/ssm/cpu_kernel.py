@@ -25,6 +25,8 @@ import torch
 
 _SOURCE = Path(__file__).with_name("csrc") / "selective_scan_cpu.c"
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
+# OpenMP for the fused inference functions; dropped if the compiler lacks it.
+_OPENMP_FLAGS = ["-fopenmp"]
 # States are checkpointed every this many steps; backward recomputes inside a chunk.
 CKPT_EVERY = 64
 
@@ -51,28 +53,32 @@ def _cache_dir() -> Path:
 
 
 def _compile() -> Path:
+    """Build (or find in the cache) the library; with OpenMP where the compiler has it."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise RuntimeError("no C compiler (cc/gcc) on PATH")
     source = _SOURCE.read_bytes()
-    key = hashlib.sha1(source + " ".join(_FLAGS).encode() + _cpu_signature().encode())
-    target = _cache_dir() / f"selective_scan_cpu_{key.hexdigest()[:16]}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target, then rename: concurrent processes never see a partial file.
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        cmd = [compiler, *_FLAGS, "-o", tmp, str(_SOURCE), "-lm"]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    errors = []
+    for flags in ([*_FLAGS, *_OPENMP_FLAGS], _FLAGS):
+        key = hashlib.sha1(source + " ".join(flags).encode() + _cpu_signature().encode())
+        target = _cache_dir() / f"selective_scan_cpu_{key.hexdigest()[:16]}.so"
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target, then rename: concurrent processes never see a partial file.
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
+        os.close(fd)
+        try:
+            cmd = [compiler, *flags, "-o", tmp, str(_SOURCE), "-lm"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode == 0:
+                os.replace(tmp, target)
+                return target
+            errors.append(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise RuntimeError("\n".join(errors))
 
 
 def load() -> Optional[ctypes.CDLL]:
@@ -88,6 +94,11 @@ def load() -> Optional[ctypes.CDLL]:
                 lib.mvc_scan_fwd.argtypes = [ptr] * 9 + [i64] * 6
                 lib.mvc_scan_bwd.argtypes = [ptr] * 15 + [i64] * 6
                 lib.mvc_scan_fwd.restype = lib.mvc_scan_bwd.restype = None
+                lib.mvc_conv_silu.argtypes = [ptr, i64, ptr, ptr, ptr, ptr] + [i64] * 5
+                lib.mvc_scan_fused.argtypes = (
+                    [ptr] * 5 + [i64, ptr, ptr, i64, ptr, ptr] + [i64] * 5
+                )
+                lib.mvc_conv_silu.restype = lib.mvc_scan_fused.restype = None
                 _lib = lib
                 _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
             except Exception as e:  # compiler missing, sandbox without exec, ...
@@ -99,6 +110,12 @@ def load() -> Optional[ctypes.CDLL]:
 def max_state() -> int:
     lib = load()
     return lib.mvc_scan_max_state() if lib is not None else 0
+
+
+def max_fused_inner() -> int:
+    """Largest d_inner the fused inference functions accept (0 without the library)."""
+    lib = load()
+    return lib.mvc_fused_max_inner() if lib is not None else 0
 
 
 def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
@@ -179,3 +196,88 @@ class CompiledSelectiveScan(torch.autograd.Function):
 
         _run_parallel(work, splits)
         return gu, gdt, gA_parts.sum(0), gB_parts.sum(0), gC_parts.sum(0), gh0
+
+
+# ------------------------------------------------------------------- fused inference
+def _fused_threads() -> int:
+    """Threads for the fused functions: PyTorch's intra-op count. They run on OpenMP, which
+    in a process that imported torch is torch's own libgomp (one pool, no contention); a
+    build without OpenMP runs them on the calling thread."""
+    return torch.get_num_threads() if load().mvc_fused_has_openmp() else 1
+
+
+def _check_rows(name: str, t: torch.Tensor, rows: int, min_cols: int) -> None:
+    if t.dtype != torch.float32 or t.device.type != "cpu":
+        raise ValueError(f"{name} must be a float32 CPU tensor, got {t.dtype} on {t.device}")
+    if t.dim() != 2 or t.shape[0] != rows or t.shape[1] < min_cols or t.stride(1) != 1:
+        raise ValueError(
+            f"{name} must be ({rows}, >={min_cols}) with unit column stride, "
+            f"got shape {tuple(t.shape)} strides {t.stride()}"
+        )
+
+
+def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.Tensor,
+              bias: Optional[torch.Tensor], reverse: bool) -> torch.Tensor:
+    """Causal depthwise conv + bias + SiLU over one sequence chunk (no autograd).
+
+    Args:
+        x (Tensor): Inputs (L, Di); rows may be strided (a column slice of in_proj's
+            output), columns contiguous.
+        prefix (Optional[Tensor]): (K-1, Di) inputs before the chunk in scan order, oldest
+            first; None for the start of a sequence.
+        weight_t (Tensor): Conv taps (K, Di), contiguous.
+        bias (Optional[Tensor]): (Di,).
+        reverse (bool): Scan order is frame L-1 first (a backward scan).
+
+    Returns:
+        Tensor: (L, Di), in memory (not scan) order.
+    """
+    lib = load()
+    length, dim = x.shape
+    k = weight_t.shape[0]
+    if weight_t.shape != (k, dim) or not weight_t.is_contiguous():
+        raise ValueError(f"weight_t must be contiguous (K, {dim}), got {tuple(weight_t.shape)}")
+    _check_rows("x", x, length, dim)
+    if prefix is not None:
+        prefix = prefix.contiguous()
+        _check_rows("prefix", prefix, k - 1, dim)
+    out = x.new_empty(length, dim)
+    lib.mvc_conv_silu(_ptr(x), x.stride(0), _ptr(prefix), _ptr(weight_t), _ptr(bias),
+                      _ptr(out), length, dim, k, int(reverse), _fused_threads())
+    return out
+
+
+def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
+               A_t: torch.Tensor, BC: torch.Tensor, D: torch.Tensor, z: torch.Tensor,
+               h: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """Softplus + selective scan + D skip + SiLU gate over one chunk (no autograd).
+
+    Args:
+        u (Tensor): Conv output (L, Di), contiguous.
+        dt_raw (Tensor): ``dt_proj`` output without its bias (L, Di), contiguous.
+        dt_bias (Tensor): (Di,). A_t (Tensor): A transposed, (N, Di), contiguous.
+        D (Tensor): (Di,).
+        BC (Tensor): (L, >=2N) rows, B in columns [0, N), C in [N, 2N).
+        z (Tensor): Gate (L, Di), rows may be strided.
+        h (Tensor): State, state-major (N, Di), float32, updated in place.
+        reverse (bool): Scan from frame L-1 down to 0.
+
+    Returns:
+        Tensor: y (L, Di).
+    """
+    lib = load()
+    length, dim = u.shape
+    d_state = A_t.shape[0]
+    if A_t.shape != (d_state, dim) or h.shape != (d_state, dim):
+        raise ValueError(f"A_t and h must be (d_state, {dim}), got {tuple(A_t.shape)}, "
+                         f"{tuple(h.shape)}")
+    for name, t, cols in (("u", u, dim), ("dt_raw", dt_raw, dim), ("BC", BC, 2 * d_state),
+                          ("z", z, dim)):
+        _check_rows(name, t, length, cols)
+    if not (u.is_contiguous() and dt_raw.is_contiguous() and h.is_contiguous()):
+        raise ValueError("u, dt_raw and h must be contiguous")
+    y = u.new_empty(length, dim)
+    lib.mvc_scan_fused(_ptr(u), _ptr(dt_raw), _ptr(dt_bias), _ptr(A_t), _ptr(BC),
+                       BC.stride(0), _ptr(D), _ptr(z), z.stride(0), _ptr(y), _ptr(h),
+                       length, dim, d_state, int(reverse), _fused_threads())
+    return y

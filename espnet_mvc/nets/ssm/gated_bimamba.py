@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 
 from espnet_mvc.nets.ssm.adaln import AdaLN
-from espnet_mvc.nets.ssm.bidirectional import check_lengths, reverse_within_length, valid_mask
+from espnet_mvc.nets.ssm.bidirectional import check_lengths, valid_mask
 from espnet_mvc.nets.ssm.mamba import Mamba, MambaState
 
 FUSIONS = ("gated", "concat")
@@ -95,8 +95,8 @@ class GatedBiMambaBlock(nn.Module):
         lengths = check_lengths(x, lengths)
         mask = valid_mask(lengths, x.shape[1]).to(x.dtype)
         u = self.norm(x, style) * mask
-        h_f = self.mamba_fwd(u)
-        h_b = reverse_within_length(self.mamba_bwd(reverse_within_length(u, lengths)), lengths)
+        h_f = self.mamba_fwd(u, lengths=lengths)
+        h_b = self.mamba_bwd(u, lengths=lengths, reverse=True)
         return self._merge(x, h_f, h_b) * mask
 
     def forward_chunk(
@@ -132,7 +132,7 @@ class GatedBiMambaBlock(nn.Module):
             h_f = torch.cat([h_committed, h_ahead], dim=1)
         else:
             h_f = h_committed
-        h_b = self.mamba_bwd(u.flip(1)).flip(1)
+        h_b = self.mamba_bwd(u, reverse=True)
         return self._merge(x, h_f, h_b), new_state
 
 

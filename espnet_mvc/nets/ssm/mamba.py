@@ -8,9 +8,18 @@ CPU kernel, or the chunked PyTorch scan).
 
 Recurrent inference: :meth:`Mamba.step` consumes one frame, :meth:`Mamba.forward` with a
 :class:`MambaState` consumes a chunk and carries the state on (streaming).
+
+Fused CPU inference: without autograd, a float32 CPU forward runs per sequence in chunks of
+``FUSED_CHUNK`` frames, time-major, with the conv + SiLU and the softplus / scan / D skip /
+SiLU gate each done in one compiled call (``cpu_kernel.conv_silu`` / ``scan_fused``) and the
+state carried from chunk to chunk. Only the four projections stay in PyTorch. Memory is then
+bounded by the chunk, not by the length, and a backward scan (``reverse=True``) reads the
+same buffers from the end instead of reversing copies. ``ESPNET_MVC_SCAN`` = ``kernel`` or
+``chunked`` turns it off (see ``selective_scan.scan_backend``).
 """
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -18,7 +27,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from espnet_mvc.nets.ssm.selective_scan import selective_scan
+from espnet_mvc.nets.ssm import cpu_kernel
+from espnet_mvc.nets.ssm.bidirectional import check_lengths, reverse_within_length, valid_mask
+from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan
+
+# Frames per chunk of the fused inference path: its working set (in_proj output, conv output,
+# dt, y) is ~6 x FUSED_CHUNK x d_inner floats, whatever the sequence length.
+FUSED_CHUNK = 512
 
 _cuda_scan = None
 
@@ -152,7 +167,11 @@ class Mamba(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def forward(
-        self, hidden_states: torch.Tensor, state: Optional[MambaState] = None
+        self,
+        hidden_states: torch.Tensor,
+        state: Optional[MambaState] = None,
+        lengths: Optional[torch.Tensor] = None,
+        reverse: bool = False,
     ) -> torch.Tensor | Tuple[torch.Tensor, MambaState]:
         """Process a sequence (or, with ``state``, the next chunk of one).
 
@@ -160,6 +179,10 @@ class Mamba(nn.Module):
             hidden_states (Tensor): Input (B, L, d_model).
             state (Optional[MambaState]): State after the previous chunk. When given, the
                 call returns ``(output, new_state)`` and ``state`` is not modified.
+            lengths (Optional[Tensor]): Valid lengths (B,) of a padded batch; the output is
+                zero on padding frames.
+            reverse (bool): Scan backwards in time within each sequence's own length:
+                ``rev(Mamba(rev(x)))`` with ``rev`` = :func:`reverse_within_length`.
 
         Returns:
             Tensor: Output (B, L, d_model) [, MambaState].
@@ -175,7 +198,42 @@ class Mamba(nn.Module):
         if length == 0:
             raise ValueError("Mamba got a zero-length sequence")
         if state is not None:
+            if reverse or lengths is not None:
+                raise ValueError("a carried state needs a forward scan over unpadded chunks "
+                                 "(no reverse, no lengths)")
             self._check_state(state, bsz)
+        if lengths is not None:
+            lengths = check_lengths(hidden_states, lengths)
+        if self._can_fuse(hidden_states):
+            out, new_state = self._forward_fused(hidden_states, state, lengths, reverse)
+        else:
+            x = hidden_states
+            if reverse:
+                rev_lengths = check_lengths(x, lengths)
+                x = reverse_within_length(x, rev_lengths)
+            out, new_state = self._forward_unfused(x, state)
+            if reverse:
+                out = reverse_within_length(out, rev_lengths)
+            if lengths is not None:
+                out = out * valid_mask(lengths, length).to(out.dtype)
+        return out if state is None else (out, new_state)
+
+    def _can_fuse(self, x: torch.Tensor) -> bool:
+        """Fused CPU inference applies: no autograd, float32 CPU, compiled kernel."""
+        if x.device.type != "cpu" or x.dtype != torch.float32:
+            return False
+        if torch.is_grad_enabled() and (x.requires_grad or self.in_proj.weight.requires_grad):
+            return False
+        if os.environ.get("ESPNET_MVC_SCAN", "auto").lower() not in ("auto", "fused"):
+            return False
+        return (
+            scan_backend(x, self.d_state) == "kernel"
+            and self.d_inner <= cpu_kernel.max_fused_inner()
+        )
+
+    def _forward_unfused(self, hidden_states, state):
+        """Batched forward through ``selective_scan`` (autograd, any device)."""
+        length = hidden_states.shape[1]
         xz = self.in_proj(hidden_states).transpose(1, 2)  # (B, 2*d_inner, L)
         x, z = xz.chunk(2, dim=1)
         A = -torch.exp(self.A_log.float())  # (d_inner, d_state)
@@ -206,9 +264,51 @@ class Mamba(nn.Module):
                 return_last_state=True,
             )
         out = self.out_proj(y.transpose(1, 2))
+        return out, (None if state is None else MambaState(conv_state, ssm_state))
+
+    def _forward_fused(self, hidden_states, state, lengths, reverse):
+        """Per-sequence, chunked, time-major forward through the compiled kernels."""
+        bsz, length, _ = hidden_states.shape
+        d_inner, d_state, d_conv, dt_rank = self.d_inner, self.d_state, self.d_conv, self.dt_rank
+        conv_w = self.conv1d.weight.reshape(d_inner, d_conv).t().contiguous()  # (K, Di)
+        conv_b = None if self.conv1d.bias is None else self.conv1d.bias.contiguous()
+        A_t = (-torch.exp(self.A_log.float())).t().contiguous()  # (N, Di)
+        dt_bias = self.dt_proj.bias.float().contiguous()
+        d_skip = self.D.float().contiguous()
+        out_w_t = self.out_proj.weight.t()
+        new = torch.zeros if lengths is not None else torch.empty
+        out = new(bsz, length, self.d_model, dtype=hidden_states.dtype)
+        conv_states, ssm_states = [], []
+        for b in range(bsz):
+            n = length if lengths is None else int(lengths[b])
+            if state is None:
+                history = hidden_states.new_zeros(d_conv, d_inner)  # last K inputs, scan order
+                h = hidden_states.new_zeros(d_state, d_inner)  # state-major for the kernel
+            else:
+                history = state.conv_state[b].t().to(hidden_states.dtype)
+                h = state.ssm_state[b].t().contiguous()
+            for c0 in range(0, n, FUSED_CHUNK):
+                c1 = min(n, c0 + FUSED_CHUNK)
+                lo, hi = (n - c1, n - c0) if reverse else (c0, c1)
+                xz = F.linear(hidden_states[b, lo:hi], self.in_proj.weight, self.in_proj.bias)
+                x_in = xz[:, :d_inner]
+                u = cpu_kernel.conv_silu(x_in, history[1:], conv_w, conv_b, reverse)
+                x_dbl = F.linear(u, self.x_proj.weight)  # (C, R + 2N)
+                dt = F.linear(x_dbl[:, :dt_rank], self.dt_proj.weight)  # (C, Di), no bias
+                y = cpu_kernel.scan_fused(u, dt, dt_bias, A_t, x_dbl[:, dt_rank:], d_skip,
+                                          xz[:, d_inner:], h, reverse)
+                target = out[b, lo:hi]
+                torch.matmul(y, out_w_t, out=target)
+                if self.out_proj.bias is not None:
+                    target.add_(self.out_proj.bias)
+                seq = x_in.flip(0) if reverse else x_in
+                history = torch.cat([history, seq])[-d_conv:]
+            conv_states.append(history.t())
+            ssm_states.append(h.t())
         if state is None:
-            return out
-        return out, MambaState(conv_state, ssm_state)
+            return out, None
+        return out, MambaState(torch.stack(conv_states).contiguous(),
+                               torch.stack(ssm_states).contiguous())
 
     def step(
         self, hidden_states: torch.Tensor, state: MambaState

@@ -41,7 +41,7 @@ _MAX_CHUNK_LOG_RANGE = 40.0
 # Elements of one (B, D, segment, N) work tensor; bounds the memory of a call.
 _SEGMENT_ELEMENTS = 1 << 22
 
-_BACKENDS = ("auto", "kernel", "chunked")
+_BACKENDS = ("auto", "fused", "kernel", "chunked")
 
 ScanOutput = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
@@ -50,8 +50,9 @@ def scan_backend(u: torch.Tensor, d_state: int) -> str:
     """Which implementation :func:`selective_scan` uses for this input.
 
     ``ESPNET_MVC_SCAN`` = ``auto`` (default: the compiled kernel for CPU tensors when it
-    builds, else the chunked scan), ``kernel`` (required; error if unavailable) or
-    ``chunked``. CUDA tensors use ``mamba_ssm``'s kernel one level up, in ``Mamba``; the
+    builds, else the chunked scan; ``Mamba`` also uses its fused inference path),
+    ``fused`` (like ``auto``, but the kernel is required), ``kernel`` (the compiled scan
+    only, required; ``Mamba`` runs unfused) or ``chunked``. CUDA tensors use ``mamba_ssm``'s kernel one level up, in ``Mamba``; the
     chunked scan is the device-agnostic fallback.
     """
     choice = os.environ.get("ESPNET_MVC_SCAN", "auto").lower()
@@ -60,9 +61,9 @@ def scan_backend(u: torch.Tensor, d_state: int) -> str:
     if choice == "chunked":
         return "chunked"
     usable = u.device.type == "cpu" and d_state <= cpu_kernel.max_state()
-    if choice == "kernel" and not usable:
+    if choice in ("kernel", "fused") and not usable:
         raise RuntimeError(
-            "ESPNET_MVC_SCAN=kernel but the compiled CPU scan cannot run here "
+            f"ESPNET_MVC_SCAN={choice} but the compiled CPU scan cannot run here "
             f"(device={u.device.type}, d_state={d_state}, "
             f"build error: {cpu_kernel._load_failed})"
         )

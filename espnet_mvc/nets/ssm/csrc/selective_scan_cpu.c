@@ -15,8 +15,14 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #define MAX_N 256
+#define MAX_FUSED_DI 8192
+
+int mvc_fused_max_inner(void) { return MAX_FUSED_DI; }
 
 int mvc_scan_max_state(void) { return MAX_N; }
 
@@ -102,5 +108,132 @@ void mvc_scan_bwd(const float *u, const float *dt, const float *A, const float *
       }
     }
     memcpy(gh0 + row * N, gh, N * sizeof(float));
+  }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Fused Mamba inference (no autograd), time-major layouts: one row of Di floats per frame,
+ * so a frame's channels are contiguous and the channel loops vectorise. Used per sequence
+ * (no batch axis) and per chunk of frames, with the state carried by the caller.
+ *
+ * Sequence order vs memory order: step t of the scan reads frame pos(t) = t, or L-1-t when
+ * `reverse` is set -- a backward scan over the same buffers, with no reversed copies.
+ * The range functions process channels [d0, d1); the entry points at the end of the file
+ * split the channels over threads.
+ * --------------------------------------------------------------------------------------- */
+
+/* Causal depthwise conv + bias + SiLU.
+ *   x       frame rows of Di inputs, row stride sx (x is the first half of in_proj's out)
+ *   prefix  (K-1, Di) inputs preceding step 0 in sequence order, oldest first; NULL = 0
+ *   wT      (K, Di) conv taps, tap K-1 multiplies the current frame
+ *   out     (L, Di) in memory order                                                    */
+static void conv_silu_range(const float *x, int64_t sx, const float *prefix, const float *wT,
+                   const float *bias, float *out, int64_t L, int64_t Di, int64_t K,
+                   int64_t reverse, int64_t d0, int64_t d1) {
+  for (int64_t t = 0; t < L; ++t) {
+    float *o = out + (reverse ? L - 1 - t : t) * Di;
+    for (int64_t d = d0; d < d1; ++d) o[d] = bias ? bias[d] : 0.f;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t tt = t - (K - 1) + k; /* sequence step feeding tap k */
+      const float *xr;
+      if (tt < 0) {
+        if (!prefix) continue;
+        xr = prefix + (K - 1 + tt) * Di;
+      } else {
+        xr = x + (reverse ? L - 1 - tt : tt) * sx;
+      }
+      const float *w = wT + k * Di;
+      for (int64_t d = d0; d < d1; ++d) o[d] += w[d] * xr[d];
+    }
+    for (int64_t d = d0; d < d1; ++d) o[d] = o[d] / (1.f + expf(-o[d]));
+  }
+}
+
+/* Selective scan with everything around it fused:
+ *   dt = softplus(dtr + dt_bias)                (threshold 20, as torch / mamba_ssm)
+ *   h  = exp(dt A) h + dt u B_t                 h (N, Di) in/out: the carried state
+ *   y  = (<C_t, h> + Dskip u) * silu(z)
+ * u, dtr, y: (L, Di); A_t: (N, Di) (A transposed); BC: rows of stride sbc with B at [0, N)
+ * and C at [N, 2N); z: rows of stride sz. The state is stored state-major so that the
+ * innermost loop runs over contiguous channels: one vector exp per 16 channels, and the
+ * sum over states is a vertical add (no horizontal reduction per channel). */
+static void scan_fused_range(const float *u, const float *dtr, const float *dt_bias, const float *A_t,
+                    const float *BC, int64_t sbc, const float *Dskip, const float *z,
+                    int64_t sz, float *y, float *h, int64_t L, int64_t Di, int64_t N,
+                    int64_t reverse, int64_t d0, int64_t d1) {
+  float dt_buf[MAX_FUSED_DI], x_buf[MAX_FUSED_DI], acc[MAX_FUSED_DI];
+  const int64_t W = d1 - d0;
+  for (int64_t t = 0; t < L; ++t) {
+    const int64_t p = reverse ? L - 1 - t : t;
+    const float *ut = u + p * Di + d0, *dtt = dtr + p * Di + d0, *zt = z + p * sz + d0;
+    const float *Bt = BC + p * sbc, *Ct = Bt + N;
+    const float *bias = dt_bias + d0, *Dd = Dskip + d0;
+    float *yt = y + p * Di + d0;
+    for (int64_t i = 0; i < W; ++i) {
+      const float v = dtt[i] + bias[i];
+      dt_buf[i] = v > 20.f ? v : log1pf(expf(v));
+      x_buf[i] = dt_buf[i] * ut[i];
+      acc[i] = Dd[i] * ut[i];
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      const float b = Bt[n], c = Ct[n];
+      float *hn = h + n * Di + d0;
+      const float *An = A_t + n * Di + d0;
+      for (int64_t i = 0; i < W; ++i) {
+        hn[i] = expf(dt_buf[i] * An[i]) * hn[i] + x_buf[i] * b;
+        acc[i] += c * hn[i];
+      }
+    }
+    for (int64_t i = 0; i < W; ++i) yt[i] = acc[i] * (zt[i] / (1.f + expf(-zt[i])));
+  }
+}
+
+/* Channels [d0, d1) of this thread's share: blocks of 16 channels (one AVX-512 vector). */
+static void thread_range(int64_t Di, int64_t *d0, int64_t *d1) {
+  int64_t tid = 0, nth = 1;
+#ifdef _OPENMP
+  tid = omp_get_thread_num();
+  nth = omp_get_num_threads();
+#endif
+  const int64_t blocks = (Di + 15) / 16;
+  *d0 = 16 * (blocks * tid / nth);
+  *d1 = 16 * (blocks * (tid + 1) / nth);
+  if (*d1 > Di) *d1 = Di;
+  if (*d0 > Di) *d0 = Di;
+}
+
+/* The entry points run the channel ranges on an OpenMP team. Built with -fopenmp, this
+ * library binds to the libgomp that PyTorch has already loaded (same soname), so the
+ * threads are PyTorch's own intra-op threads, not a second pool competing for the cores. */
+int mvc_fused_has_openmp(void) {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+void mvc_conv_silu(const float *x, int64_t sx, const float *prefix, const float *wT,
+                   const float *bias, float *out, int64_t L, int64_t Di, int64_t K,
+                   int64_t reverse, int64_t n_threads) {
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+  {
+    int64_t d0, d1;
+    thread_range(Di, &d0, &d1);
+    if (d0 < d1) conv_silu_range(x, sx, prefix, wT, bias, out, L, Di, K, reverse, d0, d1);
+  }
+}
+
+void mvc_scan_fused(const float *u, const float *dtr, const float *dt_bias, const float *A_t,
+                    const float *BC, int64_t sbc, const float *Dskip, const float *z,
+                    int64_t sz, float *y, float *h, int64_t L, int64_t Di, int64_t N,
+                    int64_t reverse, int64_t n_threads) {
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+  {
+    int64_t d0, d1;
+    thread_range(Di, &d0, &d1);
+    if (d0 < d1)
+      scan_fused_range(u, dtr, dt_bias, A_t, BC, sbc, Dskip, z, sz, y, h, L, Di, N, reverse,
+                       d0, d1);
   }
 }

@@ -1,0 +1,158 @@
+"""Fused CPU inference path of ``Mamba`` (``cpu_kernel.conv_silu`` / ``scan_fused``).
+
+It must give the batched path's output (which the other SSM tests tie to the sequential
+reference scan) for every way the model calls it: whole sequences, padded batches with
+lengths, backward scans within each length, chunks with a carried state, sequences longer
+than the fused chunk, odd widths, biases, and one or two threads. It must run only where
+it is meant to (no autograd), and never for training.
+"""
+
+import pytest
+import torch
+
+from espnet_mvc.nets.ssm import GatedBiMambaBlock, Mamba, cpu_kernel, reverse_within_length
+from espnet_mvc.nets.ssm import mamba as mamba_mod
+
+pytestmark = pytest.mark.skipif(cpu_kernel.load() is None, reason="no compiled CPU kernel")
+
+TOL = 2e-5
+
+
+def trained_like(m, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.2 * torch.randn(p.shape, generator=g))
+    return m.eval()
+
+
+def run(m, monkeypatch, backend, *args, **kwargs):
+    monkeypatch.setenv("ESPNET_MVC_SCAN", backend)
+    with torch.no_grad():
+        return m(*args, **kwargs)
+
+
+def rel(a, b):
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    n = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(params=[512, 7, 2], ids=["chunk512", "chunk7", "chunk2"])
+def fused_chunk(request, monkeypatch):
+    """Small chunks put chunk boundaries (state and conv hand-over) inside the sequence;
+    2 < d_conv - 1 checks a conv history spanning more than one chunk."""
+    monkeypatch.setattr(mamba_mod, "FUSED_CHUNK", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(d_model=32),
+    dict(d_model=20, d_state=5, d_conv=3, expand=3, conv_bias=False, bias=True),  # Di=60
+])
+@pytest.mark.parametrize("mode", ["plain", "lengths", "reverse", "reverse_lengths"])
+def test_fused_equals_batched(kwargs, mode, threads, fused_chunk, monkeypatch):
+    torch.manual_seed(0)
+    m = trained_like(Mamba(**kwargs))
+    x = torch.randn(3, 45, kwargs["d_model"])
+    lengths = torch.tensor([45, 30, 1])
+    call = dict(
+        plain={}, lengths=dict(lengths=lengths), reverse=dict(reverse=True),
+        reverse_lengths=dict(lengths=lengths, reverse=True),
+    )[mode]
+    calls = []
+    real = cpu_kernel.scan_fused
+    monkeypatch.setattr(cpu_kernel, "scan_fused", lambda *a: calls.append(1) or real(*a))
+    fused = run(m, monkeypatch, "fused", x, **call)
+    assert calls, "the fused path did not run"
+    n_fused = len(calls)
+    batched = run(m, monkeypatch, "kernel", x, **call)
+    assert len(calls) == n_fused, "ESPNET_MVC_SCAN=kernel must not use the fused path"
+    assert fused.shape == batched.shape == x.shape
+    assert rel(fused, batched) < TOL
+    if "lengths" in call:  # padding frames are zero on both paths
+        for b, n in enumerate(lengths.tolist()):
+            assert fused[b, n:].abs().max().item() == 0.0 if n < 45 else True
+    if mode == "reverse":  # = rev(Mamba(rev(x))) spelled out
+        full = torch.full((3,), 45)
+        spelled = reverse_within_length(
+            run(m, monkeypatch, "fused", reverse_within_length(x, full)), full
+        )
+        assert rel(fused, spelled) < TOL
+
+
+def test_fused_state_chunks_equal_whole(threads, fused_chunk, monkeypatch):
+    torch.manual_seed(1)
+    m = trained_like(Mamba(24, d_state=8))
+    x = torch.randn(2, 40, 24)
+    whole = run(m, monkeypatch, "kernel", x)
+    state = m.allocate_state(2)
+    pieces = []
+    for lo, hi in ((0, 1), (1, 3), (3, 17), (17, 40)):
+        y, state = run(m, monkeypatch, "fused", x[:, lo:hi], state)
+        pieces.append(y)
+    assert rel(torch.cat(pieces, 1), whole) < TOL
+    # the state handed back equals the batched path's, so the two paths can be mixed
+    _, st_batched = run(m, monkeypatch, "kernel", x, m.allocate_state(2))
+    assert rel(state.ssm_state, st_batched.ssm_state) < TOL
+    assert rel(state.conv_state, st_batched.conv_state) < TOL  # GEMM rounding differs by size
+
+
+def test_fused_only_without_autograd(monkeypatch):
+    m = Mamba(16)
+    x = torch.randn(1, 9, 16)
+    calls = []
+    real = cpu_kernel.scan_fused
+    monkeypatch.setattr(cpu_kernel, "scan_fused", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setenv("ESPNET_MVC_SCAN", "auto")
+    y = m(x)  # training: grad enabled, parameters require grad
+    y.sum().backward()
+    assert not calls and m.in_proj.weight.grad is not None
+    with torch.inference_mode():
+        m(x)
+    assert len(calls) == 1
+    monkeypatch.setenv("ESPNET_MVC_SCAN", "chunked")
+    with torch.no_grad():
+        m(x)
+    assert len(calls) == 1
+    with torch.no_grad():  # float64 is never fused
+        monkeypatch.setenv("ESPNET_MVC_SCAN", "auto")
+        m.double()(x.double())
+    assert len(calls) == 1
+
+
+def test_block_fused_equals_batched(monkeypatch, threads):
+    torch.manual_seed(2)
+    block = trained_like(GatedBiMambaBlock(32, style_dim=8))
+    x, s = torch.randn(3, 50, 32), torch.randn(3, 8)
+    lengths = torch.tensor([50, 21, 4])
+    fused = run(block, monkeypatch, "fused", x, lengths, s)
+    batched = run(block, monkeypatch, "kernel", x, lengths, s)
+    assert rel(fused, batched) < TOL
+    assert fused[1, 21:].abs().max().item() == 0.0
+
+
+def test_state_with_reverse_or_lengths_is_refused():
+    m = Mamba(8)
+    st = m.allocate_state(1)
+    with pytest.raises(ValueError, match="carried state"):
+        m(torch.randn(1, 4, 8), st, reverse=True)
+    with pytest.raises(ValueError, match="carried state"):
+        m(torch.randn(1, 4, 8), st, lengths=torch.tensor([4]))
+
+
+def test_kernel_argument_checks():
+    u = torch.randn(5, 32)
+    with pytest.raises(ValueError, match="weight_t"):
+        cpu_kernel.conv_silu(u, None, torch.randn(32, 4), None, False)
+    with pytest.raises(ValueError, match="A_t and h"):
+        cpu_kernel.scan_fused(u, u, torch.zeros(32), torch.randn(32, 4), torch.randn(5, 8),
+                              torch.ones(32), u, torch.zeros(4, 32), False)
+    with pytest.raises(ValueError, match="float32"):
+        cpu_kernel.conv_silu(u.double(), None, torch.randn(4, 32), None, False)
