@@ -13,6 +13,11 @@ What runs (batch 1, ``torch.inference_mode``, ``torch.set_num_threads(min(2, cpu
   alignment, shared BiLSTM + AdaIN F0 / N conv blocks (see ``baselines.py``).
 * ``fastspeech2`` -- ESPnet's ``FastSpeech2`` transformer encoder (adim 256, 4 heads, 6
   layers) + duration / pitch / energy predictors + length regulator.
+  Inference runs on ``Mamba``'s fused CPU path (compiled conv/scan/gate, chunked, no
+  reversed copies).
+* ``mvc_unfused`` (optional, ``--models``) -- the same model on the batched path
+  (``ESPNET_MVC_SCAN=kernel``: PyTorch ops around the compiled scan), to show what the
+  fusion buys.
 * ``styletts2_gather`` (optional, ``--models``) -- StyleTTS2 with its dense alignment
   matmul replaced by ``repeat_interleave``, to separate that O(T^2) choice from the nets.
 * ``styletts2_native`` (optional) -- the StyleTTS2 stack at its own LJSpeech width
@@ -78,9 +83,10 @@ FULL_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 QUICK_LENGTHS = [64, 128, 256, 512, 1024]
 TINY_LENGTHS = [16, 32]
 DEFAULT_MODELS = ["mvc", "styletts2", "fastspeech2"]
-ALL_MODELS = DEFAULT_MODELS + ["styletts2_gather", "styletts2_native", "styletts2_tel"]
+ALL_MODELS = DEFAULT_MODELS + ["mvc_unfused", "styletts2_gather", "styletts2_native", "styletts2_tel"]
 LABELS = {
     "mvc": "MVC (Bi-Mamba x3, 6 blocks)",
+    "mvc_unfused": "MVC, batched (unfused) Mamba path",
     "styletts2": "StyleTTS2-style (CNN+BiLSTM, PL-BERT, BiLSTM/AdaIN prosody)",
     "styletts2_gather": "StyleTTS2-style, repeat-interleave upsampling",
     "fastspeech2": "ESPnet FastSpeech2 (transformer, 6x4 heads)",
@@ -96,7 +102,9 @@ _PRELOAD = ["espnet_mvc.benchmarks.baselines", "espnet_mvc.tts.mvc.mvc",
 def _build(name: str, tiny: bool, max_t: int):
     from espnet_mvc.benchmarks import baselines as B
 
-    if name == "mvc":
+    if name in ("mvc", "mvc_unfused"):
+        if name == "mvc_unfused":
+            os.environ["ESPNET_MVC_SCAN"] = "kernel"  # this child only
         return B.MVCConditioning(B.build_mvc(tiny=tiny))
     if name.startswith("styletts2"):
         reg = "gather" if name.endswith("gather") else "matmul"

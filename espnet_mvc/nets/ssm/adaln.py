@@ -47,4 +47,6 @@ class AdaLN(nn.Module):
                 f"style must be (batch={x.shape[0]}, {self.style_dim}), got {tuple(style.shape)}"
             )
         scale, shift = self.to_scale_shift(style).unsqueeze(1).chunk(2, dim=-1)
+        if not torch.is_grad_enabled():  # inference: no temporaries of the size of x
+            return h.mul_(1 + scale).add_(shift)
         return h * (1 + scale) + shift

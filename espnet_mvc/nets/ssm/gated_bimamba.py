@@ -68,12 +68,29 @@ class GatedBiMambaBlock(nn.Module):
             raise ValueError(f"expected a floating point input, got {x.dtype}")
 
     def _merge(self, x, h_f, h_b):
+        if not torch.is_grad_enabled():
+            return self._merge_inplace(x, h_f, h_b)
         if self.fusion == "gated":
             g = torch.sigmoid(self.fuse(torch.cat([h_f, h_b], dim=-1)))
             update = g * h_f + (1 - g) * h_b
         else:
             update = self.fuse(torch.cat([h_f, h_b], dim=-1))
         return x + self.dropout(update)
+
+    def _merge_inplace(self, x, h_f, h_b):
+        """:meth:`_merge` without autograd, reusing ``h_f`` / ``h_b`` (which it consumes):
+        no ``[h_f; h_b]`` concatenation and no temporaries beyond the gate, which keeps the
+        frame-level stacks' peak memory down."""
+        d = self.d_model
+        w = self.fuse.weight
+        flat_f, flat_b = h_f.reshape(-1, d), h_b.reshape(-1, d)
+        pre = torch.addmm(self.fuse.bias, flat_f, w[:, :d].t())
+        pre.addmm_(flat_b, w[:, d:].t())  # = fuse([h_f; h_b])
+        if self.fusion == "gated":
+            update = flat_f.sub_(flat_b).mul_(pre.sigmoid_()).add_(flat_b)  # g h_f + (1-g) h_b
+        else:
+            update = pre
+        return self.dropout(update.view_as(x)).add_(x)
 
     def forward(
         self,
@@ -94,6 +111,12 @@ class GatedBiMambaBlock(nn.Module):
         self._check_input(x)
         lengths = check_lengths(x, lengths)
         mask = valid_mask(lengths, x.shape[1]).to(x.dtype)
+        if not torch.is_grad_enabled():  # inference: fewer full-length temporaries
+            u = self.norm(x, style).mul_(mask)
+            h_f = self.mamba_fwd(u, lengths=lengths)
+            h_b = self.mamba_bwd(u, lengths=lengths, reverse=True)
+            del u
+            return self._merge(x, h_f, h_b).mul_(mask)
         u = self.norm(x, style) * mask
         h_f = self.mamba_fwd(u, lengths=lengths)
         h_b = self.mamba_bwd(u, lengths=lengths, reverse=True)
