@@ -3,9 +3,10 @@
 ``csrc/selective_scan_cpu.c`` is plain C with no PyTorch headers, so it compiles in about
 a second with the system C compiler on first use and is cached under
 ``$ESPNET_MVC_CACHE`` (default ``~/.cache/espnet_mvc``), keyed by the source, the flags and
-the CPU. ctypes releases the GIL during the call, so rows of the (batch, channel) grid are
-split over ``torch.get_num_threads()`` Python threads. If no compiler is available the
-callers fall back to the chunked PyTorch scan (see ``selective_scan.py``).
+the CPU. It is built with OpenMP where the compiler has it, and then runs on PyTorch's own
+libgomp thread team (``torch.get_num_threads()`` threads; no second pool competing with
+PyTorch's ops for the cores). If no compiler is available the callers fall back to the
+chunked PyTorch scan (see ``selective_scan.py``).
 """
 
 import ctypes
@@ -17,9 +18,8 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional
 
 import torch
 
@@ -33,7 +33,6 @@ CKPT_EVERY = 64
 _lock = threading.Lock()
 _lib: Optional[ctypes.CDLL] = None
 _load_failed: Optional[str] = None
-_pool: Optional[ThreadPoolExecutor] = None
 
 
 def _cpu_signature() -> str:
@@ -83,7 +82,7 @@ def _compile() -> Path:
 
 def load() -> Optional[ctypes.CDLL]:
     """Return the compiled library, building it on first use; None if that is impossible."""
-    global _lib, _load_failed, _pool
+    global _lib, _load_failed
     if _lib is not None or _load_failed is not None:
         return _lib
     with _lock:
@@ -99,8 +98,10 @@ def load() -> Optional[ctypes.CDLL]:
                     [ptr] * 5 + [i64, ptr, ptr, i64, ptr, ptr] + [i64] * 5
                 )
                 lib.mvc_conv_silu.restype = lib.mvc_scan_fused.restype = None
+                lib.mvc_scan_fwd_mt.argtypes = [ptr] * 9 + [i64] * 6
+                lib.mvc_scan_bwd_mt.argtypes = [ptr] * 15 + [i64] * 6
+                lib.mvc_scan_fwd_mt.restype = lib.mvc_scan_bwd_mt.restype = None
                 _lib = lib
-                _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
             except Exception as e:  # compiler missing, sandbox without exec, ...
                 _load_failed = str(e)
                 logging.warning("compiled CPU scan unavailable (%s); using the chunked scan", e)
@@ -122,19 +123,11 @@ def _ptr(t: Optional[torch.Tensor]) -> Optional[int]:
     return None if t is None else t.data_ptr()
 
 
-def _row_splits(rows: int) -> List[Tuple[int, int]]:
-    n = max(1, min(torch.get_num_threads(), rows))
-    bounds = [rows * i // n for i in range(n + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(n) if bounds[i] < bounds[i + 1]]
-
-
-def _run_parallel(fn, splits):
-    if len(splits) == 1:
-        fn(0, *splits[0])
-        return
-    futures = [_pool.submit(fn, i, lo, hi) for i, (lo, hi) in enumerate(splits)]
-    for f in futures:
-        f.result()
+def _threads() -> int:
+    """Threads for a kernel call: PyTorch's intra-op count. The kernels run on OpenMP, which
+    in a process that imported torch is torch's own libgomp (one pool, no contention with
+    PyTorch's ops); a build without OpenMP runs them on the calling thread."""
+    return torch.get_num_threads() if load().mvc_fused_has_openmp() else 1
 
 
 class CompiledSelectiveScan(torch.autograd.Function):
@@ -155,12 +148,8 @@ class CompiledSelectiveScan(torch.autograd.Function):
         needs_grad = any(ctx.needs_input_grad)
         n_ckpt = (length + CKPT_EVERY - 1) // CKPT_EVERY
         ckpt = u.new_empty(bsz, dim, n_ckpt, d_state) if needs_grad else None
-        args = [_ptr(t) for t in (u, dt, A, Bt, Ct, h0, y, h_last, ckpt)]
-
-        def work(_, lo, hi):
-            lib.mvc_scan_fwd(*args, dim, length, d_state, CKPT_EVERY, lo, hi)
-
-        _run_parallel(work, _row_splits(bsz * dim))
+        lib.mvc_scan_fwd_mt(*[_ptr(t) for t in (u, dt, A, Bt, Ct, h0, y, h_last, ckpt)],
+                            bsz, dim, length, d_state, CKPT_EVERY, _threads())
         if needs_grad:
             ctx.save_for_backward(u, dt, A, Bt, Ct, ckpt)
         return y, h_last
@@ -177,35 +166,22 @@ class CompiledSelectiveScan(torch.autograd.Function):
         ).float().contiguous()
         gu, gdt = torch.empty_like(u), torch.empty_like(dt)
         gh0 = u.new_empty(bsz, dim, d_state)
-        splits = _row_splits(bsz * dim)
+        n = _threads()
         # Channels and time steps are shared between rows: each thread accumulates into
         # its own buffers, summed afterwards.
-        gA_parts = u.new_zeros(len(splits), dim, d_state)
-        gB_parts = u.new_zeros(len(splits), bsz, length, d_state)
-        gC_parts = u.new_zeros(len(splits), bsz, length, d_state)
-        scratch = u.new_empty(len(splits), CKPT_EVERY + 1, d_state)
-        shared = [_ptr(t) for t in (u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt)]
-
-        def work(i, lo, hi):
-            lib.mvc_scan_bwd(
-                *shared,
-                _ptr(gA_parts[i]), _ptr(gB_parts[i]), _ptr(gC_parts[i]),
-                _ptr(gh0), _ptr(scratch[i]),
-                dim, length, d_state, CKPT_EVERY, lo, hi,
-            )
-
-        _run_parallel(work, splits)
+        gA_parts = u.new_zeros(n, dim, d_state)
+        gB_parts = u.new_zeros(n, bsz, length, d_state)
+        gC_parts = u.new_zeros(n, bsz, length, d_state)
+        scratch = u.new_empty(n, CKPT_EVERY + 1, d_state)
+        lib.mvc_scan_bwd_mt(
+            *[_ptr(t) for t in (u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_parts,
+                                gB_parts, gC_parts, gh0, scratch)],
+            bsz, dim, length, d_state, CKPT_EVERY, n,
+        )
         return gu, gdt, gA_parts.sum(0), gB_parts.sum(0), gC_parts.sum(0), gh0
 
 
 # ------------------------------------------------------------------- fused inference
-def _fused_threads() -> int:
-    """Threads for the fused functions: PyTorch's intra-op count. They run on OpenMP, which
-    in a process that imported torch is torch's own libgomp (one pool, no contention); a
-    build without OpenMP runs them on the calling thread."""
-    return torch.get_num_threads() if load().mvc_fused_has_openmp() else 1
-
-
 def _check_rows(name: str, t: torch.Tensor, rows: int, min_cols: int) -> None:
     if t.dtype != torch.float32 or t.device.type != "cpu":
         raise ValueError(f"{name} must be a float32 CPU tensor, got {t.dtype} on {t.device}")
@@ -243,7 +219,7 @@ def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.T
         _check_rows("prefix", prefix, k - 1, dim)
     out = x.new_empty(length, dim)
     lib.mvc_conv_silu(_ptr(x), x.stride(0), _ptr(prefix), _ptr(weight_t), _ptr(bias),
-                      _ptr(out), length, dim, k, int(reverse), _fused_threads())
+                      _ptr(out), length, dim, k, int(reverse), _threads())
     return out
 
 
@@ -279,5 +255,5 @@ def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
     y = u.new_empty(length, dim)
     lib.mvc_scan_fused(_ptr(u), _ptr(dt_raw), _ptr(dt_bias), _ptr(A_t), _ptr(BC),
                        BC.stride(0), _ptr(D), _ptr(z), z.stride(0), _ptr(y), _ptr(h),
-                       length, dim, d_state, int(reverse), _fused_threads())
+                       length, dim, d_state, int(reverse), _threads())
     return y

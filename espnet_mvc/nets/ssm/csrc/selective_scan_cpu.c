@@ -237,3 +237,48 @@ void mvc_scan_fused(const float *u, const float *dtr, const float *dt_bias, cons
                        d0, d1);
   }
 }
+
+/* Training scan entry points on the OpenMP team: rows of the flattened (B, D) grid split
+ * evenly over the threads actually started (at most n_threads). In backward each thread
+ * accumulates into its own gA/gB/gC part and scratch (index = thread number); the caller
+ * allocates n_threads parts and sums them. */
+static void row_range(int64_t rows, int64_t *lo, int64_t *hi) {
+  int64_t tid = 0, nth = 1;
+#ifdef _OPENMP
+  tid = omp_get_thread_num();
+  nth = omp_get_num_threads();
+#endif
+  *lo = rows * tid / nth;
+  *hi = rows * (tid + 1) / nth;
+}
+
+void mvc_scan_fwd_mt(const float *u, const float *dt, const float *A, const float *Bt,
+                     const float *Ct, const float *h0, float *y, float *h_last, float *ckpt,
+                     int64_t Bsz, int64_t D, int64_t L, int64_t N, int64_t ckpt_every,
+                     int64_t n_threads) {
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+  {
+    int64_t lo, hi;
+    row_range(Bsz * D, &lo, &hi);
+    if (lo < hi) mvc_scan_fwd(u, dt, A, Bt, Ct, h0, y, h_last, ckpt, D, L, N, ckpt_every, lo, hi);
+  }
+}
+
+void mvc_scan_bwd_mt(const float *u, const float *dt, const float *A, const float *Bt,
+                     const float *Ct, const float *ckpt, const float *gy, const float *g_hlast,
+                     float *gu, float *gdt, float *gA_parts, float *gB_parts, float *gC_parts,
+                     float *gh0, float *scratch, int64_t Bsz, int64_t D, int64_t L, int64_t N,
+                     int64_t ckpt_every, int64_t n_threads) {
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+  {
+    int64_t lo, hi, tid = 0;
+#ifdef _OPENMP
+    tid = omp_get_thread_num();
+#endif
+    row_range(Bsz * D, &lo, &hi);
+    if (lo < hi)
+      mvc_scan_bwd(u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_parts + tid * D * N,
+                   gB_parts + tid * Bsz * L * N, gC_parts + tid * Bsz * L * N, gh0,
+                   scratch + tid * (ckpt_every + 1) * N, D, L, N, ckpt_every, lo, hi);
+  }
+}
