@@ -325,6 +325,18 @@ def test_tts_inference_cli_with_mvc_options(exp_dir, ref_wav, tmp_path, monkeypa
         "--n_timesteps", "3", "--solver", "midpoint", "--speed_control_alpha", "1.2",
     ])
     assert registry.MVC_DECODE_OVERRIDES == {"n_timesteps": 3, "solver": "midpoint"}
+    # the timing file stage 8 reads: one line per utterance, its audio = the written wav
+    lines = [ln.split() for ln in (out / "rtf").read_text().splitlines() if not ln.startswith("#")]
+    timing = {t[0]: dict(kv.split("=") for kv in t[1:]) for t in lines if t[0] != "peak_mem_mib"}
+    assert sorted(timing) == ["utt1", "utt2"]
+    assert [t for t in lines if t[0] == "peak_mem_mib"][0][2] == "kind=max_rss"
     for utt in ("utt1", "utt2"):
         data, fs = sf.read(out / "wav" / f"{utt}.wav")
         assert fs == FS and len(data) > 0
+        t = {k: float(v) for k, v in timing[utt].items()}
+        assert t["audio_s"] == pytest.approx(len(data) / FS, rel=1e-5) and t["elapsed_s"] > 0
+        assert t["rtf"] == pytest.approx(t["elapsed_s"] / t["audio_s"], rel=1e-4)
+    from espnet2.bin.tts_inference import Text2Speech, TTSTask
+
+    assert "__call__" in vars(Text2Speech) and "build_streaming_iterator" not in vars(TTSTask)
+    assert Text2Speech.__call__.__name__ == "__call__"  # ESPnet's own again after decoding

@@ -9,9 +9,27 @@ under the same names):
     --temperature X      sampler noise scale (default: --noise_scale, 0.667)
 
 ``--speed_control_alpha`` is MVC's speaking rate and ``--noise_scale`` its temperature.
+
+It also times the synthesis (any model: MVC, VITS, JETS, ...) and writes
+``<output_dir>/rtf``, which stage 8 (:mod:`espnet_mvc.bin.score`) reads::
+
+    # <utt> rtf=<elapsed_s / audio_s> elapsed_s=<wall s> cpu_s=<process CPU s> audio_s=<s>
+    utt1 rtf=0.2104 elapsed_s=0.5013 cpu_s=0.9871 audio_s=2.3823
+    peak_mem_mib 1234.5 kind=max_rss
+
+``elapsed_s`` is the wall time of the ``Text2Speech`` call (text to waveform, vocoder or
+Griffin-Lim included; CUDA synchronized), not data loading or writing the wav; ``audio_s``
+is the length of the generated waveform. ``peak_mem_mib`` is the process's peak resident
+memory (``kind=max_rss``, model and libraries included) when decoding on the CPU, or the
+peak CUDA memory allocated by torch (``kind=cuda_max_allocated``) on a GPU.
 """
 
+import contextlib
+import logging
+import resource
 import sys
+import time
+from pathlib import Path
 
 import espnet_mvc  # noqa: F401  (registers the plugin)
 from espnet2.bin import tts_inference as espnet_tts_inference
@@ -20,6 +38,89 @@ from espnet.utils.cli_utils import get_commandline_args
 from espnet_mvc import registry
 
 MVC_DECODE_OPTIONS = ("n_timesteps", "solver", "temperature")
+TIMING_FILE = "rtf"
+
+
+@contextlib.contextmanager
+def _replaced(owner, name, value):
+    """Set ``owner.name = value`` for the block; put back exactly what was there."""
+    own = name in vars(owner)
+    saved = vars(owner).get(name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(owner, name, saved)
+        else:
+            delattr(owner, name)
+
+
+@contextlib.contextmanager
+def record_timing(path):
+    """Time every ``Text2Speech.__call__`` made inside the block; write ``path`` at its end.
+
+    ESPnet's ``inference`` loop takes one utterance at a time from
+    ``TTSTask.build_streaming_iterator`` and makes one ``Text2Speech`` call for it. Both are
+    wrapped for the block (and restored afterwards), so whatever model the loop decodes is
+    timed with the very calls it makes, and each time is paired with the key just yielded.
+    Nothing is written when the block raises.
+    """
+    import torch
+
+    t2s_cls, task = espnet_tts_inference.Text2Speech, espnet_tts_inference.TTSTask
+    original_call, original_iter = t2s_cls.__call__, task.build_streaming_iterator
+    keys, rows = [], []
+    on_cuda = []
+
+    def timed_call(self, *args, **kwargs):
+        cuda = str(getattr(self, "device", "cpu")).startswith("cuda")
+        if cuda:
+            if not on_cuda:
+                torch.cuda.reset_peak_memory_stats()
+                on_cuda.append(True)
+            torch.cuda.synchronize()
+        t0, c0 = time.perf_counter(), time.process_time()
+        out = original_call(self, *args, **kwargs)
+        if cuda:
+            torch.cuda.synchronize()
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        wav = out.get("wav") if isinstance(out, dict) else None
+        fs = self.fs
+        audio = wav.numel() / fs if wav is not None and fs else None
+        # the key yielded for this call (none when a call comes without a new key)
+        key = keys[len(rows)] if len(keys) > len(rows) else None
+        rows.append((key, elapsed, cpu, audio))
+        return out
+
+    def keyed_iterator(*args, **kwargs):
+        for item in original_iter(*args, **kwargs):
+            keys.append(item[0][0])
+            yield item
+
+    with _replaced(t2s_cls, "__call__", timed_call), \
+            _replaced(task, "build_streaming_iterator", staticmethod(keyed_iterator)):
+        yield
+    write_timing(path, rows, torch.cuda.max_memory_allocated() if on_cuda else None)
+
+
+def write_timing(path, rows, cuda_peak=None):
+    """Write the ``rtf`` file (format: module docstring) from ``(key, elapsed_s, cpu_s,
+    audio_s)`` rows; a row without a key or without audio is left out, with a warning."""
+    lines = ["# <utt> rtf=<elapsed_s / audio_s> elapsed_s=<wall s> cpu_s=<process CPU s> audio_s=<s>"]
+    for key, elapsed, cpu, audio in rows:
+        if key is None or not audio:
+            logging.warning(f"timing: no {'key' if key is None else 'audio'} for a synthesis "
+                            f"call ({key}); left out of {path}")
+            continue
+        lines.append(f"{key} rtf={elapsed / audio:.6g} elapsed_s={elapsed:.6g} "
+                     f"cpu_s={cpu:.6g} audio_s={audio:.6g}")
+    if cuda_peak is not None:
+        lines.append(f"peak_mem_mib {cuda_peak / 2**20:.1f} kind=cuda_max_allocated")
+    else:  # ru_maxrss is in KiB on Linux
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        lines.append(f"peak_mem_mib {rss:.1f} kind=max_rss")
+    Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def get_parser():
@@ -41,7 +142,8 @@ def main(cmd=None):
     kwargs.pop("config", None)
     overrides = {k: kwargs.pop(k) for k in MVC_DECODE_OPTIONS}
     registry.MVC_DECODE_OVERRIDES.update({k: v for k, v in overrides.items() if v is not None})
-    espnet_tts_inference.inference(**kwargs)
+    with record_timing(Path(args.output_dir) / TIMING_FILE):
+        espnet_tts_inference.inference(**kwargs)
 
 
 if __name__ == "__main__":
