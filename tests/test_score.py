@@ -263,3 +263,117 @@ def test_parser_accepts_both_call_forms():
     assert b.wav_scp == "w" and b.ref_dir == "d"
     with pytest.raises(SystemExit):
         score.main(["--ref-dir", "d"])  # no synthesized speech given
+
+
+# ----------------------------------------------------------------------------------
+# RTF from stage 7's timing file
+# ----------------------------------------------------------------------------------
+# (elapsed_s, cpu_s, audio_s) per utterance: the set's RTF (total time / total audio,
+# 3.0 / 10.0 = 0.3) differs from the mean of the per-utterance RTFs ((1 + 0.25 + 0.2) / 3)
+STAGE7_TIMES = {"utt0": (1.0, 1.5, 1.0), "utt1": (1.0, 2.0, 4.0), "utt2": (1.0, 0.5, 5.0)}
+
+
+def _stage7_decode_dir(corpus, d, times=STAGE7_TIMES):
+    """A decode dir as stage 7 leaves it: wav/, wav.scp and rtf (tts_inference's format)."""
+    (d / "wav").mkdir(parents=True)
+    for u in times:
+        shutil.copy(corpus / "syn" / f"{u}.wav", d / "wav" / f"{u}.wav")
+    (d / "wav.scp").write_text("".join(f"{u} {d}/wav/{u}.wav\n" for u in times))
+    lines = ["# <utt> rtf=<elapsed_s / audio_s> elapsed_s=<wall s> cpu_s=<process CPU s> audio_s=<s>"]
+    lines += [f"{u} rtf={e / a:.6g} elapsed_s={e} cpu_s={c} audio_s={a}" for u, (e, c, a) in times.items()]
+    lines += ["peak_mem_mib 812.4 kind=max_rss", "peak_mem_mib 1024.6 kind=max_rss"]  # two jobs
+    (d / "rtf").write_text("\n".join(lines) + "\n")
+    return d
+
+
+def _rtf_cells(md, tag):
+    row = next(ln for ln in md.read_text().splitlines() if ln.startswith(f"| {tag} |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    return cells[9], cells[10]
+
+
+def test_stage7_rtf_file_gives_the_sets_rtf(corpus, tmp_path):
+    d = _stage7_decode_dir(corpus, tmp_path / "decode" / "test")
+    md = tmp_path / "RESULTS.md"
+    # the recipe's call, with the file found next to wav/ (and given explicitly: same result)
+    for tag, extra in (("found", []), ("given", ["--rtf-file", d / "rtf"])):
+        _run("--syn-dir", d / "wav", "--wav-scp", d / "wav.scp", "--metrics", "rtf",
+             "--out-dir", tmp_path / tag, "--exp-tag", tag, "--results-md", md, *extra)
+        s = json.loads((tmp_path / tag / "summary.json").read_text())
+        rtf = s["metrics"]["rtf"]
+        assert rtf["mean"] == pytest.approx(0.3) and rtf["n"] == 3
+        assert rtf["per_utt_mean"] == pytest.approx(1.45 / 3)
+        assert rtf["elapsed_s"] == pytest.approx(3.0) and rtf["audio_s"] == pytest.approx(10.0)
+        assert rtf["cpu_rtf"] == pytest.approx(0.4)
+        assert rtf["kind"] == "total synthesis wall time / total generated audio seconds"
+        assert s["metrics"]["peak_mem_mib"]["mean"] == pytest.approx(1024.6)
+        assert s["inputs"]["rtf_file"] == str(d / "rtf") and s["n_scored"] == 3
+        assert not [w for w in s["warnings"] if "rtf" in w.lower()], s["warnings"]
+        assert _rtf_cells(md, tag) == ("0.3000", "1025")
+        rows = _tsv(tmp_path / tag / "scores.tsv")
+        assert float(rows["utt1"]["rtf"]) == 0.25 and float(rows["utt1"]["audio_s"]) == 4.0
+        assert float(rows["utt2"]["elapsed_s"]) == 1.0
+
+
+def test_rtf_file_without_times_averages_per_utterance(corpus, tmp_path):
+    """The older <utt> <rtf> [<peak>] form still scores (mean of per-utterance RTFs)."""
+    out = tmp_path / "o"
+    _run("--syn-dir", corpus / "syn", "--metrics", "rtf", "--rtf-file", corpus / "rtf",
+         "--out-dir", out, "--exp-tag", "old")
+    rtf = json.loads((out / "summary.json").read_text())["metrics"]["rtf"]
+    assert rtf["kind"] == "mean of per-utterance RTFs" and "per_utt_mean" not in rtf
+    utts = GOOD + ["noref", "notext", "spanish"] + [u for u in BAD_SYN if u != "missingsyn"]
+    assert rtf["n"] == len(utts) == 10
+    assert rtf["mean"] == pytest.approx(np.mean([float(f"0.{len(u)}") for u in utts]))
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "binary", "garbage_text", "empty"])
+def test_missing_or_corrupt_rtf_file_is_na_with_a_warning(case, corpus, tmp_path):
+    """No usable timing file: RTF is n/a in summary.json and RESULTS.md, with a warning that
+    names the file, and every other metric is scored as usual (n/a is not a skip)."""
+    d = _stage7_decode_dir(corpus, tmp_path / "decode" / "test")
+    rtf = d / "rtf"
+    rtf.unlink()
+    if case == "directory":
+        rtf.mkdir()
+    elif case == "binary":
+        rtf.write_bytes(bytes(range(256)) * 64 + b"\n\x00\xff\xfe\n" * 50)
+    elif case == "garbage_text":
+        rtf.write_text("utt0 fast\nutt1 rtf=-1 elapsed_s=1 audio_s=2\nutt2 rtf=nan\n<html>\n")
+    elif case == "empty":
+        rtf.write_text("")
+    ref_scp = tmp_path / "ref.scp"
+    ref_scp.write_text("".join(f"{u} {corpus}/ref/{u}.wav\n" for u in STAGE7_TIMES))
+    md = tmp_path / "RESULTS.md"
+    out = tmp_path / "o"
+    _run("--syn-dir", d / "wav", "--wav-scp", d / "wav.scp", "--metrics", "rtf,stoi",
+         "--ref-wav-scp", ref_scp, "--rtf-file", rtf,
+         "--out-dir", out, "--exp-tag", case, "--results-md", md)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["metrics"]["rtf"]["mean"] is None and s["metrics"]["peak_mem_mib"]["mean"] is None
+    assert s["n_scored"] == 3 and s["n_skipped"] == 0  # STOI still scored; RTF n/a, not a skip
+    assert s["not_applicable_by_metric"]["rtf"] == 3
+    assert s["metrics"]["stoi"]["mean"] > 0.9
+    warned = [w for w in s["warnings"] if "rtf: n/a for all utterances" in w]
+    assert len(warned) == 1 and str(rtf) in warned[0], s["warnings"]
+    assert warned[0] in (out / "warnings.log").read_text()
+    assert _rtf_cells(md, case) == ("n/a", "n/a")
+    if case == "garbage_text":  # each bad line is named
+        assert sum(f"{rtf}:" in w and "cannot parse" in w for w in s["warnings"]) == 4
+    if case == "binary":  # a few lines named, the rest counted
+        assert sum("cannot parse" in w for w in s["warnings"]) == 5
+        assert any("more lines that are not RTF lines" in w for w in s["warnings"])
+
+
+def test_partly_corrupt_rtf_file_keeps_the_good_lines(corpus, tmp_path):
+    d = _stage7_decode_dir(corpus, tmp_path / "decode" / "test")
+    text = (d / "rtf").read_text().replace("utt2 rtf=0.2", "utt2 rtf=zz")
+    (d / "rtf").write_text(text)
+    out = tmp_path / "o"
+    _run("--syn-dir", d / "wav", "--wav-scp", d / "wav.scp", "--metrics", "rtf",
+         "--out-dir", out, "--exp-tag", "partly")
+    s = json.loads((out / "summary.json").read_text())
+    assert s["metrics"]["rtf"]["mean"] == pytest.approx(2.0 / 5.0)  # utt0 + utt1 only
+    assert s["metrics"]["rtf"]["n"] == 2 and s["skipped_by_metric"] == {"rtf": 1}
+    assert any("cannot parse RTF line" in w and "utt2" in w for w in s["warnings"])
+    assert "utt2: skipped rtf: no RTF line" in (out / "warnings.log").read_text()

