@@ -504,6 +504,105 @@ def test_every_recipe_has_its_configs():
 
 
 # ----------------------------------------------------------------------------------
+# stage 7 timing -> stage 8 RTF, for the baselines the recipes compare MVC with
+# ----------------------------------------------------------------------------------
+def _rtf_lines(path):
+    """{utt: {key: float}} and the run-level peak line of a stage-7 rtf file."""
+    per, peak = {}, None
+    for line in Path(path).read_text().splitlines():
+        tok = line.split()
+        if line.startswith("#"):
+            continue
+        if tok[0] == "peak_mem_mib":
+            peak = (float(tok[1]), tok[2])
+        else:
+            per[tok[0]] = {k: float(v) for k, v in (t.split("=") for t in tok[1:])}
+    return per, peak
+
+
+@pytest.mark.parametrize("system", ["vits", "jets"])
+def test_stage7_timing_of_baselines_reaches_the_score(system, tmp_path):
+    """ESPnet's VITS / JETS (mini_espeak's configs, random weights) decoded as stage 7 does
+    (espnet_mvc.bin.tts_inference, two jobs, merge_decode): every job times its utterances,
+    and stage 8's summary.json and RESULTS.md row carry total synthesis time / total audio."""
+    import json
+
+    import torch
+    import yaml
+    from espnet2.tasks.gan_tts import GANTTSTask
+
+    from espnet_mvc.bin import score, tts_inference
+    from espnet_mvc.recipe import datadir
+
+    (tmp_path / "tokens.txt").write_text(
+        "\n".join(["<blank>", "<unk>"] + [f"p{i}" for i in range(60)] + ["<sos/eos>"]) + "\n")
+    for n, dim in (("feats", 80), ("pitch", 1), ("energy", 1)):
+        _fake_stats(tmp_path / f"{n}_stats.npz", dim)
+    _, args = dry_run_args(f"mini_espeak/tts1/conf/tuning/train_{system}.yaml", tmp_path)
+    del args[args.index("--dry_run"):args.index("--dry_run") + 2]
+    args += ["--train_data_path_and_name_and_type", "x,text,text",
+             "--valid_data_path_and_name_and_type", "x,text,text",
+             "--train_shape_file", "x", "--valid_shape_file", "x"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        targs = GANTTSTask.get_parser().parse_args(args)
+        torch.manual_seed(0)
+        model = GANTTSTask.build_model(targs)
+        exp = tmp_path / "exp"
+        exp.mkdir()
+        torch.save(model.state_dict(), exp / "model.pth")
+        (exp / "config.yaml").write_text(yaml.safe_dump(vars(targs)))
+        data = tmp_path / "data"
+        data.mkdir()
+        utts = {"u1": "p3 p4 p5 p6 p7 p8", "u2": "p10 p11 p12", "u3": "p20 p21 p22 p23 p24 p25 p26 p27"}
+        (data / "text").write_text("".join(f"{u} {t}\n" for u, t in utts.items()))
+        (data / "utt2sid").write_text("u1 1\nu2 2\nu3 3\n")
+        (data / "utt2lid").write_text("u1 1\nu2 2\nu3 1\n")
+        tmp, final = tmp_path / "decode" / "test.tmp", tmp_path / "decode" / "test"
+        jobs = {1: ["u1", "u2"], 2: ["u3"]}
+        for j, keys in jobs.items():
+            (tmp / "logs").mkdir(parents=True, exist_ok=True)
+            (tmp / "logs" / f"keys.{j}.scp").write_text("".join(f"{u} {utts[u]}\n" for u in keys))
+            tts_inference.main([
+                "--ngpu", "0", "--key_file", str(tmp / "logs" / f"keys.{j}.scp"),
+                "--data_path_and_name_and_type", f"{data / 'text'},text,text",
+                "--data_path_and_name_and_type", f"{data / 'utt2sid'},sids,text_int",
+                "--data_path_and_name_and_type", f"{data / 'utt2lid'},lids,text_int",
+                "--model_file", str(exp / "model.pth"), "--train_config", str(exp / "config.yaml"),
+                "--output_dir", str(tmp / "logs" / f"output.{j}"), "--vocoder_file", "none",
+            ])
+    finally:
+        torch.set_num_threads(threads)
+    for j, keys in jobs.items():
+        out = tmp / "logs" / f"output.{j}"
+        per, peak = _rtf_lines(out / "rtf")
+        assert sorted(per) == keys
+        for u, e in per.items():
+            info = sf.info(str(out / "wav" / f"{u}.wav"))
+            assert e["audio_s"] == pytest.approx(info.frames / info.samplerate, rel=1e-5)
+            assert 0 < e["elapsed_s"] < 120 and e["cpu_s"] > 0
+            assert e["rtf"] == pytest.approx(e["elapsed_s"] / e["audio_s"], rel=1e-4)
+        assert peak[1] == "kind=max_rss" and peak[0] > 100  # MiB: torch + ESPnet + the model
+    datadir.merge_decode(tmp, final, 2, data / "text")
+    tmp.rename(final)
+    per, _ = _rtf_lines(final / "rtf")
+    assert sorted(per) == ["u1", "u2", "u3"]
+    total = sum(e["elapsed_s"] for e in per.values()) / sum(e["audio_s"] for e in per.values())
+    md = tmp_path / "RESULTS.md"
+    assert score.main(["--syn-dir", str(final / "wav"), "--wav-scp", str(final / "wav.scp"),
+                       "--rtf-file", str(final / "rtf"), "--metrics", "rtf",
+                       "--out-dir", str(final / "scores"), "--exp-tag", system,
+                       "--results-md", str(md)]) == 0
+    s = json.loads((final / "scores" / "summary.json").read_text())
+    assert s["metrics"]["rtf"]["mean"] == pytest.approx(total, rel=1e-6)
+    assert s["metrics"]["rtf"]["kind"].startswith("total synthesis wall time")
+    assert s["metrics"]["rtf"]["n"] == 3 and s["n_scored"] == 3
+    row = next(ln for ln in md.read_text().splitlines() if ln.startswith(f"| {system} |"))
+    assert row.split("|")[10].strip() == f"{total:.4f}"
+
+
+# ----------------------------------------------------------------------------------
 # the embedded recipe, end to end
 # ----------------------------------------------------------------------------------
 def test_mini_espeak_data_is_deterministic(tmp_path):
@@ -526,6 +625,8 @@ def test_mini_espeak_data_is_deterministic(tmp_path):
 
 @pytest.mark.slow
 def test_mini_espeak_stages_1_to_7(tmp_path):
+    import json
+
     d = make_recipe("mini_espeak", tmp_path)
     p = ok(run(
         ["./run.sh", "--stage", "1", "--stop-stage", "7", "--nj", "2", "--inference_nj", "2",
@@ -543,6 +644,24 @@ def test_mini_espeak_stages_1_to_7(tmp_path):
         for w in scp.values():
             wav, sr = sf.read(d / w)
             assert sr == 22050 and len(wav) > 0
+        # stage 7 timed every utterance (the audio is the wav it wrote)
+        per, peak = _rtf_lines(exp / "decode_valid.loss.ave" / dset / "rtf")
+        assert sorted(per) == sorted(scp) and peak[0] > 100
+        for u, w in scp.items():
+            assert per[u]["audio_s"] == pytest.approx(sf.info(str(d / w)).duration, rel=1e-5)
+        assert f"{dset}: RTF " in p.stderr
+    # stage 8 (RTF only: no ASR model needed) puts the set's RTF in summary.json / RESULTS.md
+    ok(run(["./run.sh", "--stage", "8", "--stop-stage", "8", "--train_config",
+            "conf/tuning/train_mvc_tiny.yaml", "--score_opts", "--metrics rtf"], d, timeout=600))
+    md = (d / "RESULTS.md").read_text()
+    for dset in ("test", "test_zeroshot"):
+        dec = exp / "decode_valid.loss.ave" / dset
+        per, _ = _rtf_lines(dec / "rtf")
+        total = sum(e["elapsed_s"] for e in per.values()) / sum(e["audio_s"] for e in per.values())
+        s = json.loads((dec / "scores" / "summary.json").read_text())
+        assert s["metrics"]["rtf"]["mean"] == pytest.approx(total, rel=1e-6)
+        row = next(ln for ln in md.splitlines() if f"/{dset} |" in ln)
+        assert row.split("|")[10].strip() == f"{total:.4f}"
     # stages 9-10: pack, and list what an upload would send
     p = ok(run(["./run.sh", "--stage", "9", "--stop-stage", "10", "--train_config",
                 "conf/tuning/train_mvc_tiny.yaml", "--hf_repo", "someone/mvc_mini", "--hf_dry_run", "true"], d))

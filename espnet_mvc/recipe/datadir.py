@@ -13,6 +13,7 @@ Commands:
   make_ids --train <dir> [--sid] [--lid] <dirs...>   spk2sid/utt2sid, lang2lid/utt2lid
   check_config <yaml> --train <dir> --use_sid B --use_lid B
   merge_decode <tmp> <final> <nj> <text>    merge tts_inference outputs of nj jobs
+                                            (wavs, timing -> rtf; prints the set's RTF)
 """
 
 from __future__ import annotations
@@ -292,6 +293,40 @@ def merge_decode(tmp: Path, final: Path, nj: int, text: Path):
             for p in parts:
                 for line in p.read_text(encoding="utf-8").splitlines():
                     f.write(line.replace(str(tmp) + "/", str(final) + "/") + "\n")
+    merge_timing(outs, tmp / "rtf", keys)
+
+
+def merge_timing(outs: List[Path], dst: Path, keys: List[str]):
+    """Concatenate the jobs' ``rtf`` files (espnet_mvc.bin.tts_inference) into ``dst`` and
+    print the set's RTF: total synthesis wall time / total generated audio seconds."""
+    parts = [o / "rtf" for o in outs if (o / "rtf").is_file()]
+    if len(parts) < len(outs):
+        print(f"WARNING: {len(outs) - len(parts)}/{len(outs)} decoding jobs wrote no timing "
+              f"file (rtf); RTF covers the others only", file=sys.stderr)
+    if not parts:
+        return
+    lines, elapsed, audio, n, peak = [], 0.0, 0.0, 0, None
+    for p in parts:
+        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("#") and lines:
+                continue  # one header
+            lines.append(line)
+            tok = line.split()
+            try:  # (the scorer checks the lines; here only the sums for the log)
+                if tok and tok[0] == "peak_mem_mib" and len(tok) > 1:
+                    peak = max(peak or 0.0, float(tok[1]))
+                    continue
+                kv = dict(t.split("=", 1) for t in tok[1:] if "=" in t)
+                if "elapsed_s" in kv and "audio_s" in kv:
+                    e, a = float(kv["elapsed_s"]), float(kv["audio_s"])
+                    elapsed, audio, n = elapsed + e, audio + a, n + 1
+            except ValueError:
+                pass
+    dst.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if audio > 0:
+        mem = f", peak memory {peak:.0f} MiB" if peak is not None else ""
+        print(f"RTF {elapsed / audio:.4f} ({elapsed:.2f} s synthesis / {audio:.2f} s audio, "
+              f"{n}/{len(keys)} utterances{mem})")
 
 
 def _bool(s: str) -> bool:

@@ -8,7 +8,7 @@
 #   4 token list         phoneme inventory (espnet2.bin.tokenize_text), sid/lid maps
 #   5 collect stats      espnet_mvc.bin.<tts_task>_train --collect_stats true
 #   6 train              espnet_mvc.bin.<tts_task>_train --resume true (re-run resumes)
-#   7 decode             espnet_mvc.bin.tts_inference on the test sets -> wav/
+#   7 decode             espnet_mvc.bin.tts_inference on the test sets -> wav/, rtf (timing)
 #   8 score              espnet_mvc.bin.score -> scores + RESULTS.md
 #   9 pack               espnet_mvc.bin.pack tts -> exp/<tag>/packed.zip
 #  10 upload             Hugging Face (skipped unless --skip_upload false --hf_repo ...)
@@ -556,10 +556,12 @@ if run_stage 7; then
                 --vocoder_file "${vocoder_file}" \
                 ${_opts} ${inference_args}
         progress_cmd=""
-        recipe_py datadir.py merge_decode "${tmp}" "${_dir}" "${_nj}" "${_data}/${text_file}" \
+        # wavs -> wav/, wav.scp; the jobs' timing files -> rtf (read by stage 8)
+        _rtf_line=$(recipe_py datadir.py merge_decode "${tmp}" "${_dir}" "${_nj}" "${_data}/${text_file}") \
             || die "merging the decoding outputs of ${dset} failed"
         commit_dir "${tmp}" "${_dir}"
         log "  ${dset}: $(wc -l <"${_dir}/wav.scp") wavs -> ${_dir}/wav"
+        [ -z "${_rtf_line}" ] || log "  ${dset}: ${_rtf_line} -> ${_dir}/rtf"
     done
     stage_done
 fi
@@ -589,6 +591,7 @@ if run_stage 8; then
                 --ref-dir "${_data}" \
                 --text "${_data}/text" \
                 --out-dir "${_dir}/scores.tmp" \
+                --rtf-file "${_dir}/rtf" \
                 --exp-tag "${tag}/${inference_tag}/${dset}" \
                 --results-md "$(pwd)/RESULTS.md" \
                 ${_sopts} ${score_opts}
