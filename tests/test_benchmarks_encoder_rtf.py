@@ -41,6 +41,29 @@ def test_encoder_benchmark_tiny(tmp_path, capsys):
     assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # tiny mode has no T=512: the substitution is stated, not hidden
     assert "T=512 not measured" in out
+    want = "fused" if _kernel_ok() else "unfused"
+    assert {r["mamba_path"] for r in data["results"] if r["model"] == "mvc"} == {want}
+
+
+def _kernel_ok():
+    from espnet_mvc.nets.ssm import cpu_kernel
+
+    return cpu_kernel.load() is not None
+
+
+def test_encoder_benchmark_unfused_variant(tmp_path, capsys):
+    """--models mvc_unfused measures the same MVC on the batched (unfused) Mamba path."""
+    from espnet_mvc.benchmarks import encoder
+
+    if not _kernel_ok():
+        pytest.skip("no compiled CPU kernel: there is no fused path")
+    out_dir = tmp_path / "enc"
+    rc = encoder.main(["--tiny", "--threads", "1", "--lengths", "16", "--models", "mvc",
+                       "mvc_unfused", "--out-dir", str(out_dir)])
+    assert rc == 0, capsys.readouterr().out
+    data = json.loads((out_dir / "encoder_results.json").read_text())
+    paths = {r["model"]: r["mamba_path"] for r in data["results"]}
+    assert paths == {"mvc": "fused", "mvc_unfused": "unfused"}, data
 
 
 def test_rtf_benchmark_tiny(tmp_path, capsys):

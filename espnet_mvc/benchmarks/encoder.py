@@ -154,7 +154,17 @@ def measure_point(spec: Dict[str, Any]) -> Dict[str, Any]:
     if not walls:
         walls, cpus = [first_wall], [first_cpu]
     core = model.core() if hasattr(model, "core") else model
-    return dict(
+    mamba_path = None
+    if spec["model"].startswith("mvc"):  # which Mamba path ran (the fused calls counted)
+        from espnet_mvc.nets.ssm import cpu_kernel
+
+        real, calls = cpu_kernel.scan_fused, []
+        cpu_kernel.scan_fused = lambda *a: calls.append(1) or real(*a)
+        with torch.inference_mode():
+            model(w_text, w_dur, style)
+        cpu_kernel.scan_fused = real
+        mamba_path = "fused" if calls else "unfused"
+    return dict(mamba_path=mamba_path,
         model=spec["model"], T=t_text, frames=t_text * fpp, threads=threads, malloc=malloc,
         wall_s=B.median(walls), cpu_s=B.median(cpus), min_wall_s=min(walls), walls=walls,
         first_wall_s=first_wall,
