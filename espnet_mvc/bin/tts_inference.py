@@ -22,6 +22,9 @@ Griffin-Lim included; CUDA synchronized), not data loading or writing the wav; `
 is the length of the generated waveform. ``peak_mem_mib`` is the process's peak resident
 memory (``kind=max_rss``, model and libraries included) when decoding on the CPU, or the
 peak CUDA memory allocated by torch (``kind=cuda_max_allocated``) on a GPU.
+
+The model file is loaded with ``torch.load(weights_only=True)``; a file holding anything but
+weights is refused (see :mod:`espnet_mvc.checkpoints`).
 """
 
 import contextlib
@@ -36,6 +39,7 @@ from espnet2.bin import tts_inference as espnet_tts_inference
 from espnet.utils.cli_utils import get_commandline_args
 
 from espnet_mvc import registry
+from espnet_mvc.checkpoints import safe_checkpoint_loading
 
 MVC_DECODE_OPTIONS = ("n_timesteps", "solver", "temperature")
 TIMING_FILE = "rtf"
@@ -142,7 +146,7 @@ def main(cmd=None):
     kwargs.pop("config", None)
     overrides = {k: kwargs.pop(k) for k in MVC_DECODE_OPTIONS}
     registry.MVC_DECODE_OVERRIDES.update({k: v for k, v in overrides.items() if v is not None})
-    with record_timing(Path(args.output_dir) / TIMING_FILE):
+    with safe_checkpoint_loading(), record_timing(Path(args.output_dir) / TIMING_FILE):
         espnet_tts_inference.inference(**kwargs)
 
 
