@@ -45,6 +45,11 @@ paid per point): build the model, warm it up at T = 32, then
   ``param_mib`` (weights) is reported beside it.
 * wall time: median over up to ``--repeats`` further forwards (fewer when one forward is
   slower than ``--budget`` seconds; the count is recorded), plus process CPU time.
+* rounds: at every T <= ``--rounds-max-t`` (1024) the models' children run in turn
+  ``--rounds`` (3) times over, and a point's figures are the medians over its rounds. The
+  speed of this shared virtual machine drifts by tens of percent over minutes (the same
+  forward was seen at 0.31 s and 0.46 s within one process); rounds in turn make such a
+  drift hit every model alike instead of whichever model ran during it.
 
 Outputs in ``--out-dir``: ``encoder_results.json``, ``encoder_results.csv``,
 ``encoder_scaling.png`` (log-log wall time, CPU time and peak memory vs T). The last three lines printed are::
@@ -186,6 +191,23 @@ def _child_main(spec, conn):
 
 
 # ---------------------------------------------------------------------------- parent side
+def _merge_rounds(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One point from several rounds: medians of the rounds' wall / CPU / peak figures."""
+    from statistics import median
+
+    r = dict(runs[0])
+    r["round_walls"] = [x["wall_s"] for x in runs]
+    r["wall_s"] = median(x["wall_s"] for x in runs)
+    r["cpu_s"] = median(x["cpu_s"] for x in runs)
+    r["min_wall_s"] = min(x["min_wall_s"] for x in runs)
+    r["peak_mib"] = median(x["peak_mib"] for x in runs)
+    r["walls"] = [w for x in runs for w in x["walls"]]
+    r["n_timed"] = len(r["walls"])
+    r["rounds"] = len(runs)
+    return r
+
+
+
 _CTX = None
 _CTX_OMP = None
 OMP_CHOICES = ("default", "passive", "active", "inherit")
@@ -336,6 +358,11 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="per-point limit [s]; a model that times out skips larger T")
     p.add_argument("--threads", type=int, default=None, help="default min(2, cpus)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="rounds of all models in turn at each T <= --rounds-max-t; a point's "
+                        "time is the median over rounds (default 3; tiny 1)")
+    p.add_argument("--rounds-max-t", type=int, default=1024,
+                   help="larger T are measured once (one round)")
     p.add_argument("--mvc-scaling-lengths", type=int, nargs="*", default=None,
                    help="extra T run for MVC only (quick default: 8192)")
     p.add_argument("--malloc", choices=["default", "retain"], default="default",
@@ -379,6 +406,10 @@ def main(argv=None) -> int:
         lengths = args.lengths or list(FULL_LENGTHS)
         repeats = args.repeats or 5
         extra_mvc = args.mvc_scaling_lengths or []
+    if args.rounds is None:
+        args.rounds = 1 if args.tiny else 3
+    if args.rounds < 1:
+        raise SystemExit("--rounds must be >= 1")
     if not args.tiny and 512 not in lengths:
         lengths.append(512)
     lengths = sorted(set(lengths))
@@ -407,36 +438,60 @@ def main(argv=None) -> int:
     except OSError:
         pass
     print("# each point: fresh child process (forkserver); peak = RSS high-water growth "
-          "during one forward; time = median wall of the following forwards", flush=True)
+          "during one forward; time = median wall of the following forwards; "
+          f"{args.rounds} round(s) of all models in turn at T <= {args.rounds_max_t}, "
+          "median over rounds", flush=True)
 
-    plan = [(t, m) for t in lengths for m in models] + [(t, "mvc") for t in extra_mvc]
+    # Rounds: at each T up to --rounds-max-t, the models' children run in turn, R times over,
+    # so that a change of the (shared, virtual) machine's speed during the run hits every
+    # model alike; a point's wall time is the median of its rounds' medians.
+    def rounds_at(t):
+        return args.rounds if t <= args.rounds_max_t else 1
+
+    plan = [(t, [m for m in models]) for t in lengths] + [(t, ["mvc"]) for t in extra_mvc]
     results: List[Dict[str, Any]] = []
     dead = set()
     header = f"{'model':<18}{'T':>6}{'frames':>8}{'wall_s':>10}{'min_s':>10}{'cpu_s':>10}" \
              f"{'n':>3}{'peak_MiB':>10}{'params_M':>9}"
     print(header, flush=True)
     t_start = time.time()
-    for t, m in plan:
-        if m in dead:
-            results.append(dict(ok=False, model=m, T=t, error="skipped after a failure at a "
-                                                              "smaller T"))
-            print(f"{m:<18}{t:>6}  skipped (failed at a smaller T)", flush=True)
-            continue
-        spec = dict(model=m, T=t, frames_per_phoneme=args.frames_per_phoneme,
-                    tiny=args.tiny, repeats=repeats, budget=args.budget,
-                    single_above=args.single_above, threads=threads, malloc=args.malloc)
-        r = run_in_child(_child_main, spec, args.timeout)
-        results.append(r)
-        if r.get("ok"):
+    for t, point_models in plan:
+        per_model: Dict[str, List[Dict[str, Any]]] = {m: [] for m in point_models}
+        for _ in range(rounds_at(t)):
+            for m in point_models:
+                if m in dead:
+                    continue
+                spec = dict(model=m, T=t, frames_per_phoneme=args.frames_per_phoneme,
+                            tiny=args.tiny, repeats=repeats, budget=args.budget,
+                            single_above=args.single_above, threads=threads,
+                            malloc=args.malloc)
+                r = run_in_child(_child_main, spec, args.timeout)
+                if not r.get("ok"):
+                    dead.add(m)
+                    print(f"{m:<18}{t:>6}  FAILED: {r.get('error')}", flush=True)
+                    if r.get("trace"):
+                        print("# " + r["trace"].replace("\n", "\n# "))
+                    per_model[m] = [r]
+                    continue
+                per_model[m].append(r)
+        for m in point_models:
+            runs = per_model[m]
+            if not runs:
+                results.append(dict(ok=False, model=m, T=t,
+                                    error="skipped after a failure at a smaller T"))
+                print(f"{m:<18}{t:>6}  skipped (failed at a smaller T)", flush=True)
+                continue
+            if not runs[0].get("ok"):
+                results.append(runs[0])
+                continue
+            r = _merge_rounds(runs)
+            results.append(r)
             print(f"{m:<18}{t:>6}{r['frames']:>8}{r['wall_s']:>10.4f}{r['min_wall_s']:>10.4f}"
                   f"{r['cpu_s']:>10.3f}"
-                  f"{r['n_timed']:>3}{r['peak_mib']:>10.1f}{r['core_params_m']:>9.2f}",
+                  f"{r['n_timed']:>3}{r['peak_mib']:>10.1f}{r['core_params_m']:>9.2f}"
+                  + (f"  rounds: {' '.join(f'{x:.3f}' for x in r['round_walls'])}"
+                     if len(runs) > 1 else ""),
                   flush=True)
-        else:
-            dead.add(m)
-            print(f"{m:<18}{t:>6}  FAILED: {r.get('error')}", flush=True)
-            if r.get("trace"):
-                print("# " + r["trace"].replace("\n", "\n# "))
 
     # ---- summary
     ok_t = sorted({r["T"] for r in results if r.get("ok")})

@@ -188,23 +188,13 @@ static void scan_fused_range(const float *u, const float *dtr, const float *dt_b
   }
 }
 
-/* Channels [d0, d1) of this thread's share: blocks of 16 channels (one AVX-512 vector). */
-static void thread_range(int64_t Di, int64_t *d0, int64_t *d1) {
-  int64_t tid = 0, nth = 1;
-#ifdef _OPENMP
-  tid = omp_get_thread_num();
-  nth = omp_get_num_threads();
-#endif
-  const int64_t blocks = (Di + 15) / 16;
-  *d0 = 16 * (blocks * tid / nth);
-  *d1 = 16 * (blocks * (tid + 1) / nth);
-  if (*d1 > Di) *d1 = Di;
-  if (*d0 > Di) *d0 = Di;
-}
+/* The entry points hand blocks of CHANNEL_BLOCK channels to an OpenMP team, dynamically:
+ * on a shared virtual machine one core is often slower than the other, and a static half /
+ * half split would wait for it. Built with -fopenmp, this library binds to the libgomp that
+ * PyTorch has already loaded (same soname), so the threads are PyTorch's own intra-op
+ * threads, not a second pool competing for the cores. */
+#define CHANNEL_BLOCK 128
 
-/* The entry points run the channel ranges on an OpenMP team. Built with -fopenmp, this
- * library binds to the libgomp that PyTorch has already loaded (same soname), so the
- * threads are PyTorch's own intra-op threads, not a second pool competing for the cores. */
 int mvc_fused_has_openmp(void) {
 #ifdef _OPENMP
   return 1;
@@ -216,11 +206,12 @@ int mvc_fused_has_openmp(void) {
 void mvc_conv_silu(const float *x, int64_t sx, const float *prefix, const float *wT,
                    const float *bias, float *out, int64_t L, int64_t Di, int64_t K,
                    int64_t reverse, int64_t n_threads) {
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
-  {
-    int64_t d0, d1;
-    thread_range(Di, &d0, &d1);
-    if (d0 < d1) conv_silu_range(x, sx, prefix, wT, bias, out, L, Di, K, reverse, d0, d1);
+  const int64_t blocks = (Di + CHANNEL_BLOCK - 1) / CHANNEL_BLOCK;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t d0 = blk * CHANNEL_BLOCK;
+    const int64_t d1 = d0 + CHANNEL_BLOCK < Di ? d0 + CHANNEL_BLOCK : Di;
+    conv_silu_range(x, sx, prefix, wT, bias, out, L, Di, K, reverse, d0, d1);
   }
 }
 
@@ -228,13 +219,13 @@ void mvc_scan_fused(const float *u, const float *dtr, const float *dt_bias, cons
                     const float *BC, int64_t sbc, const float *Dskip, const float *z,
                     int64_t sz, float *y, float *h, int64_t L, int64_t Di, int64_t N,
                     int64_t reverse, int64_t n_threads) {
-#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
-  {
-    int64_t d0, d1;
-    thread_range(Di, &d0, &d1);
-    if (d0 < d1)
-      scan_fused_range(u, dtr, dt_bias, A_t, BC, sbc, Dskip, z, sz, y, h, L, Di, N, reverse,
-                       d0, d1);
+  const int64_t blocks = (Di + CHANNEL_BLOCK - 1) / CHANNEL_BLOCK;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t d0 = blk * CHANNEL_BLOCK;
+    const int64_t d1 = d0 + CHANNEL_BLOCK < Di ? d0 + CHANNEL_BLOCK : Di;
+    scan_fused_range(u, dtr, dt_bias, A_t, BC, sbc, Dskip, z, sz, y, h, L, Di, N, reverse,
+                     d0, d1);
   }
 }
 
