@@ -7,11 +7,11 @@
 
 Models load through ESPnet's ``Text2Speech`` (so anything ESPnet can decode, this can), with
 two safety rules for downloaded archives: members are checked before unpacking (no absolute
-paths, no ``..``, no links), and every ``torch.load`` runs with ``weights_only=True`` so a
-checkpoint cannot execute code. Configs are read with ``yaml.safe_load`` (as ESPnet does).
+paths, no ``..``, no links), and ESPnet's checkpoint loads run with ``weights_only=True``
+(:mod:`espnet_mvc.checkpoints`) so a checkpoint cannot execute code. Configs are read with
+``yaml.safe_load`` (as ESPnet does).
 """
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -25,10 +25,10 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import yaml
 
 import espnet_mvc  # noqa: F401  (registers the plugin)
 from espnet_mvc.audio import AudioInput, load_reference
+from espnet_mvc.checkpoints import UnsafeCheckpointError, safe_checkpoint_loading
 from espnet_mvc.registry import is_mvc
 
 # g2p names ESPnet's own tokenizer handles; anything else means the recipe phonemized text
@@ -67,27 +67,6 @@ class SynthesisResult:
     @property
     def seconds(self) -> float:
         return len(self.wav) / self.fs
-
-
-@contextlib.contextmanager
-def safe_torch_load():
-    """Force ``weights_only=True`` on every ``torch.load`` inside the block.
-
-    ESPnet's model builders call ``torch.load(..., weights_only=False)``; with this, a
-    checkpoint that holds anything but tensors and plain containers is refused instead of
-    being unpickled (which could run code).
-    """
-    original = torch.load
-
-    def _load(*args, **kwargs):
-        kwargs["weights_only"] = True
-        return original(*args, **kwargs)
-
-    torch.load = _load
-    try:
-        yield
-    finally:
-        torch.load = original
 
 
 def _check_members(names: Sequence[str], archive: Path) -> None:
@@ -206,18 +185,13 @@ class MVCSynthesizer:
         for what, p in (("config", train_config), ("model file", model_file)):
             if not p.is_file():
                 raise ModelLoadError(f"{what} {p}: file not found")
-        with safe_torch_load():
+        with safe_checkpoint_loading():  # ESPnet's loads run with weights_only=True
             try:
                 self.t2s = Text2Speech(
                     train_config=str(train_config), model_file=str(model_file), device=device
                 )
-            except Exception as e:
-                if "weights_only" in str(e) or "Unpickl" in type(e).__name__:
-                    raise ModelLoadError(
-                        f"{model_file}: refused: the checkpoint holds objects other than "
-                        f"weights, which could run code when loaded ({e})"
-                    ) from e
-                raise
+            except UnsafeCheckpointError as e:
+                raise ModelLoadError(str(e)) from e
         self.device = device
         self.train_config = train_config
         self.model_file = model_file
