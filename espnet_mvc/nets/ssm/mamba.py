@@ -276,8 +276,7 @@ class Mamba(nn.Module):
         dt_bias = self.dt_proj.bias.float().contiguous()
         d_skip = self.D.float().contiguous()
         out_w_t = self.out_proj.weight.t()
-        new = torch.zeros if lengths is not None else torch.empty
-        out = new(bsz, length, self.d_model, dtype=hidden_states.dtype)
+        out = hidden_states.new_empty(bsz, length, self.d_model)
         conv_states, ssm_states = [], []
         for b in range(bsz):
             n = length if lengths is None else int(lengths[b])
@@ -301,8 +300,11 @@ class Mamba(nn.Module):
                 torch.matmul(y, out_w_t, out=target)
                 if self.out_proj.bias is not None:
                     target.add_(self.out_proj.bias)
-                seq = x_in.flip(0) if reverse else x_in
-                history = torch.cat([history, seq])[-d_conv:]
+                # the last d_conv inputs in scan order (the first rows, for a backward scan)
+                tail = x_in[:d_conv].flip(0) if reverse else x_in[-d_conv:]
+                history = torch.cat([history, tail])[-d_conv:]
+            if n < length:
+                out[b, n:] = 0  # padding frames
             conv_states.append(history.t())
             ssm_states.append(h.t())
         if state is None:
