@@ -68,7 +68,8 @@ def test_fused_equals_batched(kwargs, mode, threads, fused_chunk, monkeypatch):
     )[mode]
     calls = []
     real = cpu_kernel.scan_fused
-    monkeypatch.setattr(cpu_kernel, "scan_fused", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(cpu_kernel, "scan_fused",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     fused = run(m, monkeypatch, "fused", x, **call)
     assert calls, "the fused path did not run"
     n_fused = len(calls)
@@ -109,7 +110,8 @@ def test_fused_only_without_autograd(monkeypatch):
     x = torch.randn(1, 9, 16)
     calls = []
     real = cpu_kernel.scan_fused
-    monkeypatch.setattr(cpu_kernel, "scan_fused", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(cpu_kernel, "scan_fused",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     monkeypatch.setenv("ESPNET_MVC_SCAN", "auto")
     y = m(x)  # training: grad enabled, parameters require grad
     y.sum().backward()
@@ -147,6 +149,33 @@ def test_state_with_reverse_or_lengths_is_refused():
         m(torch.randn(1, 4, 8), st, lengths=torch.tensor([4]))
 
 
+def test_workspace_is_per_thread(monkeypatch):
+    """The fused path reuses one scratch buffer per thread: two threads running different
+    models at once must each get their own results."""
+    import threading
+
+    monkeypatch.setenv("ESPNET_MVC_SCAN", "fused")
+    torch.manual_seed(3)
+    models = [trained_like(Mamba(32), seed=i) for i in range(2)]
+    xs = [torch.randn(1, 700, 32) for _ in range(2)]
+    with torch.no_grad():
+        want = [m(x) for m, x in zip(models, xs)]
+    got = [None, None]
+
+    def work(i):
+        with torch.no_grad():
+            for _ in range(5):
+                got[i] = models[i](xs[i])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)
+
+
 def test_kernel_argument_checks():
     u = torch.randn(5, 32)
     with pytest.raises(ValueError, match="weight_t"):
@@ -156,3 +185,5 @@ def test_kernel_argument_checks():
                               torch.ones(32), u, torch.zeros(4, 32), False)
     with pytest.raises(ValueError, match="float32"):
         cpu_kernel.conv_silu(u.double(), None, torch.randn(4, 32), None, False)
+    with pytest.raises(ValueError, match="out must be"):
+        cpu_kernel.conv_silu(u, None, torch.randn(4, 32), None, False, out=torch.empty(5, 31))

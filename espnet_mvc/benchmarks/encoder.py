@@ -164,7 +164,7 @@ def measure_point(spec: Dict[str, Any]) -> Dict[str, Any]:
         from espnet_mvc.nets.ssm import cpu_kernel
 
         real, calls = cpu_kernel.scan_fused, []
-        cpu_kernel.scan_fused = lambda *a: calls.append(1) or real(*a)
+        cpu_kernel.scan_fused = lambda *a, **k: calls.append(1) or real(*a, **k)
         with torch.inference_mode():
             model(w_text, w_dur, style)
         cpu_kernel.scan_fused = real

@@ -192,8 +192,18 @@ def _check_rows(name: str, t: torch.Tensor, rows: int, min_cols: int) -> None:
         )
 
 
+def _output(out: Optional[torch.Tensor], like: torch.Tensor, rows: int, cols: int):
+    if out is None:
+        return like.new_empty(rows, cols)
+    if out.shape != (rows, cols) or not out.is_contiguous() or out.dtype != torch.float32:
+        raise ValueError(f"out must be a contiguous float32 ({rows}, {cols}) tensor, got "
+                         f"{tuple(out.shape)} {out.dtype}")
+    return out
+
+
 def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.Tensor,
-              bias: Optional[torch.Tensor], reverse: bool) -> torch.Tensor:
+              bias: Optional[torch.Tensor], reverse: bool,
+              out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Causal depthwise conv + bias + SiLU over one sequence chunk (no autograd).
 
     Args:
@@ -204,6 +214,7 @@ def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.T
         weight_t (Tensor): Conv taps (K, Di), contiguous.
         bias (Optional[Tensor]): (Di,).
         reverse (bool): Scan order is frame L-1 first (a backward scan).
+        out (Optional[Tensor]): Contiguous (L, Di) buffer for the result.
 
     Returns:
         Tensor: (L, Di), in memory (not scan) order.
@@ -217,7 +228,7 @@ def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.T
     if prefix is not None:
         prefix = prefix.contiguous()
         _check_rows("prefix", prefix, k - 1, dim)
-    out = x.new_empty(length, dim)
+    out = _output(out, x, length, dim)
     lib.mvc_conv_silu(_ptr(x), x.stride(0), _ptr(prefix), _ptr(weight_t), _ptr(bias),
                       _ptr(out), length, dim, k, int(reverse), _threads())
     return out
@@ -225,7 +236,8 @@ def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.T
 
 def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
                A_t: torch.Tensor, BC: torch.Tensor, D: torch.Tensor, z: torch.Tensor,
-               h: torch.Tensor, reverse: bool) -> torch.Tensor:
+               h: torch.Tensor, reverse: bool,
+               out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Softplus + selective scan + D skip + SiLU gate over one chunk (no autograd).
 
     Args:
@@ -237,6 +249,7 @@ def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
         z (Tensor): Gate (L, Di), rows may be strided.
         h (Tensor): State, state-major (N, Di), float32, updated in place.
         reverse (bool): Scan from frame L-1 down to 0.
+        out (Optional[Tensor]): Contiguous (L, Di) buffer for y.
 
     Returns:
         Tensor: y (L, Di).
@@ -252,7 +265,7 @@ def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
         _check_rows(name, t, length, cols)
     if not (u.is_contiguous() and dt_raw.is_contiguous() and h.is_contiguous()):
         raise ValueError("u, dt_raw and h must be contiguous")
-    y = u.new_empty(length, dim)
+    y = _output(out, u, length, dim)
     lib.mvc_scan_fused(_ptr(u), _ptr(dt_raw), _ptr(dt_bias), _ptr(A_t), _ptr(BC),
                        BC.stride(0), _ptr(D), _ptr(z), z.stride(0), _ptr(y), _ptr(h),
                        length, dim, d_state, int(reverse), _threads())

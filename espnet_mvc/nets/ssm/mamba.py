@@ -20,6 +20,7 @@ same buffers from the end instead of reversing copies. ``ESPNET_MVC_SCAN`` = ``k
 
 import math
 import os
+import threading
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -34,6 +35,26 @@ from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan
 # Frames per chunk of the fused inference path: its working set (in_proj output, conv output,
 # dt, y) is ~6 x FUSED_CHUNK x d_inner floats, whatever the sequence length.
 FUSED_CHUNK = 512
+
+_workspaces = threading.local()
+
+
+def _workspace(numel: int) -> torch.Tensor:
+    """This thread's float32 scratch buffer for the fused path, grown on demand, kept."""
+    buf = getattr(_workspaces, "buf", None)
+    if buf is None or buf.numel() < numel:
+        buf = torch.empty(numel, dtype=torch.float32)
+        _workspaces.buf = buf
+    return buf
+
+
+def _carve(buf: torch.Tensor, rows: int, widths) -> list:
+    """Contiguous (rows, width) views laid out one after another in ``buf``."""
+    views, offset = [], 0
+    for width in widths:
+        views.append(buf[offset: offset + rows * width].view(rows, width))
+        offset += rows * width
+    return views
 
 _cuda_scan = None
 
@@ -267,7 +288,13 @@ class Mamba(nn.Module):
         return out, (None if state is None else MambaState(conv_state, ssm_state))
 
     def _forward_fused(self, hidden_states, state, lengths, reverse):
-        """Per-sequence, chunked, time-major forward through the compiled kernels."""
+        """Per-sequence, chunked, time-major forward through the compiled kernels.
+
+        Every per-chunk intermediate lives in one per-thread workspace that is reused from
+        chunk to chunk and call to call: allocating and freeing them per chunk made the C
+        library hand the pages back to the OS and fault them in again (tens of thousands of
+        page faults per encoder forward, a third of its time on this machine).
+        """
         bsz, length, _ = hidden_states.shape
         d_inner, d_state, d_conv, dt_rank = self.d_inner, self.d_state, self.d_conv, self.dt_rank
         conv_w = self.conv1d.weight.reshape(d_inner, d_conv).t().contiguous()  # (K, Di)
@@ -275,8 +302,14 @@ class Mamba(nn.Module):
         A_t = (-torch.exp(self.A_log.float())).t().contiguous()  # (N, Di)
         dt_bias = self.dt_proj.bias.float().contiguous()
         d_skip = self.D.float().contiguous()
+        in_w_t, xp_w_t, dtp_w_t = (
+            self.in_proj.weight.t(), self.x_proj.weight.t(), self.dt_proj.weight.t()
+        )
         out_w_t = self.out_proj.weight.t()
         out = hidden_states.new_empty(bsz, length, self.d_model)
+        chunk = min(FUSED_CHUNK, length)
+        n_dbl = dt_rank + 2 * d_state
+        ws = _workspace(chunk * (2 * d_inner + 3 * d_inner + n_dbl))
         conv_states, ssm_states = [], []
         for b in range(bsz):
             n = length if lengths is None else int(lengths[b])
@@ -288,16 +321,23 @@ class Mamba(nn.Module):
                 h = state.ssm_state[b].t().contiguous()
             for c0 in range(0, n, FUSED_CHUNK):
                 c1 = min(n, c0 + FUSED_CHUNK)
+                rows = c1 - c0
                 lo, hi = (n - c1, n - c0) if reverse else (c0, c1)
-                xz = F.linear(hidden_states[b, lo:hi], self.in_proj.weight, self.in_proj.bias)
+                xz, u, dt, y, x_dbl = _carve(ws, rows, (2 * d_inner, d_inner, d_inner,
+                                                        d_inner, n_dbl))
+                x_rows = hidden_states[b, lo:hi]
+                if self.in_proj.bias is None:
+                    torch.mm(x_rows, in_w_t, out=xz)
+                else:
+                    torch.addmm(self.in_proj.bias, x_rows, in_w_t, out=xz)
                 x_in = xz[:, :d_inner]
-                u = cpu_kernel.conv_silu(x_in, history[1:], conv_w, conv_b, reverse)
-                x_dbl = F.linear(u, self.x_proj.weight)  # (C, R + 2N)
-                dt = F.linear(x_dbl[:, :dt_rank], self.dt_proj.weight)  # (C, Di), no bias
-                y = cpu_kernel.scan_fused(u, dt, dt_bias, A_t, x_dbl[:, dt_rank:], d_skip,
-                                          xz[:, d_inner:], h, reverse)
+                cpu_kernel.conv_silu(x_in, history[1:], conv_w, conv_b, reverse, out=u)
+                torch.mm(u, xp_w_t, out=x_dbl)  # (C, R + 2N)
+                torch.mm(x_dbl[:, :dt_rank], dtp_w_t, out=dt)  # (C, Di), bias in the kernel
+                cpu_kernel.scan_fused(u, dt, dt_bias, A_t, x_dbl[:, dt_rank:], d_skip,
+                                      xz[:, d_inner:], h, reverse, out=y)
                 target = out[b, lo:hi]
-                torch.matmul(y, out_w_t, out=target)
+                torch.mm(y, out_w_t, out=target)
                 if self.out_proj.bias is not None:
                     target.add_(self.out_proj.bias)
                 # the last d_conv inputs in scan order (the first rows, for a backward scan)
