@@ -180,8 +180,15 @@ def test_kernel_argument_checks():
     u = torch.randn(5, 32)
     with pytest.raises(ValueError, match="weight_t"):
         cpu_kernel.conv_silu(u, None, torch.randn(32, 4), None, False)
+    x_dbl, w_dt = torch.randn(5, 2 + 8), torch.randn(2, 32)  # dt_rank 2, d_state 4
     with pytest.raises(ValueError, match="A_t and h"):
-        cpu_kernel.scan_fused(u, u, torch.zeros(32), torch.randn(32, 4), torch.randn(5, 8),
+        cpu_kernel.scan_fused(u, x_dbl, w_dt, torch.zeros(32), torch.randn(32, 4),
+                              torch.ones(32), u, torch.zeros(4, 32), False)
+    with pytest.raises(ValueError, match="dt_weight_t"):
+        cpu_kernel.scan_fused(u, x_dbl, w_dt.t(), torch.zeros(32), torch.randn(4, 32),
+                              torch.ones(32), u, torch.zeros(4, 32), False)
+    with pytest.raises(ValueError, match="x_dbl"):
+        cpu_kernel.scan_fused(u, x_dbl[:, :9], w_dt, torch.zeros(32), torch.randn(4, 32),
                               torch.ones(32), u, torch.zeros(4, 32), False)
     with pytest.raises(ValueError, match="float32"):
         cpu_kernel.conv_silu(u.double(), None, torch.randn(4, 32), None, False)

@@ -95,7 +95,7 @@ def load() -> Optional[ctypes.CDLL]:
                 lib.mvc_scan_fwd.restype = lib.mvc_scan_bwd.restype = None
                 lib.mvc_conv_silu.argtypes = [ptr, i64, ptr, ptr, ptr, ptr] + [i64] * 5
                 lib.mvc_scan_fused.argtypes = (
-                    [ptr] * 5 + [i64, ptr, ptr, i64, ptr, ptr] + [i64] * 5
+                    [ptr, ptr, i64, i64] + [ptr] * 5 + [i64, ptr, ptr] + [i64] * 5
                 )
                 lib.mvc_conv_silu.restype = lib.mvc_scan_fused.restype = None
                 lib.mvc_scan_fwd_mt.argtypes = [ptr] * 9 + [i64] * 6
@@ -234,18 +234,19 @@ def conv_silu(x: torch.Tensor, prefix: Optional[torch.Tensor], weight_t: torch.T
     return out
 
 
-def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
-               A_t: torch.Tensor, BC: torch.Tensor, D: torch.Tensor, z: torch.Tensor,
+def scan_fused(u: torch.Tensor, x_dbl: torch.Tensor, dt_weight_t: torch.Tensor,
+               dt_bias: torch.Tensor, A_t: torch.Tensor, D: torch.Tensor, z: torch.Tensor,
                h: torch.Tensor, reverse: bool,
                out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Softplus + selective scan + D skip + SiLU gate over one chunk (no autograd).
+    """dt_proj + softplus + selective scan + D skip + SiLU gate over one chunk (no autograd).
 
     Args:
         u (Tensor): Conv output (L, Di), contiguous.
-        dt_raw (Tensor): ``dt_proj`` output without its bias (L, Di), contiguous.
+        x_dbl (Tensor): ``x_proj`` output (L, R + 2N): [dt_low | B | C]; rows may be
+            strided, columns contiguous.
+        dt_weight_t (Tensor): ``dt_proj.weight`` transposed, (R, Di), contiguous.
         dt_bias (Tensor): (Di,). A_t (Tensor): A transposed, (N, Di), contiguous.
         D (Tensor): (Di,).
-        BC (Tensor): (L, >=2N) rows, B in columns [0, N), C in [N, 2N).
         z (Tensor): Gate (L, Di), rows may be strided.
         h (Tensor): State, state-major (N, Di), float32, updated in place.
         reverse (bool): Scan from frame L-1 down to 0.
@@ -257,16 +258,20 @@ def scan_fused(u: torch.Tensor, dt_raw: torch.Tensor, dt_bias: torch.Tensor,
     lib = load()
     length, dim = u.shape
     d_state = A_t.shape[0]
+    rank = dt_weight_t.shape[0]
     if A_t.shape != (d_state, dim) or h.shape != (d_state, dim):
         raise ValueError(f"A_t and h must be (d_state, {dim}), got {tuple(A_t.shape)}, "
                          f"{tuple(h.shape)}")
-    for name, t, cols in (("u", u, dim), ("dt_raw", dt_raw, dim), ("BC", BC, 2 * d_state),
+    if dt_weight_t.shape != (rank, dim) or not dt_weight_t.is_contiguous():
+        raise ValueError(f"dt_weight_t must be contiguous (dt_rank, {dim}), got "
+                         f"{tuple(dt_weight_t.shape)}")
+    for name, t, cols in (("u", u, dim), ("x_dbl", x_dbl, rank + 2 * d_state),
                           ("z", z, dim)):
         _check_rows(name, t, length, cols)
-    if not (u.is_contiguous() and dt_raw.is_contiguous() and h.is_contiguous()):
-        raise ValueError("u, dt_raw and h must be contiguous")
+    if not (u.is_contiguous() and h.is_contiguous()):
+        raise ValueError("u and h must be contiguous")
     y = _output(out, u, length, dim)
-    lib.mvc_scan_fused(_ptr(u), _ptr(dt_raw), _ptr(dt_bias), _ptr(A_t), _ptr(BC),
-                       BC.stride(0), _ptr(D), _ptr(z), z.stride(0), _ptr(y), _ptr(h),
-                       length, dim, d_state, int(reverse), _threads())
+    lib.mvc_scan_fused(_ptr(u), _ptr(x_dbl), x_dbl.stride(0), rank, _ptr(dt_weight_t),
+                       _ptr(dt_bias), _ptr(A_t), _ptr(D), _ptr(z), z.stride(0), _ptr(y),
+                       _ptr(h), length, dim, d_state, int(reverse), _threads())
     return y

@@ -12,7 +12,8 @@ Recurrent inference: :meth:`Mamba.step` consumes one frame, :meth:`Mamba.forward
 Fused CPU inference: without autograd, a float32 CPU forward runs per sequence in chunks of
 ``FUSED_CHUNK`` frames, time-major, with the conv + SiLU and the softplus / scan / D skip /
 SiLU gate each done in one compiled call (``cpu_kernel.conv_silu`` / ``scan_fused``) and the
-state carried from chunk to chunk. Only the four projections stay in PyTorch. Memory is then
+state carried from chunk to chunk. Only the three large projections stay in PyTorch
+(``dt_proj``, rank ``dt_rank``, is applied inside the scan kernel). Memory is then
 bounded by the chunk, not by the length, and a backward scan (``reverse=True``) reads the
 same buffers from the end instead of reversing copies. ``ESPNET_MVC_SCAN`` = ``kernel`` or
 ``chunked`` turns it off (see ``selective_scan.scan_backend``).
@@ -302,14 +303,13 @@ class Mamba(nn.Module):
         A_t = (-torch.exp(self.A_log.float())).t().contiguous()  # (N, Di)
         dt_bias = self.dt_proj.bias.float().contiguous()
         d_skip = self.D.float().contiguous()
-        in_w_t, xp_w_t, dtp_w_t = (
-            self.in_proj.weight.t(), self.x_proj.weight.t(), self.dt_proj.weight.t()
-        )
+        in_w_t, xp_w_t = self.in_proj.weight.t(), self.x_proj.weight.t()
+        dt_w_t = self.dt_proj.weight.t().contiguous()  # (R, Di), applied inside the kernel
         out_w_t = self.out_proj.weight.t()
         out = hidden_states.new_empty(bsz, length, self.d_model)
         chunk = min(FUSED_CHUNK, length)
         n_dbl = dt_rank + 2 * d_state
-        ws = _workspace(chunk * (2 * d_inner + 3 * d_inner + n_dbl))
+        ws = _workspace(chunk * (2 * d_inner + 2 * d_inner + n_dbl))
         conv_states, ssm_states = [], []
         for b in range(bsz):
             n = length if lengths is None else int(lengths[b])
@@ -323,8 +323,7 @@ class Mamba(nn.Module):
                 c1 = min(n, c0 + FUSED_CHUNK)
                 rows = c1 - c0
                 lo, hi = (n - c1, n - c0) if reverse else (c0, c1)
-                xz, u, dt, y, x_dbl = _carve(ws, rows, (2 * d_inner, d_inner, d_inner,
-                                                        d_inner, n_dbl))
+                xz, u, y, x_dbl = _carve(ws, rows, (2 * d_inner, d_inner, d_inner, n_dbl))
                 x_rows = hidden_states[b, lo:hi]
                 if self.in_proj.bias is None:
                     torch.mm(x_rows, in_w_t, out=xz)
@@ -332,9 +331,8 @@ class Mamba(nn.Module):
                     torch.addmm(self.in_proj.bias, x_rows, in_w_t, out=xz)
                 x_in = xz[:, :d_inner]
                 cpu_kernel.conv_silu(x_in, history[1:], conv_w, conv_b, reverse, out=u)
-                torch.mm(u, xp_w_t, out=x_dbl)  # (C, R + 2N)
-                torch.mm(x_dbl[:, :dt_rank], dtp_w_t, out=dt)  # (C, Di), bias in the kernel
-                cpu_kernel.scan_fused(u, dt, dt_bias, A_t, x_dbl[:, dt_rank:], d_skip,
+                torch.mm(u, xp_w_t, out=x_dbl)  # (C, R + 2N): [dt_low | B | C]
+                cpu_kernel.scan_fused(u, x_dbl, dt_w_t, dt_bias, A_t, d_skip,
                                       xz[:, d_inner:], h, reverse, out=y)
                 target = out[b, lo:hi]
                 torch.mm(y, out_w_t, out=target)

@@ -150,27 +150,37 @@ static void conv_silu_range(const float *x, int64_t sx, const float *prefix, con
 }
 
 /* Selective scan with everything around it fused:
- *   dt = softplus(dtr + dt_bias)                (threshold 20, as torch / mamba_ssm)
- *   h  = exp(dt A) h + dt u B_t                 h (N, Di) in/out: the carried state
+ *   dt = softplus(x_dbl[:, :R] W_dt^T + dt_bias)   (dt_proj inside: threshold-20 softplus
+ *                                                   as torch / mamba_ssm)
+ *   h  = exp(dt A) h + dt u B_t                     h (N, Di) in/out: the carried state
  *   y  = (<C_t, h> + Dskip u) * silu(z)
- * u, dtr, y: (L, Di); A_t: (N, Di) (A transposed); BC: rows of stride sbc with B at [0, N)
- * and C at [N, 2N); z: rows of stride sz. The state is stored state-major so that the
- * innermost loop runs over contiguous channels: one vector exp per 16 channels, and the
- * sum over states is a vertical add (no horizontal reduction per channel). */
-static void scan_fused_range(const float *u, const float *dtr, const float *dt_bias, const float *A_t,
-                    const float *BC, int64_t sbc, const float *Dskip, const float *z,
-                    int64_t sz, float *y, float *h, int64_t L, int64_t Di, int64_t N,
-                    int64_t reverse, int64_t d0, int64_t d1) {
+ * u, y: (L, Di); x_dbl: rows of stride sxd holding [dt_low (R) | B (N) | C (N)] (x_proj's
+ * output); Wdt_t: (R, Di) (dt_proj's weight transposed); A_t: (N, Di) (A transposed);
+ * z: rows of stride sz. The state is stored state-major so that the innermost loops run
+ * over contiguous channels: one vector exp per 16 channels, and the sum over states is a
+ * vertical add (no horizontal reduction per channel). Computing dt here saves writing and
+ * re-reading an (L, Di) tensor per chunk. */
+static void scan_fused_range(const float *u, const float *x_dbl, int64_t sxd, int64_t R,
+                             const float *Wdt_t, const float *dt_bias, const float *A_t,
+                             const float *Dskip, const float *z, int64_t sz, float *y,
+                             float *h, int64_t L, int64_t Di, int64_t N, int64_t reverse,
+                             int64_t d0, int64_t d1) {
   float dt_buf[MAX_FUSED_DI], x_buf[MAX_FUSED_DI], acc[MAX_FUSED_DI];
   const int64_t W = d1 - d0;
+  const float *bias = dt_bias + d0, *Dd = Dskip + d0;
   for (int64_t t = 0; t < L; ++t) {
     const int64_t p = reverse ? L - 1 - t : t;
-    const float *ut = u + p * Di + d0, *dtt = dtr + p * Di + d0, *zt = z + p * sz + d0;
-    const float *Bt = BC + p * sbc, *Ct = Bt + N;
-    const float *bias = dt_bias + d0, *Dd = Dskip + d0;
+    const float *ut = u + p * Di + d0, *zt = z + p * sz + d0;
+    const float *xr = x_dbl + p * sxd, *Bt = xr + R, *Ct = Bt + N;
     float *yt = y + p * Di + d0;
+    for (int64_t i = 0; i < W; ++i) dt_buf[i] = bias[i];
+    for (int64_t r = 0; r < R; ++r) {
+      const float a = xr[r];
+      const float *w = Wdt_t + r * Di + d0;
+      for (int64_t i = 0; i < W; ++i) dt_buf[i] += a * w[i];
+    }
     for (int64_t i = 0; i < W; ++i) {
-      const float v = dtt[i] + bias[i];
+      const float v = dt_buf[i];
       dt_buf[i] = v > 20.f ? v : log1pf(expf(v));
       x_buf[i] = dt_buf[i] * ut[i];
       acc[i] = Dd[i] * ut[i];
@@ -215,17 +225,17 @@ void mvc_conv_silu(const float *x, int64_t sx, const float *prefix, const float 
   }
 }
 
-void mvc_scan_fused(const float *u, const float *dtr, const float *dt_bias, const float *A_t,
-                    const float *BC, int64_t sbc, const float *Dskip, const float *z,
-                    int64_t sz, float *y, float *h, int64_t L, int64_t Di, int64_t N,
-                    int64_t reverse, int64_t n_threads) {
+void mvc_scan_fused(const float *u, const float *x_dbl, int64_t sxd, int64_t R,
+                    const float *Wdt_t, const float *dt_bias, const float *A_t,
+                    const float *Dskip, const float *z, int64_t sz, float *y, float *h,
+                    int64_t L, int64_t Di, int64_t N, int64_t reverse, int64_t n_threads) {
   const int64_t blocks = (Di + CHANNEL_BLOCK - 1) / CHANNEL_BLOCK;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t d0 = blk * CHANNEL_BLOCK;
     const int64_t d1 = d0 + CHANNEL_BLOCK < Di ? d0 + CHANNEL_BLOCK : Di;
-    scan_fused_range(u, dtr, dt_bias, A_t, BC, sbc, Dskip, z, sz, y, h, L, Di, N, reverse,
-                     d0, d1);
+    scan_fused_range(u, x_dbl, sxd, R, Wdt_t, dt_bias, A_t, Dskip, z, sz, y, h, L, Di, N,
+                     reverse, d0, d1);
   }
 }
 
