@@ -69,6 +69,69 @@ class SynthesisResult:
         return len(self.wav) / self.fs
 
 
+# Paths an ESPnet TTS config names relative to the recipe dir it was trained in.
+_RECIPE_PATH_KEYS = (
+    ("normalize_conf", "stats_file"),
+    ("pitch_normalize_conf", "stats_file"),
+    ("energy_normalize_conf", "stats_file"),
+    (None, "token_list"),
+    (None, "bpemodel"),
+)
+
+
+def _resolve_recipe_paths(config: Path, exp_dir: Path) -> Path:
+    """An exp dir's ``config.yaml`` names files (feature stats, token list, data dirs)
+    relative to the recipe dir that trained it, and ESPnet opens them relative to the
+    current directory. Where one is missing from there but found relative to a parent of
+    ``exp_dir`` (the recipe dir), return a copy of the config (in a temporary dir) with
+    those paths made absolute; else ``config`` itself.
+
+    Raises:
+        ModelLoadError: a named file exists neither relative to the current directory nor
+            to any parent of ``exp_dir``.
+    """
+    import tempfile
+
+    import yaml
+
+    with open(config, encoding="utf-8") as f:
+        conf = yaml.safe_load(f) or {}
+    cwd = Path.cwd()
+    roots = [cwd] + list(exp_dir.resolve().parents)
+    changed = False
+
+    def resolve(value: str, what: str, required: bool) -> Optional[str]:
+        if os.path.isabs(value) or (cwd / value).exists():
+            return None
+        found = next((r / value for r in roots[1:] if (r / value).exists()), None)
+        if found is None and required:
+            raise ModelLoadError(
+                f"{config}: {what} = {value} exists neither relative to the current directory "
+                f"({cwd}) nor to a parent of {exp_dir}; run from the recipe dir that trained "
+                f"the model, or load its packed archive (stage 9)"
+            )
+        return None if found is None else str(found)
+
+    for section, key in _RECIPE_PATH_KEYS:
+        holder = conf if section is None else conf.get(section)
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            what = f"{section}.{key}" if section else key
+            new = resolve(holder[key], what, required=True)
+            if new is not None:
+                holder[key], changed = new, True
+    for entry in conf.get("train_data_path_and_name_and_type") or []:
+        if isinstance(entry, list) and entry and isinstance(entry[0], str):
+            new = resolve(entry[0], "train data", required=False)  # only used to find id maps
+            if new is not None:
+                entry[0], changed = new, True
+    if not changed:
+        return config
+    copy = Path(tempfile.mkdtemp(prefix="espnet_mvc_config_")) / "config.yaml"
+    with open(copy, "w", encoding="utf-8") as f:
+        yaml.safe_dump(conf, f, allow_unicode=True)
+    return copy
+
+
 def _check_members(names: Sequence[str], archive: Path) -> None:
     for name in names:
         p = Path(name)
@@ -168,7 +231,10 @@ class MVCSynthesizer:
         model_file (str|Path): The model weights (*.pth).
         device (str): "cpu" or "cuda".
         lang2lid, spk2sid (Optional[Path]): Id maps written by the recipe (multilingual /
-            multi-speaker models); looked for beside the config when not given.
+            multi-speaker models); looked for beside the config (and in ``search_dir``) when
+            not given.
+        search_dir (Optional[Path]): Another directory to look for the id maps in (the
+            experiment dir, when ``train_config`` is a copy with resolved paths).
     """
 
     def __init__(
@@ -178,6 +244,7 @@ class MVCSynthesizer:
         device: str = "cpu",
         lang2lid: Optional[Union[str, Path]] = None,
         spk2sid: Optional[Union[str, Path]] = None,
+        search_dir: Optional[Union[str, Path]] = None,
     ):
         from espnet2.bin.tts_inference import Text2Speech
 
@@ -193,6 +260,7 @@ class MVCSynthesizer:
             except UnsafeCheckpointError as e:
                 raise ModelLoadError(str(e)) from e
         self.device = device
+        self.search_dir = Path(search_dir) if search_dir else None
         self.train_config = train_config
         self.model_file = model_file
         self.args = self.t2s.train_args
@@ -205,6 +273,8 @@ class MVCSynthesizer:
     def _find(self, name: str) -> Optional[Path]:
         """An id map beside the config, or in the training data dirs it names."""
         candidates = [self.train_config.parent / name]
+        if self.search_dir is not None:
+            candidates.append(self.search_dir / name)
         for entry in getattr(self.args, "train_data_path_and_name_and_type", None) or []:
             candidates.append(Path(str(entry[0])).parent / name)
         return next((p for p in candidates if p.is_file()), None)
@@ -234,7 +304,8 @@ class MVCSynthesizer:
                 if not pths:
                     raise ModelLoadError(f"{model}: no model weights (*.pth) found")
                 ckpt = pths[-1]
-            return cls(config, ckpt, device=device)
+            return cls(_resolve_recipe_paths(config, model), ckpt, device=device,
+                       search_dir=model)
         files = safe_unpack(model)
         config = files.get("tts_train_config") or files.get("train_config")
         weights = files.get("tts_model_file") or files.get("model_file")

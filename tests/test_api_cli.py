@@ -268,6 +268,42 @@ def test_checkpoint_with_code_is_refused(exp_dir, tmp_path):
         MVCSynthesizer(exp_dir / "config.yaml", bad)
 
 
+def _recipe_with_relative_stats(root: Path, monkeypatch) -> Path:
+    """An exp dir whose config names its feature stats relative to the recipe dir, as
+    ESPnet's recipes write it: ``exp/<stats dir>/train/feats_stats.npz``."""
+    root.mkdir()
+    monkeypatch.chdir(root)  # training runs in the recipe dir
+    stats = root / "exp" / "tts_stats" / "train" / "feats_stats.npz"
+    stats.parent.mkdir(parents=True)
+    n = 100.0
+    np.savez(stats, count=np.array(n), sum=np.full(80, 2.0 * n),
+             sum_square=np.full(80, 5.0 * n))  # mean 2, var 1
+    return make_tiny_exp(root / "exp" / "tts_mvc", [
+        "--normalize", "global_mvn",
+        "--normalize_conf", "stats_file=exp/tts_stats/train/feats_stats.npz",
+    ])
+
+
+def test_exp_dir_with_recipe_relative_paths_loads_from_anywhere(tmp_path, monkeypatch):
+    exp = _recipe_with_relative_stats(tmp_path / "recipe", monkeypatch)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    tts = MVCSynthesizer.from_pretrained(exp)
+    mvn = tts.t2s.model.normalize
+    assert torch.allclose(mvn.mean, torch.full((80,), 2.0))  # the recipe's stats were read
+    # the exp dir itself is left untouched
+    assert "exp/tts_stats/train/feats_stats.npz" in (exp / "config.yaml").read_text()
+
+
+def test_exp_dir_with_missing_stats_is_a_clear_error(tmp_path, monkeypatch):
+    exp = _recipe_with_relative_stats(tmp_path / "recipe", monkeypatch)
+    (tmp_path / "recipe" / "exp" / "tts_stats" / "train" / "feats_stats.npz").unlink()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelLoadError, match="normalize_conf.stats_file = exp/tts_stats"):
+        MVCSynthesizer.from_pretrained(exp)
+
+
 def test_missing_model_paths(tmp_path):
     with pytest.raises(ModelLoadError, match="no such file"):
         MVCSynthesizer.from_pretrained(tmp_path / "nothing")
