@@ -15,6 +15,7 @@ registries, which it can only do by importing those modules.
 import functools
 import importlib
 import importlib.abc
+import importlib.util
 import inspect
 import sys
 from typing import Callable, Dict, List, Tuple, Type
@@ -167,11 +168,19 @@ class _HookLoader(importlib.abc.Loader):
         return getattr(self._inner, item)
 
 
+# Imported lazily (executed on first attribute access): ESPnet's phoneme tokenizer imports
+# g2p_en at module level, and g2p_en calls nltk.download() at import when its data is
+# missing -- a network request (and a stall where DNS hangs) for a g2p our configs never
+# use. With the lazy module, that happens only if a config really picks g2p_en.
+_LAZY = ("g2p_en",)
+
+
 class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Meta-path finder that wraps the loaders of the modules in ``_HOOKS``."""
+    """Meta-path finder that wraps the loaders of the modules in ``_HOOKS`` (and makes the
+    modules in ``_LAZY`` lazy)."""
 
     def find_spec(self, fullname, path, target=None):
-        if fullname not in _HOOKS:
+        if fullname not in _HOOKS and fullname not in _LAZY:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -182,7 +191,10 @@ class _RegisterOnImport(importlib.abc.MetaPathFinder):
         else:
             return None
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _HookLoader(spec.loader, fullname)
+            if fullname in _LAZY:
+                spec.loader = importlib.util.LazyLoader(spec.loader)
+            else:
+                spec.loader = _HookLoader(spec.loader, fullname)
         return spec
 
 

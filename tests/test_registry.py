@@ -138,3 +138,21 @@ def test_import_is_light_and_registers_on_espnet_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "True True True"
+
+
+def test_g2p_en_is_imported_lazily():
+    """ESPnet's phoneme tokenizer imports g2p_en, which calls nltk.download() at import when
+    its data is missing (a network request). After ``import espnet_mvc`` that import is lazy:
+    nothing runs until a config really uses g2p_en, and then the real module loads."""
+    code = (
+        "import sys, espnet_mvc, espnet2.text.phoneme_tokenizer\n"
+        "print('nltk' in sys.modules)\n"
+        "import g2p_en\n"
+        "print(callable(g2p_en.G2p), 'nltk' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split()
+    assert lines[0] == "False", "g2p_en (and nltk) ran at import"
+    assert lines[1:] == ["True", "True"], proc.stdout  # first use loads the real module
