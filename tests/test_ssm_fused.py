@@ -10,7 +10,9 @@ it is meant to (no autograd), and never for training.
 import pytest
 import torch
 
-from espnet_mvc.nets.ssm import GatedBiMambaBlock, Mamba, cpu_kernel, reverse_within_length
+from espnet_mvc.nets.ssm import (
+    BiMambaStack, GatedBiMambaBlock, Mamba, cpu_kernel, reverse_within_length,
+)
 from espnet_mvc.nets.ssm import mamba as mamba_mod
 
 pytestmark = pytest.mark.skipif(cpu_kernel.load() is None, reason="no compiled CPU kernel")
@@ -129,13 +131,16 @@ def test_fused_only_without_autograd(monkeypatch):
     assert len(calls) == 1
 
 
-def test_block_fused_equals_batched(monkeypatch, threads):
+@pytest.mark.parametrize("fusion", ["gated", "concat"])
+def test_stack_fused_equals_batched(monkeypatch, threads, fusion):
+    """Two blocks in a row: reused buffers (h_b, the gate) never leak into a block's output,
+    which the next block reads."""
     torch.manual_seed(2)
-    block = trained_like(GatedBiMambaBlock(32, style_dim=8))
+    stack = trained_like(BiMambaStack(32, 2, style_dim=8, fusion=fusion))
     x, s = torch.randn(3, 50, 32), torch.randn(3, 8)
     lengths = torch.tensor([50, 21, 4])
-    fused = run(block, monkeypatch, "fused", x, lengths, s)
-    batched = run(block, monkeypatch, "kernel", x, lengths, s)
+    fused = run(stack, monkeypatch, "fused", x, lengths, s)
+    batched = run(stack, monkeypatch, "kernel", x, lengths, s)
     assert rel(fused, batched) < TOL
     assert fused[1, 21:].abs().max().item() == 0.0
 
@@ -174,6 +179,30 @@ def test_workspace_is_per_thread(monkeypatch):
         t.join()
     for g, w in zip(got, want):
         assert torch.equal(g, w)
+
+
+def test_scratch_buffers_work_across_inference_mode_and_no_grad(monkeypatch):
+    """Reused buffers first made under inference_mode must still be writable under no_grad
+    (and the other way round); results stay equal to the batched path."""
+    from espnet_mvc.nets.ssm import mamba as mamba_mod
+
+    monkeypatch.setattr(mamba_mod, "_workspaces", __import__("threading").local())
+    torch.manual_seed(4)
+    block = trained_like(GatedBiMambaBlock(16, style_dim=4))
+    x, s = torch.randn(2, 30, 16), torch.randn(2, 4)
+    lengths = torch.tensor([30, 12])
+    monkeypatch.setenv("ESPNET_MVC_SCAN", "kernel")
+    with torch.no_grad():
+        want = block(x, lengths, s)
+    monkeypatch.setenv("ESPNET_MVC_SCAN", "fused")
+    with torch.inference_mode():
+        a = block(x, lengths, s).clone()
+    with torch.no_grad():
+        b = block(x, lengths, s)
+    with torch.inference_mode():
+        c = block(x, lengths, s).clone()
+    for got in (a, b, c):
+        assert rel(got, want) < TOL
 
 
 def test_kernel_argument_checks():

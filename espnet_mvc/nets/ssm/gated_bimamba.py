@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from espnet_mvc.nets.ssm.adaln import AdaLN
 from espnet_mvc.nets.ssm.bidirectional import check_lengths, valid_mask
-from espnet_mvc.nets.ssm.mamba import Mamba, MambaState
+from espnet_mvc.nets.ssm.mamba import Mamba, MambaState, scratch
 
 FUSIONS = ("gated", "concat")
 
@@ -84,7 +84,9 @@ class GatedBiMambaBlock(nn.Module):
         d = self.d_model
         w = self.fuse.weight
         flat_f, flat_b = h_f.reshape(-1, d), h_b.reshape(-1, d)
-        pre = torch.addmm(self.fuse.bias, flat_f, w[:, :d].t())
+        # the gate's pre-activation is a temporary (reused buffer); concat returns it
+        gate_buf = scratch("bimamba_gate", flat_f.shape) if self.fusion == "gated" else None
+        pre = torch.addmm(self.fuse.bias, flat_f, w[:, :d].t(), out=gate_buf)
         pre.addmm_(flat_b, w[:, d:].t())  # = fuse([h_f; h_b])
         if self.fusion == "gated":
             update = flat_f.sub_(flat_b).mul_(pre.sigmoid_()).add_(flat_b)  # g h_f + (1-g) h_b
@@ -114,7 +116,9 @@ class GatedBiMambaBlock(nn.Module):
         if not torch.is_grad_enabled():  # inference: fewer full-length temporaries
             u = self.norm(x, style).mul_(mask)
             h_f = self.mamba_fwd(u, lengths=lengths)
-            h_b = self.mamba_bwd(u, lengths=lengths, reverse=True)
+            # h_b is consumed by the merge below: a reused buffer, not a new allocation
+            h_b_buf = scratch("bimamba_h_b", u.shape) if self.mamba_bwd._can_fuse(u) else None
+            h_b = self.mamba_bwd(u, lengths=lengths, reverse=True, out=h_b_buf)
             del u
             return self._merge(x, h_f, h_b).mul_(mask)
         u = self.norm(x, style) * mask

@@ -40,13 +40,29 @@ FUSED_CHUNK = 512
 _workspaces = threading.local()
 
 
+def scratch(name: str, shape, dtype=torch.float32) -> torch.Tensor:
+    """This thread's reusable buffer ``name``, viewed as ``shape`` (grown on demand, kept).
+
+    For inference temporaries that would otherwise be allocated and freed at every call:
+    the C library returns such large blocks to the OS and faults them in again each time.
+    A buffer's contents are valid until the next ``scratch`` call with the same name.
+    """
+    buffers = getattr(_workspaces, "buffers", None)
+    if buffers is None:
+        buffers = _workspaces.buffers = {}
+    numel = math.prod(shape)
+    buf = buffers.get(name)
+    if buf is None or buf.numel() < numel or buf.dtype != dtype:
+        # a normal tensor even when first made under inference_mode, so that later calls
+        # under plain no_grad may write into it
+        with torch.inference_mode(False):
+            buf = buffers[name] = torch.empty(numel, dtype=dtype)
+    return buf[:numel].view(shape)
+
+
 def _workspace(numel: int) -> torch.Tensor:
-    """This thread's float32 scratch buffer for the fused path, grown on demand, kept."""
-    buf = getattr(_workspaces, "buf", None)
-    if buf is None or buf.numel() < numel:
-        buf = torch.empty(numel, dtype=torch.float32)
-        _workspaces.buf = buf
-    return buf
+    """The fused path's per-chunk scratch (flat float32)."""
+    return scratch("mamba_chunk", (numel,))
 
 
 def _carve(buf: torch.Tensor, rows: int, widths) -> list:
@@ -194,6 +210,7 @@ class Mamba(nn.Module):
         state: Optional[MambaState] = None,
         lengths: Optional[torch.Tensor] = None,
         reverse: bool = False,
+        out: Optional[torch.Tensor] = None,
     ) -> torch.Tensor | Tuple[torch.Tensor, MambaState]:
         """Process a sequence (or, with ``state``, the next chunk of one).
 
@@ -205,6 +222,8 @@ class Mamba(nn.Module):
                 zero on padding frames.
             reverse (bool): Scan backwards in time within each sequence's own length:
                 ``rev(Mamba(rev(x)))`` with ``rev`` = :func:`reverse_within_length`.
+            out (Optional[Tensor]): Contiguous float32 (B, L, d_model) buffer the fused
+                inference path writes the output into (other paths allocate their own).
 
         Returns:
             Tensor: Output (B, L, d_model) [, MambaState].
@@ -227,7 +246,7 @@ class Mamba(nn.Module):
         if lengths is not None:
             lengths = check_lengths(hidden_states, lengths)
         if self._can_fuse(hidden_states):
-            out, new_state = self._forward_fused(hidden_states, state, lengths, reverse)
+            out, new_state = self._forward_fused(hidden_states, state, lengths, reverse, out)
         else:
             x = hidden_states
             if reverse:
@@ -288,7 +307,7 @@ class Mamba(nn.Module):
         out = self.out_proj(y.transpose(1, 2))
         return out, (None if state is None else MambaState(conv_state, ssm_state))
 
-    def _forward_fused(self, hidden_states, state, lengths, reverse):
+    def _forward_fused(self, hidden_states, state, lengths, reverse, out=None):
         """Per-sequence, chunked, time-major forward through the compiled kernels.
 
         Every per-chunk intermediate lives in one per-thread workspace that is reused from
@@ -306,7 +325,13 @@ class Mamba(nn.Module):
         in_w_t, xp_w_t = self.in_proj.weight.t(), self.x_proj.weight.t()
         dt_w_t = self.dt_proj.weight.t().contiguous()  # (R, Di), applied inside the kernel
         out_w_t = self.out_proj.weight.t()
-        out = hidden_states.new_empty(bsz, length, self.d_model)
+        if out is None:
+            out = hidden_states.new_empty(bsz, length, self.d_model)
+        elif out.shape != hidden_states.shape or not out.is_contiguous() or (
+            out.dtype != torch.float32
+        ):
+            raise ValueError(f"out must be a contiguous float32 {tuple(hidden_states.shape)} "
+                             f"tensor, got {tuple(out.shape)} {out.dtype}")
         chunk = min(FUSED_CHUNK, length)
         n_dbl = dt_rank + 2 * d_state
         ws = _workspace(chunk * (2 * d_inner + 2 * d_inner + n_dbl))
