@@ -205,6 +205,18 @@ def test_scratch_buffers_work_across_inference_mode_and_no_grad(monkeypatch):
         assert rel(got, want) < TOL
 
 
+def test_release_scratch():
+    from espnet_mvc.nets.ssm import mamba as mamba_mod
+
+    with torch.no_grad():
+        GatedBiMambaBlock(16)(torch.randn(1, 40, 16))
+    assert mamba_mod._workspaces.buffers  # kept for the next call
+    mamba_mod.release_scratch()
+    assert mamba_mod._workspaces.buffers == {}
+    with torch.no_grad():  # and made again on demand
+        assert GatedBiMambaBlock(16)(torch.randn(1, 40, 16)).shape == (1, 40, 16)
+
+
 def test_kernel_argument_checks():
     u = torch.randn(5, 32)
     with pytest.raises(ValueError, match="weight_t"):

@@ -60,6 +60,12 @@ def scratch(name: str, shape, dtype=torch.float32) -> torch.Tensor:
     return buf[:numel].view(shape)
 
 
+def release_scratch() -> None:
+    """Free this thread's reusable inference buffers (they are kept between calls, sized
+    for the longest sequence seen: about 2 x length x d_model floats + one chunk)."""
+    _workspaces.buffers = {}
+
+
 def _workspace(numel: int) -> torch.Tensor:
     """The fused path's per-chunk scratch (flat float32)."""
     return scratch("mamba_chunk", (numel,))
