@@ -34,7 +34,7 @@ from espnet_mvc.nets.ssm.bidirectional import check_lengths, reverse_within_leng
 from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan
 
 # Frames per chunk of the fused inference path: its working set (in_proj output, conv output,
-# dt, y) is ~6 x FUSED_CHUNK x d_inner floats, whatever the sequence length.
+# y) is ~4 x FUSED_CHUNK x d_inner floats, whatever the sequence length.
 FUSED_CHUNK = 512
 
 _workspaces = threading.local()
@@ -64,35 +64,6 @@ def release_scratch() -> None:
     """Free this thread's reusable inference buffers (they are kept between calls, sized
     for the longest sequence seen: about 2 x length x d_model floats + one chunk)."""
     _workspaces.buffers = {}
-
-
-def _workspace(numel: int) -> torch.Tensor:
-    """The fused path's per-chunk scratch (flat float32)."""
-    return scratch("mamba_chunk", (numel,))
-
-
-def _carve(buf: torch.Tensor, rows: int, widths) -> list:
-    """Contiguous (rows, width) views laid out one after another in ``buf``."""
-    views, offset = [], 0
-    for width in widths:
-        views.append(buf[offset: offset + rows * width].view(rows, width))
-        offset += rows * width
-    return views
-
-_cuda_scan = None
-
-
-def _mamba_ssm_scan():
-    """``mamba_ssm``'s fused selective scan, or None where it cannot be imported."""
-    global _cuda_scan
-    if _cuda_scan is None:
-        try:
-            from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
-
-            _cuda_scan = selective_scan_fn
-        except Exception:  # not installed, or no CUDA build (always so on CPU machines)
-            _cuda_scan = False
-    return _cuda_scan or None
 
 
 @dataclass
@@ -316,7 +287,7 @@ class Mamba(nn.Module):
     def _forward_fused(self, hidden_states, state, lengths, reverse, out=None):
         """Per-sequence, chunked, time-major forward through the compiled kernels.
 
-        Every per-chunk intermediate lives in one per-thread workspace that is reused from
+        Every per-chunk intermediate lives in a per-thread :func:`scratch` buffer, reused from
         chunk to chunk and call to call: allocating and freeing them per chunk made the C
         library hand the pages back to the OS and fault them in again (tens of thousands of
         page faults per encoder forward, a third of its time on this machine).
@@ -338,9 +309,7 @@ class Mamba(nn.Module):
         ):
             raise ValueError(f"out must be a contiguous float32 {tuple(hidden_states.shape)} "
                              f"tensor, got {tuple(out.shape)} {out.dtype}")
-        chunk = min(FUSED_CHUNK, length)
         n_dbl = dt_rank + 2 * d_state
-        ws = _workspace(chunk * (2 * d_inner + 2 * d_inner + n_dbl))
         conv_states, ssm_states = [], []
         for b in range(bsz):
             n = length if lengths is None else int(lengths[b])
@@ -354,7 +323,10 @@ class Mamba(nn.Module):
                 c1 = min(n, c0 + FUSED_CHUNK)
                 rows = c1 - c0
                 lo, hi = (n - c1, n - c0) if reverse else (c0, c1)
-                xz, u, y, x_dbl = _carve(ws, rows, (2 * d_inner, d_inner, d_inner, n_dbl))
+                xz = scratch("mamba_xz", (rows, 2 * d_inner))
+                u = scratch("mamba_u", (rows, d_inner))
+                x_dbl = scratch("mamba_x_dbl", (rows, n_dbl))
+                y = scratch("mamba_y", (rows, d_inner))
                 x_rows = hidden_states[b, lo:hi]
                 if self.in_proj.bias is None:
                     torch.mm(x_rows, in_w_t, out=xz)
