@@ -21,24 +21,10 @@ from espnet_mvc.nets.ssm import (
     cpu_kernel,
     reverse_within_length,
 )
+from ssm_testing import rel_err
 
 TOL = 1e-5
 D_MODEL, STYLE = 12, 5
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: faster on these tiny tensors, and immune to OpenMP barrier
-    stalls when the machine is busy (a 2-thread op can then wait a scheduler slice)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def rel_err(x, ref):
-    x, ref = x.detach().double(), ref.detach().double()
-    return (x - ref).abs().max().item() / max(ref.abs().max().item(), 1e-30)
 
 
 @pytest.fixture(params=["kernel", "chunked"])

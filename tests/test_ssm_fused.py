@@ -14,18 +14,11 @@ from espnet_mvc.nets.ssm import (
     BiMambaStack, GatedBiMambaBlock, Mamba, cpu_kernel, reverse_within_length,
 )
 from espnet_mvc.nets.ssm import mamba as mamba_mod
+from ssm_testing import rel_err, trained_like
 
 pytestmark = pytest.mark.skipif(cpu_kernel.load() is None, reason="no compiled CPU kernel")
 
 TOL = 2e-5
-
-
-def trained_like(m, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(0.2 * torch.randn(p.shape, generator=g))
-    return m.eval()
 
 
 def run(m, monkeypatch, backend, *args, **kwargs):
@@ -34,16 +27,9 @@ def run(m, monkeypatch, backend, *args, **kwargs):
         return m(*args, **kwargs)
 
 
-def rel(a, b):
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    n = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(n)
+one_or_two_threads = pytest.mark.parametrize(
+    "torch_threads", [1, 2], ids=["1thread", "2threads"], indirect=True
+)
 
 
 @pytest.fixture(params=[512, 7, 2], ids=["chunk512", "chunk7", "chunk2"])
@@ -59,7 +45,8 @@ def fused_chunk(request, monkeypatch):
     dict(d_model=20, d_state=5, d_conv=3, expand=3, conv_bias=False, bias=True),  # Di=60
 ])
 @pytest.mark.parametrize("mode", ["plain", "lengths", "reverse", "reverse_lengths"])
-def test_fused_equals_batched(kwargs, mode, threads, fused_chunk, monkeypatch):
+@one_or_two_threads
+def test_fused_equals_batched(kwargs, mode, torch_threads, fused_chunk, monkeypatch):
     torch.manual_seed(0)
     m = trained_like(Mamba(**kwargs))
     x = torch.randn(3, 45, kwargs["d_model"])
@@ -78,7 +65,7 @@ def test_fused_equals_batched(kwargs, mode, threads, fused_chunk, monkeypatch):
     batched = run(m, monkeypatch, "kernel", x, **call)
     assert len(calls) == n_fused, "ESPNET_MVC_SCAN=kernel must not use the fused path"
     assert fused.shape == batched.shape == x.shape
-    assert rel(fused, batched) < TOL
+    assert rel_err(fused, batched) < TOL
     if "lengths" in call:  # padding frames are zero on both paths
         for b, n in enumerate(lengths.tolist()):
             assert fused[b, n:].abs().max().item() == 0.0 if n < 45 else True
@@ -87,10 +74,11 @@ def test_fused_equals_batched(kwargs, mode, threads, fused_chunk, monkeypatch):
         spelled = reverse_within_length(
             run(m, monkeypatch, "fused", reverse_within_length(x, full)), full
         )
-        assert rel(fused, spelled) < TOL
+        assert rel_err(fused, spelled) < TOL
 
 
-def test_fused_state_chunks_equal_whole(threads, fused_chunk, monkeypatch):
+@one_or_two_threads
+def test_fused_state_chunks_equal_whole(torch_threads, fused_chunk, monkeypatch):
     torch.manual_seed(1)
     m = trained_like(Mamba(24, d_state=8))
     x = torch.randn(2, 40, 24)
@@ -100,11 +88,11 @@ def test_fused_state_chunks_equal_whole(threads, fused_chunk, monkeypatch):
     for lo, hi in ((0, 1), (1, 3), (3, 17), (17, 40)):
         y, state = run(m, monkeypatch, "fused", x[:, lo:hi], state)
         pieces.append(y)
-    assert rel(torch.cat(pieces, 1), whole) < TOL
+    assert rel_err(torch.cat(pieces, 1), whole) < TOL
     # the state handed back equals the batched path's, so the two paths can be mixed
     _, st_batched = run(m, monkeypatch, "kernel", x, m.allocate_state(2))
-    assert rel(state.ssm_state, st_batched.ssm_state) < TOL
-    assert rel(state.conv_state, st_batched.conv_state) < TOL  # GEMM rounding differs by size
+    assert rel_err(state.ssm_state, st_batched.ssm_state) < TOL
+    assert rel_err(state.conv_state, st_batched.conv_state) < TOL  # GEMM rounding differs by size
 
 
 def test_fused_only_without_autograd(monkeypatch):
@@ -131,8 +119,9 @@ def test_fused_only_without_autograd(monkeypatch):
     assert len(calls) == 1
 
 
+@one_or_two_threads
 @pytest.mark.parametrize("fusion", ["gated", "concat"])
-def test_stack_fused_equals_batched(monkeypatch, threads, fusion):
+def test_stack_fused_equals_batched(monkeypatch, torch_threads, fusion):
     """Two blocks in a row: reused buffers (h_b, the gate) never leak into a block's output,
     which the next block reads."""
     torch.manual_seed(2)
@@ -141,7 +130,7 @@ def test_stack_fused_equals_batched(monkeypatch, threads, fusion):
     lengths = torch.tensor([50, 21, 4])
     fused = run(stack, monkeypatch, "fused", x, lengths, s)
     batched = run(stack, monkeypatch, "kernel", x, lengths, s)
-    assert rel(fused, batched) < TOL
+    assert rel_err(fused, batched) < TOL
     assert fused[1, 21:].abs().max().item() == 0.0
 
 
@@ -202,7 +191,7 @@ def test_scratch_buffers_work_across_inference_mode_and_no_grad(monkeypatch):
     with torch.inference_mode():
         c = block(x, lengths, s).clone()
     for got in (a, b, c):
-        assert rel(got, want) < TOL
+        assert rel_err(got, want) < TOL
 
 
 def test_release_scratch():

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from espnet_mvc.nets.ssm import Mamba, MambaState, cpu_kernel
+from ssm_testing import rel_err, trained_like
 
 TOL = 1e-5
 
@@ -61,21 +62,6 @@ MAMBA_SSM_TABLE_D33 = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: faster on these tiny tensors, and immune to OpenMP barrier
-    stalls when the machine is busy (a 2-thread op can then wait a scheduler slice)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def rel_err(x, ref):
-    x, ref = x.detach().double(), ref.detach().double()
-    return (x - ref).abs().max().item() / max(ref.abs().max().item(), 1e-30)
-
-
 @pytest.fixture(params=["fused", "kernel", "chunked"])
 def backend(request, monkeypatch):
     """fused: the compiled, time-major inference path (used under no_grad); kernel: the
@@ -84,15 +70,6 @@ def backend(request, monkeypatch):
         pytest.skip("compiled CPU scan unavailable")
     monkeypatch.setenv("ESPNET_MVC_SCAN", request.param)
     return request.param
-
-
-def trained_like(m: Mamba, seed=0) -> Mamba:
-    """Move every parameter off its init (nonzero biases, varied A and D) and eval()."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in m.named_parameters():
-            p.add_(0.2 * torch.randn(p.shape, generator=g))
-    return m.eval()
 
 
 # ----------------------------------------------------------------------------- params

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from espnet_mvc.nets.ssm import cpu_kernel
 from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan, selective_scan_ref
+from ssm_testing import rel_err
 
 # the package re-exports the function under the module's name: get the module itself
 ss_module = importlib.import_module("espnet_mvc.nets.ssm.selective_scan")
@@ -36,30 +37,12 @@ BACKENDS = ["kernel", "chunked"]
 KERNEL_OK = cpu_kernel.load() is not None
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: faster on these tiny tensors, and immune to OpenMP barrier
-    stalls when the machine is busy (a 2-thread op can then wait a scheduler slice)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(params=BACKENDS)
 def backend(request, monkeypatch):
     if request.param == "kernel" and not KERNEL_OK:
         pytest.skip(f"compiled CPU scan unavailable: {cpu_kernel._load_failed}")
     monkeypatch.setenv("ESPNET_MVC_SCAN", request.param)
     return request.param
-
-
-def rel_err(x: torch.Tensor, ref: torch.Tensor) -> float:
-    """max|x - ref| / max|ref| in float64 (an all-zero ref demands an all-zero x)."""
-    assert x.shape == ref.shape, (x.shape, ref.shape)
-    x, ref = x.detach().double(), ref.detach().double()
-    scale = max(ref.abs().max().item(), 1e-30)
-    return (x - ref).abs().max().item() / scale
 
 
 # ----------------------------------------------------------------------------- truth
@@ -355,12 +338,12 @@ def test_float64_inputs(backend):
 
 
 @pytest.mark.skipif(not KERNEL_OK, reason="compiled CPU scan unavailable")
-@pytest.mark.parametrize("threads", [2, 3])
-def test_kernel_rows_split_over_threads(monkeypatch, threads):
+@pytest.mark.parametrize("torch_threads", [2, 3], indirect=True)
+def test_kernel_rows_split_over_threads(monkeypatch, torch_threads):
     """The kernel splits (batch, channel) rows over torch.get_num_threads() OpenMP threads,
     each accumulating its own dA/dB/dC: same results as the truth with 2 and 3 threads."""
+    threads = torch_threads
     monkeypatch.setenv("ESPNET_MVC_SCAN", "kernel")
-    torch.set_num_threads(threads)  # restored by the autouse fixture
     if cpu_kernel.load().mvc_fused_has_openmp():
         assert cpu_kernel._threads() == threads
     tensors, flags = make_inputs(*CASES[9])
