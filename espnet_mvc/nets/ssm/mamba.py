@@ -66,6 +66,22 @@ def release_scratch() -> None:
     _workspaces.buffers = {}
 
 
+_cuda_scan = None
+
+
+def _mamba_ssm_scan():
+    """``mamba_ssm``'s fused selective scan, or None where it cannot be imported."""
+    global _cuda_scan
+    if _cuda_scan is None:
+        try:
+            from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+            _cuda_scan = selective_scan_fn
+        except Exception:  # not installed, or no CUDA build (always so on CPU machines)
+            _cuda_scan = False
+    return _cuda_scan or None
+
+
 @dataclass
 class MambaState:
     """Recurrent state of one Mamba layer.
