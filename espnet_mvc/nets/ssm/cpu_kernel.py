@@ -25,7 +25,7 @@ import torch
 
 _SOURCE = Path(__file__).with_name("csrc") / "selective_scan_cpu.c"
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
-# OpenMP for the fused inference functions; dropped if the compiler lacks it.
+# OpenMP for every entry point's threads; dropped if the compiler lacks it.
 _OPENMP_FLAGS = ["-fopenmp"]
 # States are checkpointed every this many steps; backward recomputes inside a chunk.
 CKPT_EVERY = 64
@@ -90,9 +90,6 @@ def load() -> Optional[ctypes.CDLL]:
             try:
                 lib = ctypes.CDLL(str(_compile()))
                 i64, ptr = ctypes.c_int64, ctypes.c_void_p
-                lib.mvc_scan_fwd.argtypes = [ptr] * 9 + [i64] * 6
-                lib.mvc_scan_bwd.argtypes = [ptr] * 15 + [i64] * 6
-                lib.mvc_scan_fwd.restype = lib.mvc_scan_bwd.restype = None
                 lib.mvc_conv_silu.argtypes = [ptr, i64, ptr, ptr, ptr, ptr] + [i64] * 5
                 lib.mvc_scan_fused.argtypes = (
                     [ptr, ptr, i64, i64] + [ptr] * 5 + [i64, ptr, ptr] + [i64] * 5

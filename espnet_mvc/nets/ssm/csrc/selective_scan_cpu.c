@@ -9,8 +9,8 @@
  *   y          (B, D, L)       sum_n C h (no D skip, no gate: those stay in PyTorch)
  *   h_last     (B, D, N)
  *   ckpt       (B, D, n_ckpt, N)  state before every chunk of CKPT steps, for backward
- * Rows [row_begin, row_end) of the flattened (B, D) are processed, so that Python can run
- * several calls in parallel threads (ctypes releases the GIL).
+ * The row functions process rows [row_begin, row_end) of the flattened (B, D); the
+ * entry points mvc_scan_fwd_mt / mvc_scan_bwd_mt split the rows over an OpenMP team.
  */
 #include <math.h>
 #include <stdint.h>
@@ -26,7 +26,7 @@ int mvc_fused_max_inner(void) { return MAX_FUSED_DI; }
 
 int mvc_scan_max_state(void) { return MAX_N; }
 
-void mvc_scan_fwd(const float *u, const float *dt, const float *A, const float *Bt,
+static void mvc_scan_fwd(const float *u, const float *dt, const float *A, const float *Bt,
                   const float *Ct, const float *h0, float *y, float *h_last, float *ckpt,
                   int64_t D, int64_t L, int64_t N, int64_t ckpt_every, int64_t row_begin,
                   int64_t row_end) {
@@ -60,7 +60,7 @@ void mvc_scan_fwd(const float *u, const float *dt, const float *A, const float *
  * batch; so gA is accumulated per call into gA_part (D, N) owned by the calling thread),
  * gB_part / gC_part (B, L, N) owned by the calling thread, gh0 (B, D, N).
  * States inside a chunk are recomputed from the checkpoint into `hs` (ckpt_every+1, N). */
-void mvc_scan_bwd(const float *u, const float *dt, const float *A, const float *Bt,
+static void mvc_scan_bwd(const float *u, const float *dt, const float *A, const float *Bt,
                   const float *Ct, const float *ckpt, const float *gy, const float *g_hlast,
                   float *gu, float *gdt, float *gA_part, float *gB_part, float *gC_part,
                   float *gh0, float *hs, int64_t D, int64_t L, int64_t N, int64_t ckpt_every,
