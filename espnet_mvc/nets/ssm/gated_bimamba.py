@@ -113,18 +113,19 @@ class GatedBiMambaBlock(nn.Module):
         self._check_input(x)
         lengths = check_lengths(x, lengths)
         mask = valid_mask(lengths, x.shape[1]).to(x.dtype)
-        if not torch.is_grad_enabled():  # inference: fewer full-length temporaries
-            u = self.norm(x, style).mul_(mask)
-            h_f = self.mamba_fwd(u, lengths=lengths)
-            # h_b is consumed by the merge below: a reused buffer, not a new allocation
-            h_b_buf = scratch("bimamba_h_b", u.shape) if self.mamba_bwd._can_fuse(u) else None
-            h_b = self.mamba_bwd(u, lengths=lengths, reverse=True, out=h_b_buf)
-            del u
-            return self._merge(x, h_f, h_b).mul_(mask)
-        u = self.norm(x, style) * mask
+        inference = not torch.is_grad_enabled()  # then: fewer full-length temporaries
+        u = self.norm(x, style)
+        u = u.mul_(mask) if inference else u * mask
         h_f = self.mamba_fwd(u, lengths=lengths)
-        h_b = self.mamba_bwd(u, lengths=lengths, reverse=True)
-        return self._merge(x, h_f, h_b) * mask
+        # at inference h_b, consumed by the merge, goes to a reused buffer
+        h_b_buf = (
+            scratch("bimamba_h_b", u.shape)
+            if inference and self.mamba_bwd._can_fuse(u) else None
+        )
+        h_b = self.mamba_bwd(u, lengths=lengths, reverse=True, out=h_b_buf)
+        del u
+        out = self._merge(x, h_f, h_b)
+        return out.mul_(mask) if inference else out * mask
 
     def forward_chunk(
         self,

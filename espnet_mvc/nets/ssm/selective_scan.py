@@ -52,8 +52,9 @@ def scan_backend(u: torch.Tensor, d_state: int) -> str:
     ``ESPNET_MVC_SCAN`` = ``auto`` (default: the compiled kernel for CPU tensors when it
     builds, else the chunked scan; ``Mamba`` also uses its fused inference path),
     ``fused`` (like ``auto``, but the kernel is required), ``kernel`` (the compiled scan
-    only, required; ``Mamba`` runs unfused) or ``chunked``. CUDA tensors use ``mamba_ssm``'s kernel one level up, in ``Mamba``; the
-    chunked scan is the device-agnostic fallback.
+    only, required; ``Mamba`` runs unfused) or ``chunked``. CUDA tensors use
+    ``mamba_ssm``'s kernel one level up, in ``Mamba``; the chunked scan is the
+    device-agnostic fallback.
     """
     choice = os.environ.get("ESPNET_MVC_SCAN", "auto").lower()
     if choice not in _BACKENDS:
@@ -244,9 +245,10 @@ def _chunked_forward(u, dt, A, B, C, h0, chunk):
     outputs = []
     h = h0
     for start in range(0, length, segment):
-        stop = min(length, start + segment)
-        y_seg, h = _scan_padded(dt[:, :, start:stop], dt[:, :, start:stop] * u[:, :, start:stop],
-                                A, B[:, :, start:stop], C[:, :, start:stop], h, chunk, False)
+        part = slice(start, min(length, start + segment))
+        dt_seg = dt[:, :, part]
+        y_seg, h = _scan_padded(dt_seg, dt_seg * u[:, :, part], A, B[:, :, part],
+                                C[:, :, part], h, chunk, False)
         outputs.append(y_seg)
     return torch.cat(outputs, dim=2), h
 
