@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import tarfile
+import tempfile
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
+import yaml
 
 import espnet_mvc  # noqa: F401  (registers the plugin)
 from espnet_mvc.audio import AudioInput, load_reference
@@ -90,20 +92,16 @@ def _resolve_recipe_paths(config: Path, exp_dir: Path) -> Path:
         ModelLoadError: a named file exists neither relative to the current directory nor
             to any parent of ``exp_dir``.
     """
-    import tempfile
-
-    import yaml
-
     with open(config, encoding="utf-8") as f:
         conf = yaml.safe_load(f) or {}
     cwd = Path.cwd()
-    roots = [cwd] + list(exp_dir.resolve().parents)
+    recipe_dirs = exp_dir.resolve().parents
     changed = False
 
     def resolve(value: str, what: str, required: bool) -> Optional[str]:
         if os.path.isabs(value) or (cwd / value).exists():
             return None
-        found = next((r / value for r in roots[1:] if (r / value).exists()), None)
+        found = next((r / value for r in recipe_dirs if (r / value).exists()), None)
         if found is None and required:
             raise ModelLoadError(
                 f"{config}: {what} = {value} exists neither relative to the current directory "

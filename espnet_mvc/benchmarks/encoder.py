@@ -88,7 +88,9 @@ FULL_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 QUICK_LENGTHS = [64, 128, 256, 512, 1024]
 TINY_LENGTHS = [16, 32]
 DEFAULT_MODELS = ["mvc", "styletts2", "fastspeech2"]
-ALL_MODELS = DEFAULT_MODELS + ["mvc_unfused", "styletts2_gather", "styletts2_native", "styletts2_tel"]
+ALL_MODELS = DEFAULT_MODELS + [
+    "mvc_unfused", "styletts2_gather", "styletts2_native", "styletts2_tel",
+]
 LABELS = {
     "mvc": "MVC (Bi-Mamba x3, 6 blocks)",
     "mvc_unfused": "MVC, batched (unfused) Mamba path",
@@ -448,7 +450,7 @@ def main(argv=None) -> int:
     def rounds_at(t):
         return args.rounds if t <= args.rounds_max_t else 1
 
-    plan = [(t, [m for m in models]) for t in lengths] + [(t, ["mvc"]) for t in extra_mvc]
+    plan = [(t, list(models)) for t in lengths] + [(t, ["mvc"]) for t in extra_mvc]
     results: List[Dict[str, Any]] = []
     dead = set()
     header = f"{'model':<18}{'T':>6}{'frames':>8}{'wall_s':>10}{'min_s':>10}{'cpu_s':>10}" \
