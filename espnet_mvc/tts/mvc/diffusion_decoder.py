@@ -5,8 +5,20 @@ x_1::
 
     x_t = (1 - (1 - sigma_min) t) x_0 + t x_1,    u_t = x_1 - (1 - sigma_min) x_0
 
-Sampling integrates dx/dt = v(x_t, t | mu, s) from x_0 ~ N(0, temperature^2 I) with a few
-Euler or midpoint steps. Straight flows are why 2-10 steps suffice.
+Sampling integrates dx/dt = v(x_t, t | mu, s) from x_0 with a few Euler or midpoint steps.
+Straight flows are why 2-10 steps suffice.
+
+Where the flow starts (``prior``):
+
+* ``"mu"`` (default): x_0 ~ N(mu, temperature^2 I), the data-dependent prior of Grad-TTS /
+  PriorGrad. The decoder only has to move the prior mean mu (which the conditioning stack
+  regresses onto the mel) to the data, and since the estimator's output layer starts at
+  zero, an untrained decoder returns mu itself. Training therefore never makes the
+  synthesized mel worse than the prior.
+* ``"zero"``: x_0 ~ N(0, temperature^2 I), as in Matcha-TTS. The decoder must carry pure
+  noise all the way to speech; early in training (the first thousands of steps) that gives
+  noise even where mu is already intelligible, which is why MVC's first CPU-trained models
+  did not speak. Kept for reproducing Matcha-style decoders.
 """
 
 from typing import List, Optional, Tuple
@@ -17,6 +29,7 @@ import torch.nn as nn
 from espnet_mvc.tts.mvc.denoiser import BiMambaUNet1d
 
 SOLVERS = ("euler", "midpoint")
+PRIORS = ("mu", "zero")
 
 
 class CFMDecoder(nn.Module):
@@ -28,6 +41,7 @@ class CFMDecoder(nn.Module):
         sigma_min (float): Width of the data end of the probability path.
         n_timesteps (int): Default number of solver steps.
         solver (str): "euler" or "midpoint" (2 network calls per step).
+        prior (str): Mean of the starting noise: "mu" (the condition) or "zero".
         denoiser_conf (Optional[dict]): Keywords for :class:`BiMambaUNet1d`.
     """
 
@@ -38,11 +52,15 @@ class CFMDecoder(nn.Module):
         sigma_min: float = 1e-4,
         n_timesteps: int = 4,
         solver: str = "euler",
+        prior: str = "mu",
         denoiser_conf: Optional[dict] = None,
     ):
         super().__init__()
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        self.prior = prior
         self.odim = odim
         self.sigma_min = sigma_min
         self.n_timesteps = n_timesteps
@@ -72,7 +90,7 @@ class CFMDecoder(nn.Module):
         bsz = x1.shape[0]
         t = torch.rand(bsz, device=x1.device, dtype=x1.dtype)
         tt = t[:, None, None]
-        x0 = torch.randn_like(x1)
+        x0 = self._start(torch.randn_like(x1), mu, 1.0)
         xt = (1 - (1 - self.sigma_min) * tt) * x0 + tt * x1
         target = x1 - (1 - self.sigma_min) * x0
         v = self.estimator(xt, mask, mu, t, style)
@@ -80,6 +98,11 @@ class CFMDecoder(nn.Module):
         # x1 = x_t + (1 - t) * v along the straight path (sigma_min ~ 0)
         x1_hat = (xt + (1 - tt) * v) * mask
         return loss, x1_hat
+
+    def _start(self, noise: torch.Tensor, mu: torch.Tensor, temperature: float) -> torch.Tensor:
+        """x_0 of the flow: scaled noise, centred on mu for the data-dependent prior."""
+        x = noise * temperature
+        return x + mu if self.prior == "mu" else x
 
     @torch.no_grad()
     def sample(
@@ -115,7 +138,7 @@ class CFMDecoder(nn.Module):
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        x = (torch.randn_like(mu) if noise is None else noise) * temperature
+        x = self._start(torch.randn_like(mu) if noise is None else noise, mu, temperature)
         ts = torch.linspace(0, 1, steps + 1, device=mu.device, dtype=mu.dtype)
         bsz = mu.shape[0]
         for i in range(steps):
@@ -175,7 +198,7 @@ class CFMDecoder(nn.Module):
         if len(caches) != evals:
             raise ValueError(f"expected {evals} caches (one per evaluation), got {len(caches)}")
         new_caches: List[dict] = []
-        x = noise * temperature
+        x = self._start(noise, mu, temperature)
         ts = torch.linspace(0, 1, steps + 1, device=mu.device, dtype=mu.dtype)
         bsz = mu.shape[0]
         k = 0
