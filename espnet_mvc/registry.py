@@ -3,7 +3,9 @@
 ESPnet has no entry-point mechanism for models: tasks pick classes from ``ClassChoices``
 objects (``tts_choices``) and ``JointText2Wav`` looks text2mel classes up in the module
 dict ``AVAILABLE_TEXT2MEL``. ``Text2Speech`` and packed-model loading rebuild models
-through ``TTSTask`` / ``GANTTSTask``, so the plugin registers into all three.
+through ``TTSTask`` / ``GANTTSTask``, so the plugin registers into all three. It also
+teaches ``TTSTask.build_vocoder_from_file`` (``Text2Speech``'s vocoder loading) the plugin's
+own vocoder files (:mod:`espnet_mvc.vocoder`).
 
 ``import espnet_mvc`` calls :func:`register_all`, which patches the ESPnet modules that are
 already imported and installs an import hook for the others: each is patched the moment it
@@ -17,6 +19,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import inspect
+import logging
 import sys
 from typing import Callable, Dict, List, Tuple, Type
 
@@ -135,6 +138,97 @@ def _add_to_tts_choices(module) -> None:
         module.tts_choices.classes[name] = cls
 
 
+def _patch_build_vocoder(module) -> None:
+    """Let ``TTSTask.build_vocoder_from_file`` load the plugin's own vocoders.
+
+    ``Text2Speech(..., vocoder_file=..., vocoder_config=...)`` builds its vocoder with this
+    classmethod, which knows only parallel_wavegan ``.pkl`` files and Griffin-Lim and
+    rejects anything else. A ``.pth`` file whose config (``vocoder_config``, default
+    ``vocoder.yaml`` next to it) is one of :mod:`espnet_mvc.vocoder`'s is loaded with
+    :func:`espnet_mvc.vocoder.load_vocoder` (with a warning if the TTS model's features
+    differ from the vocoder's); every other call goes to ESPnet's method.
+    """
+    cls = module.TTSTask
+    if getattr(cls, "_mvc_vocoder_patched", False):
+        return
+    original = cls.build_vocoder_from_file.__func__
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def build_vocoder_from_file(klass, *args, **kwargs):
+        bound = signature.bind(klass, *args, **kwargs)
+        bound.apply_defaults()
+        vocoder_file = bound.arguments["vocoder_file"]
+        config = bound.arguments["vocoder_config_file"]
+        if vocoder_file is not None and str(vocoder_file).endswith(".pth"):
+            from espnet_mvc.vocoder import is_plugin_vocoder, load_vocoder
+
+            if is_plugin_vocoder(vocoder_file, config):
+                vocoder = load_vocoder(vocoder_file, config, bound.arguments["device"])
+                _warn_vocoder_feature_mismatch(vocoder, vocoder_file, bound.arguments["model"])
+                return vocoder
+        return original(klass, *args, **kwargs)
+
+    cls.build_vocoder_from_file = classmethod(build_vocoder_from_file)
+    cls._mvc_vocoder_patched = True
+
+
+def _warn_vocoder_feature_mismatch(vocoder, vocoder_file, model) -> None:
+    """A vocoder fed features other than its training ones outputs wrong audio silently."""
+    from espnet_mvc.vocoder import feature_mismatches
+
+    feats_extract = getattr(model, "feats_extract", None)
+    if feats_extract is None or not hasattr(feats_extract, "get_parameters"):
+        return
+    mismatches = feature_mismatches(vocoder, feats_extract.get_parameters())
+    if mismatches:
+        logging.warning(
+            f"vocoder {vocoder_file} was trained on other features than the TTS model "
+            f"produces ({'; '.join(mismatches)}): expect wrong audio"
+        )
+
+
+# g2p types the plugin adds to ESPnet's PhonemeTokenizer: name -> "module:function"
+PLUGIN_G2P: Dict[str, str] = {
+    "kokoro_en": "espnet_mvc.text.kokoro:g2p",
+}
+
+
+def _add_g2p(module) -> None:
+    """Teach ``espnet2.text.phoneme_tokenizer`` the plugin's g2p types (``kokoro_en``).
+
+    ESPnet has no g2p registry: ``PhonemeTokenizer.__init__`` is an if/elif chain over
+    names and ``--g2p`` is validated against the list ``g2p_choices``. Models trained on
+    the natural-voice corpus store ``g2p: kokoro_en`` in their config, so ESPnet's own
+    ``Text2Speech`` (and packed models) must turn raw text into those symbols. The name is
+    appended to ``g2p_choices`` (argparse keeps a reference to that list) and the
+    tokenizer built with ``g2p_type=None`` gets the plugin's g2p function.
+    """
+    for name in PLUGIN_G2P:
+        if name not in module.g2p_choices:
+            module.g2p_choices.append(name)
+    cls = module.PhonemeTokenizer
+    if getattr(cls, "_mvc_g2p_patched", False):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self, g2p_type, *args, **kwargs):
+        if g2p_type not in PLUGIN_G2P:
+            return original(self, g2p_type, *args, **kwargs)
+        original(self, None, *args, **kwargs)
+        self.g2p_type = g2p_type
+        self.g2p = _load(PLUGIN_G2P[g2p_type])
+
+    cls.__init__ = __init__
+    cls._mvc_g2p_patched = True
+
+
+def _setup_tts_task(module) -> None:
+    _add_to_tts_choices(module)
+    _patch_build_vocoder(module)
+
+
 def _add_to_joint(module) -> None:
     for name, cls in _plugin_classes():
         module.AVAILABLE_TEXT2MEL[name] = cls
@@ -143,10 +237,11 @@ def _add_to_joint(module) -> None:
 
 # ESPnet module -> what the plugin does to it once it is imported
 _HOOKS: Dict[str, Callable] = {
-    "espnet2.tasks.tts": _add_to_tts_choices,
+    "espnet2.tasks.tts": _setup_tts_task,
     "espnet2.tasks.gan_tts": _add_to_tts_choices,
     "espnet2.gan_tts.joint.joint_text2wav": _add_to_joint,
     "espnet2.bin.tts_inference": lambda module: _patch_text2speech(),
+    "espnet2.text.phoneme_tokenizer": _add_g2p,
 }
 
 
