@@ -1,0 +1,681 @@
+"""Train a Vocos-style vocoder on Kaldi-style data dirs, on CPU, within a CPU-time budget.
+
+    python -m espnet_mvc.bin.train_vocoder --train-dir data/tr_no_dev --valid-dir data/dev \\
+        --outdir exp/vocoder --fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 \\
+        --n-mels 80 --fmin 0 --fmax 12000 --max-cpu-seconds 36000
+
+Features: the generator is fed exactly what a TTS model trained with ESPnet's ``fbank``
+front-end produces: features are computed by ``espnet2.tts.feats_extract.log_mel_fbank.
+LogMelFbank(fs, n_fft, win_length, hop_length, n_mels, fmin, fmax)`` itself (the feature
+options must be the TTS config's ``feats_extract_conf``), so at synthesis time
+``Text2Speech`` can hand the vocoder its denormalized log-mel (``feat_gen_denorm``).
+
+Data: ``wav.scp`` (``utt_id path`` lines) of each dir; all audio is read into memory once
+and its features computed once per utterance. A training example is ``--segment-frames``
+consecutive frames ``[a, a + F)`` of an utterance with the samples
+``[a * hop, (a + F) * hop)``: ``LogMelFbank`` frames are centred (``center=True``: frame
+``k`` on sample ``k * hop``), and so are the generator's iSTFT frames, so the generator's
+``F * hop`` output samples line up with exactly these samples. Segment start positions are
+drawn uniformly over the corpus.
+
+Losses (weights are options; defaults):
+
+* mel: L1 between the ``LogMelFbank`` features (log10 mel amplitude) of the real and the
+  generated segment, floored at ``--mel-floor`` (-5: amplitude 1e-5, HiFi-GAN's floor);
+  weight ``--lambda-mel`` 45, as ESPnet's HiFi-GAN recipes weight their log10 mel L1.
+* multi-resolution STFT: spectral convergence + L1 of log magnitudes, averaged over the
+  resolutions (n_fft, hop, win) (512, 128, 512), (1024, 256, 1024), (2048, 512, 2048);
+  weight ``--lambda-stft`` 1 (mel 45 : STFT 1, as in HiFi-GAN's 45 : adversarial ~1).
+* from ``--gan-start-step`` (default: never): a multi-resolution spectrogram discriminator
+  (UnivNet's MRD, 2-D convs over magnitude spectrograms at the three resolutions above),
+  hinge loss (``--lambda-adv`` 1) and feature matching (``--lambda-fm`` 2).
+
+Optimisation: AdamW (betas 0.8, 0.99), learning rate ``lr * lr_decay ** step`` (no warm-up;
+computed from the step, so resuming continues the same schedule), gradient norm clipping.
+
+Outputs in ``--outdir``, written atomically every ``--save-every-steps`` and at the end:
+``checkpoint.pth`` (generator, optimizer(s), step, CPU seconds used, RNG states; training
+resumes from it automatically), ``vocoder.pth`` (generator state_dict) and ``vocoder.yaml``
+(see :mod:`espnet_mvc.vocoder`); ``train.log`` gets the log lines (also on stdout), with
+the validation mel-L1 of up to 8 whole ``--valid-dir`` utterances at every save.
+
+Stopping: at ``--max-steps``, after ``--max-cpu-seconds`` of process CPU time (summed over
+resumed runs), or on SIGTERM / Ctrl-C (the step in progress is finished and a checkpoint
+saved; a second signal stops at once). All loading uses ``torch.load(weights_only=True)``.
+"""
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+
+from espnet_mvc.vocoder import VOCODER_CLASSES, build_generator
+from espnet_mvc.vocoder.vocos import num_parameters
+
+STFT_RESOLUTIONS: Tuple[Tuple[int, int, int], ...] = (
+    (512, 128, 512),
+    (1024, 256, 1024),
+    (2048, 512, 2048),
+)
+CHECKPOINT = "checkpoint.pth"
+VOCODER_FILE = "vocoder.pth"
+VOCODER_CONFIG = "vocoder.yaml"
+LOG_FILE = "train.log"
+MAX_VALID_UTTS = 8
+
+
+def _optional_int(value: str) -> Optional[int]:
+    # ESPnet configs write win_length / fmax as null to mean n_fft / fs/2
+    return None if value.lower() in ("none", "null") else int(value)
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """Command-line options of the vocoder trainer."""
+    p = argparse.ArgumentParser(
+        description="Train a Vocos-style vocoder on ESPnet LogMelFbank features.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--train-dir", required=True, help="Kaldi-style data dir with wav.scp")
+    g.add_argument("--valid-dir", default=None, help="data dir for validation (optional)")
+    g.add_argument("--outdir", required=True)
+    g = p.add_argument_group("features (must equal the TTS config's feats_extract_conf)")
+    g.add_argument("--fs", type=int, default=24000)
+    g.add_argument("--n-fft", type=int, default=1024)
+    g.add_argument("--hop-length", type=int, default=300)
+    g.add_argument("--win-length", type=_optional_int, default=1024, help="none: n-fft")
+    g.add_argument("--n-mels", type=int, default=80)
+    g.add_argument("--fmin", type=_optional_int, default=0)
+    g.add_argument("--fmax", type=_optional_int, default=12000, help="none: fs/2")
+    g = p.add_argument_group("generator")
+    g.add_argument("--vocoder-type", default="vocos", choices=sorted(VOCODER_CLASSES))
+    g.add_argument(
+        "--istft-n-fft", type=int, default=None, help="iSTFT size (default 4 * hop-length)"
+    )
+    g.add_argument("--dim", type=int, default=256)
+    g.add_argument("--intermediate-dim", type=int, default=768)
+    g.add_argument("--num-layers", type=int, default=6)
+    g.add_argument("--kernel-size", type=int, default=7)
+    g = p.add_argument_group("training")
+    g.add_argument("--batch-size", type=int, default=16)
+    g.add_argument("--segment-frames", type=int, default=48)
+    g.add_argument("--lr", type=float, default=5e-4)
+    g.add_argument("--lr-decay", type=float, default=0.99998, help="lr factor per step")
+    g.add_argument("--weight-decay", type=float, default=0.01)
+    g.add_argument("--grad-clip", type=float, default=100.0, help="max gradient norm")
+    g.add_argument("--lambda-mel", type=float, default=45.0)
+    g.add_argument("--lambda-stft", type=float, default=1.0)
+    g.add_argument("--lambda-adv", type=float, default=1.0)
+    g.add_argument("--lambda-fm", type=float, default=2.0)
+    g.add_argument("--mel-floor", type=float, default=-5.0, help="log-mel floor in the loss")
+    g.add_argument(
+        "--gan-start-step", type=int, default=None, help="add the GAN losses from this step"
+    )
+    g.add_argument("--max-steps", type=int, default=None)
+    g.add_argument("--max-cpu-seconds", type=float, default=None)
+    g.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    g.add_argument("--save-every-steps", type=int, default=500)
+    g.add_argument("--log-every-steps", type=int, default=50)
+    g.add_argument("--seed", type=int, default=0)
+    return p
+
+
+# ---------------------------------------------------------------------------------------
+# features and data
+
+
+def feats_extract_conf(args: argparse.Namespace) -> dict:
+    """``LogMelFbank`` keywords (``feats_extract_conf`` of an ESPnet TTS config)."""
+    return dict(
+        fs=int(args.fs),
+        n_fft=int(args.n_fft),
+        win_length=args.win_length,
+        hop_length=int(args.hop_length),
+        n_mels=int(args.n_mels),
+        fmin=args.fmin,
+        fmax=args.fmax,
+    )
+
+
+def build_feats_extract(conf: dict) -> nn.Module:
+    """ESPnet's TTS feature extractor, exactly as a TTS config with ``feats_extract: fbank``
+    builds it."""
+    from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+    return LogMelFbank(**conf)
+
+
+def compute_mel(feats_extract: nn.Module, wav: torch.Tensor) -> torch.Tensor:
+    """Log-mel features of waveforms.
+
+    Args:
+        feats_extract (LogMelFbank): The extractor.
+        wav (Tensor): (B, L) or (L,).
+
+    Returns:
+        Tensor: (B, 1 + L // hop, n_mels) or (1 + L // hop, n_mels).
+    """
+    if wav.dim() == 1:
+        return compute_mel(feats_extract, wav.unsqueeze(0)).squeeze(0)
+    feats, _ = feats_extract(wav)
+    return feats
+
+
+def read_wav_scp(data_dir: str, fs: int, limit: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Read the audio of a data dir's ``wav.scp`` (mono float32, at ``fs``).
+
+    Raises:
+        ValueError: missing wav.scp, an entry that is not a file (pipes and ark offsets
+            are not supported), unreadable audio, another rate, or several channels.
+    """
+    import soundfile as sf
+    from espnet2.fileio.read_text import read_2columns_text
+
+    scp = Path(data_dir) / "wav.scp"
+    if not scp.is_file():
+        raise ValueError(f"{scp}: not found")
+    entries = read_2columns_text(scp)
+    if not entries:
+        raise ValueError(f"{scp}: no utterances")
+    wavs: Dict[str, np.ndarray] = {}
+    for utt, path in list(entries.items())[:limit]:
+        if not Path(path).is_file():
+            raise ValueError(f"{scp}: {utt}: {path!r} is not a file (only plain paths)")
+        try:
+            wav, sr = sf.read(path, dtype="float32", always_2d=True)
+        except Exception as e:  # libsndfile raises several types
+            raise ValueError(f"{scp}: {utt}: cannot read {path} ({e})") from e
+        if sr != fs:
+            raise ValueError(f"{scp}: {utt}: {path} is {sr} Hz, expected --fs {fs}")
+        if wav.shape[1] != 1:
+            raise ValueError(f"{scp}: {utt}: {path} has {wav.shape[1]} channels, expected 1")
+        wavs[utt] = wav[:, 0]
+    return wavs
+
+
+class SegmentSampler:
+    """In-memory corpus: random aligned (mel, waveform) segments.
+
+    Args:
+        wavs (dict): utt -> waveform (L,) float32.
+        feats_extract (LogMelFbank): Feature extractor.
+        hop_length (int): Its hop.
+        segment_frames (int): Frames F per segment.
+        seed (int): Seed of the sampler's own ``torch.Generator``.
+    """
+
+    def __init__(
+        self,
+        wavs: Dict[str, np.ndarray],
+        feats_extract: nn.Module,
+        hop_length: int,
+        segment_frames: int,
+        seed: int = 0,
+    ):
+        self.hop = hop_length
+        self.frames = segment_frames
+        self.utts: List[str] = list(wavs)
+        self.wavs: List[torch.Tensor] = []
+        self.mels: List[torch.Tensor] = []
+        n_starts = []
+        with torch.no_grad():
+            for utt in self.utts:
+                wav = torch.from_numpy(wavs[utt])
+                # shorter utterances are zero-padded to one segment
+                wav = F.pad(wav, (0, max(0, segment_frames * hop_length - wav.numel())))
+                self.wavs.append(wav)
+                self.mels.append(compute_mel(feats_extract, wav))  # (1 + L // hop, n_mels)
+                # start frame a is valid while the samples (a + F) * hop stay in the audio
+                n_starts.append(wav.numel() // hop_length - segment_frames + 1)
+        self.cum_starts = torch.tensor(np.cumsum(n_starts), dtype=torch.long)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self, batch_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Draw a batch (start positions uniform over the corpus).
+
+        Returns:
+            Tensor: Log-mel (B, n_mels, F).
+            Tensor: Waveform (B, F * hop).
+        """
+        total = int(self.cum_starts[-1])
+        picks = torch.randint(total, (batch_size,), generator=self.generator)
+        utt_idx = torch.searchsorted(self.cum_starts, picks, right=True)
+        mels, wavs = [], []
+        for i, pick in zip(utt_idx.tolist(), picks.tolist()):
+            a = pick - (int(self.cum_starts[i - 1]) if i > 0 else 0)
+            mels.append(self.mels[i][a : a + self.frames])
+            wavs.append(self.wavs[i][a * self.hop : (a + self.frames) * self.hop])
+        return torch.stack(mels).transpose(1, 2), torch.stack(wavs)
+
+
+# ---------------------------------------------------------------------------------------
+# losses and discriminator
+
+
+def _stft_mag(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    spec = torch.stft(x, n_fft, hop, window.shape[0], window, return_complex=True)
+    # sqrt of a floored power: |z| has an infinite gradient at 0
+    return torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-7))
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    """Spectral convergence + log-magnitude L1, averaged over STFT resolutions.
+
+    Args:
+        resolutions: (n_fft, hop, win_length) of each STFT (Hann window).
+    """
+
+    def __init__(self, resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS):
+        super().__init__()
+        self.resolutions = [tuple(r) for r in resolutions]
+        for i, (_, _, win) in enumerate(self.resolutions):
+            self.register_buffer(f"window{i}", torch.hann_window(win), persistent=False)
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Compute the loss.
+
+        Args:
+            fake (Tensor): Generated waveform (B, L).
+            real (Tensor): Target waveform (B, L).
+
+        Returns:
+            Tensor: Spectral convergence loss (scalar).
+            Tensor: Log-magnitude L1 loss (scalar).
+        """
+        sc, mag = 0.0, 0.0
+        for i, (n_fft, hop, _) in enumerate(self.resolutions):
+            window = getattr(self, f"window{i}")
+            m_fake = _stft_mag(fake, n_fft, hop, window)
+            m_real = _stft_mag(real, n_fft, hop, window)
+            sc = sc + torch.linalg.norm(m_real - m_fake) / torch.linalg.norm(m_real)
+            mag = mag + F.l1_loss(torch.log(m_fake), torch.log(m_real))
+        n = len(self.resolutions)
+        return sc / n, mag / n
+
+
+class SpectrogramDiscriminator(nn.Module):
+    """UnivNet's resolution discriminator: 2-D convs over one magnitude spectrogram.
+
+    Args:
+        resolution: (n_fft, hop, win_length).
+        channels (int): Conv channels.
+    """
+
+    def __init__(self, resolution: Tuple[int, int, int], channels: int = 32):
+        super().__init__()
+        from torch.nn.utils.parametrizations import weight_norm
+
+        self.n_fft, self.hop, win = resolution
+        self.register_buffer("window", torch.hann_window(win), persistent=False)
+        # (B, 1, T, F): kernels 3 frames x 9 bins, strides halve the frequency axis
+        self.convs = nn.ModuleList(
+            [weight_norm(nn.Conv2d(1, channels, (3, 9), padding=(1, 4)))]
+            + [
+                weight_norm(nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(1, 4)))
+                for _ in range(3)
+            ]
+            + [weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1)))]
+        )
+        self.post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
+
+    def forward(self, wav: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """Score a waveform.
+
+        Args:
+            wav (Tensor): (B, L).
+
+        Returns:
+            Tensor: Logits (B, T' * F').
+            list: Feature maps of every layer.
+        """
+        x = _stft_mag(wav, self.n_fft, self.hop, self.window).transpose(1, 2).unsqueeze(1)
+        fmaps = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+            fmaps.append(x)
+        x = self.post(x)
+        fmaps.append(x)
+        return x.flatten(1), fmaps
+
+
+class MultiResolutionDiscriminator(nn.Module):
+    """One :class:`SpectrogramDiscriminator` per STFT resolution."""
+
+    def __init__(self, resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS):
+        super().__init__()
+        self.discriminators = nn.ModuleList(SpectrogramDiscriminator(r) for r in resolutions)
+
+    def forward(self, wav: torch.Tensor) -> List[Tuple[torch.Tensor, List[torch.Tensor]]]:
+        """(logits, feature maps) of each resolution for a waveform (B, L)."""
+        return [d(wav) for d in self.discriminators]
+
+
+def discriminator_loss(real_out, fake_out) -> torch.Tensor:
+    """Hinge loss of the discriminator, summed over resolutions."""
+    return sum(
+        F.relu(1 - r).mean() + F.relu(1 + f).mean() for (r, _), (f, _) in zip(real_out, fake_out)
+    )
+
+
+def generator_adv_loss(fake_out) -> torch.Tensor:
+    """Hinge loss of the generator, summed over resolutions."""
+    return sum(F.relu(1 - f).mean() for f, _ in fake_out)
+
+
+def feature_matching_loss(real_out, fake_out) -> torch.Tensor:
+    """Mean L1 between the discriminator's feature maps of real and generated audio."""
+    losses = [
+        F.l1_loss(f, r.detach())
+        for (_, real_maps), (_, fake_maps) in zip(real_out, fake_out)
+        for r, f in zip(real_maps, fake_maps)
+    ]
+    return sum(losses) / len(losses)
+
+
+# ---------------------------------------------------------------------------------------
+# checkpoints and logging
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class _Log:
+    """Lines to stdout and appended to ``train.log``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        print(line, flush=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+class _StopOnSignal:
+    """SIGTERM / SIGINT set ``signum`` (the loop stops after the step in progress) and
+    restore the previous handler, so that a second signal acts at once."""
+
+    def __init__(self):
+        self.signum: Optional[int] = None
+        self._previous: Dict[int, object] = {}
+
+    def _handler(self, signum, frame):
+        self.signum = signum
+        signal.signal(signum, self._previous[signum])
+
+    def _install(self, signum: int) -> None:
+        previous = signal.signal(signum, self._handler)
+        # None: a handler not set from Python; the default is the closest to restore
+        self._previous[signum] = signal.SIG_DFL if previous is None else previous
+
+    def __enter__(self):
+        with contextlib.suppress(ValueError):  # not the main thread: no handlers
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                self._install(signum)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def vocoder_config(args: argparse.Namespace) -> dict:
+    """The ``vocoder.yaml`` content for these options (without training progress)."""
+    params = dict(
+        n_mels=int(args.n_mels),
+        hop_length=int(args.hop_length),
+        n_fft=int(args.istft_n_fft or 4 * args.hop_length),
+        dim=int(args.dim),
+        intermediate_dim=int(args.intermediate_dim),
+        num_layers=int(args.num_layers),
+        kernel_size=int(args.kernel_size),
+    )
+    return dict(
+        vocoder_type=args.vocoder_type,
+        vocoder_params=params,
+        fs=int(args.fs),
+        feats_extract="fbank",
+        feats_extract_conf=feats_extract_conf(args),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# training
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Train (or resume training) as the module docstring describes.
+
+    Returns:
+        dict: ``status`` ("done", or "interrupted" after a signal), ``signum`` (or None),
+        ``start_step`` (0, or the step resumed from), ``step``, ``cpu_seconds`` and
+        ``losses`` (the total generator loss of every step of this run).
+    """
+    cpu0 = time.process_time()
+    torch.set_num_threads(args.threads)
+    outdir = Path(args.outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    log = _Log(outdir / LOG_FILE)
+    conf = vocoder_config(args)
+    hop = args.hop_length
+    segment = args.segment_frames * hop
+    if segment <= max(n for n, _, _ in STFT_RESOLUTIONS) // 2:
+        raise ValueError(
+            f"--segment-frames {args.segment_frames} x --hop-length {hop} = {segment} samples "
+            f"is too short for the {max(n for n, _, _ in STFT_RESOLUTIONS)}-point STFT loss"
+        )
+
+    torch.manual_seed(args.seed)
+    generator = build_generator(conf)
+    opt_g = torch.optim.AdamW(
+        generator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
+    )
+    use_gan = args.gan_start_step is not None
+    discriminator = MultiResolutionDiscriminator() if use_gan else None
+    opt_d = (
+        torch.optim.AdamW(
+            discriminator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
+        )
+        if use_gan
+        else None
+    )
+
+    feats_extract = build_feats_extract(conf["feats_extract_conf"])
+    train_set = SegmentSampler(
+        read_wav_scp(args.train_dir, args.fs), feats_extract, hop, args.segment_frames, args.seed
+    )
+    valid = (
+        SegmentSampler(
+            read_wav_scp(args.valid_dir, args.fs, MAX_VALID_UTTS), feats_extract, hop, 1
+        )
+        if args.valid_dir
+        else None
+    )
+    stft_loss = MultiResolutionSTFTLoss()
+
+    step, cpu_before = 0, 0.0
+    ckpt_path = outdir / CHECKPOINT
+    if ckpt_path.exists():
+        from espnet_mvc.checkpoints import safe_load
+
+        ckpt = safe_load(str(ckpt_path), map_location="cpu")
+        if ckpt["vocoder_config"] != conf:
+            raise ValueError(
+                f"{ckpt_path}: written for another vocoder/feature setup "
+                f"({ckpt['vocoder_config']}); these options give {conf}. Use another --outdir."
+            )
+        generator.load_state_dict(ckpt["generator"])
+        opt_g.load_state_dict(ckpt["optimizer"])
+        if use_gan and ckpt.get("discriminator") is not None:
+            discriminator.load_state_dict(ckpt["discriminator"])
+            opt_d.load_state_dict(ckpt["optimizer_d"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        train_set.generator.set_state(ckpt["rng"]["sampler"])
+        step, cpu_before = int(ckpt["step"]), float(ckpt["cpu_seconds"])
+        log(f"resumed from step {step} ({cpu_before:.1f} CPU s used) from {ckpt_path}")
+    else:
+        seconds = sum(w.numel() for w in train_set.wavs) / args.fs
+        log(
+            f"training {args.vocoder_type} ({num_parameters(generator)} parameters) on "
+            f"{len(train_set.utts)} utterances, {seconds:.1f} s"
+        )
+    start_step = step
+
+    def cpu_used() -> float:
+        return cpu_before + time.process_time() - cpu0
+
+    def validate() -> Optional[float]:
+        if valid is None:
+            return None
+        generator.eval()
+        errors = []
+        with torch.no_grad():
+            for wav, mel in zip(valid.wavs, valid.mels):
+                fake = generator(mel.T.unsqueeze(0))[:, : wav.numel()]
+                fake_mel = compute_mel(feats_extract, fake).squeeze(0)
+                errors.append(
+                    F.l1_loss(
+                        fake_mel.clamp(min=args.mel_floor), mel.clamp(min=args.mel_floor)
+                    ).item()
+                )
+        generator.train()
+        return float(np.mean(errors))
+
+    def save() -> None:
+        ckpt = dict(
+            generator=generator.state_dict(),
+            optimizer=opt_g.state_dict(),
+            discriminator=discriminator.state_dict() if use_gan else None,
+            optimizer_d=opt_d.state_dict() if use_gan else None,
+            step=step,
+            cpu_seconds=cpu_used(),
+            rng=dict(torch=torch.get_rng_state(), sampler=train_set.generator.get_state()),
+            vocoder_config=conf,
+        )
+        _atomic_save(ckpt, ckpt_path)
+        _atomic_save(generator.state_dict(), outdir / VOCODER_FILE)
+        info = dict(conf, train=dict(step=step, cpu_seconds=round(cpu_used(), 1)))
+        _atomic_write_text(yaml.safe_dump(info, sort_keys=False), outdir / VOCODER_CONFIG)
+        v = validate()
+        log(
+            f"step {step}: saved {ckpt_path}"
+            + (f"; valid mel-L1 {v:.4f} ({len(valid.utts)} utts)" if v is not None else "")
+        )
+
+    losses: List[float] = []
+    sums: Dict[str, float] = {}
+    t_log, step_log, saved_step = time.time(), step, None
+
+    def should_stop() -> bool:
+        return (args.max_steps is not None and step >= args.max_steps) or (
+            args.max_cpu_seconds is not None and cpu_used() >= args.max_cpu_seconds
+        )
+
+    generator.train()
+    with _StopOnSignal() as stop:
+        try:
+            while not should_stop() and stop.signum is None:
+                mel, wav = train_set.sample(args.batch_size)
+                lr = args.lr * args.lr_decay**step
+                for opt in (opt_g, opt_d):
+                    for group in opt.param_groups if opt is not None else ():
+                        group["lr"] = lr
+                fake = generator(mel)
+                gan_on = use_gan and step >= args.gan_start_step
+                parts = {}
+                if gan_on:
+                    # discriminator step on the detached output
+                    loss_d = discriminator_loss(discriminator(wav), discriminator(fake.detach()))
+                    opt_d.zero_grad()
+                    loss_d.backward()
+                    nn.utils.clip_grad_norm_(discriminator.parameters(), args.grad_clip)
+                    opt_d.step()
+                    parts["disc"] = loss_d.item()
+                real_mel = compute_mel(feats_extract, wav).clamp(min=args.mel_floor)
+                fake_mel = compute_mel(feats_extract, fake).clamp(min=args.mel_floor)
+                loss_mel = F.l1_loss(fake_mel, real_mel)
+                sc, mag = stft_loss(fake, wav)
+                loss = args.lambda_mel * loss_mel + args.lambda_stft * (sc + mag)
+                parts.update(mel=loss_mel.item(), sc=sc.item(), mag=mag.item())
+                if gan_on:
+                    discriminator.requires_grad_(False)  # gradients for the generator only
+                    fake_out = discriminator(fake)
+                    with torch.no_grad():
+                        real_out = discriminator(wav)
+                    discriminator.requires_grad_(True)
+                    adv = generator_adv_loss(fake_out)
+                    fm = feature_matching_loss(real_out, fake_out)
+                    loss = loss + args.lambda_adv * adv + args.lambda_fm * fm
+                    parts.update(adv=adv.item(), fm=fm.item())
+                opt_g.zero_grad()
+                loss.backward()
+                grad_norm = nn.utils.clip_grad_norm_(generator.parameters(), args.grad_clip)
+                opt_g.step()
+                step += 1
+                losses.append(loss.item())
+                parts.update(loss=loss.item(), grad_norm=float(grad_norm))
+                for k, v in parts.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                if step % args.log_every_steps == 0:
+                    n, now = step - step_log, time.time()
+                    log(
+                        f"step {step}: "
+                        + " ".join(f"{k} {v / n:.4f}" for k, v in sums.items())
+                        + f" lr {lr:.3g} {n / (now - t_log):.2f} steps/s"
+                        + f" cpu {cpu_used():.1f} s"
+                    )
+                    sums, t_log, step_log = {}, now, step
+                if step % args.save_every_steps == 0:
+                    save()
+                    saved_step = step
+        except KeyboardInterrupt:
+            # only when no handler could be installed: the step may be incomplete,
+            # but its parameters are still a valid model to save
+            stop.signum = signal.SIGINT
+        if saved_step != step and (step > start_step or not (outdir / VOCODER_FILE).exists()):
+            save()
+    status = "interrupted" if stop.signum is not None else "done"
+    log(
+        f"{status} at step {step}"
+        + (f" (signal {stop.signum})" if stop.signum is not None else "")
+        + f"; {cpu_used():.1f} CPU s used"
+    )
+    return dict(
+        status=status,
+        signum=stop.signum,
+        start_step=start_step,
+        step=step,
+        cpu_seconds=cpu_used(),
+        losses=losses,
+    )
+
+
+def main(cmd: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry; returns the exit status (128 + signal number if interrupted)."""
+    args = get_parser().parse_args(cmd)
+    result = train(args)
+    return 128 + result["signum"] if result["signum"] is not None else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

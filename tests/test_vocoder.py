@@ -1,0 +1,292 @@
+"""The plugin's Vocos-style vocoder: generator shapes, trainer features, training, resuming,
+safe loading and ESPnet's ``TTSTask.build_vocoder_from_file`` (``Text2Speech``'s loader).
+
+Everything runs at 8 kHz with a tiny generator (dim 32, 2 layers) and a 20-bin mel, on
+synthetic harmonic signals, with one torch thread.
+"""
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from espnet_mvc.checkpoints import UnsafeCheckpointError
+from espnet_mvc.vocoder import Vocoder, VocosGenerator, load_vocoder
+from espnet_mvc.vocoder import train as vtrain
+
+FS = 8000
+HOP = 64
+N_MELS = 20
+TINY = dict(n_mels=N_MELS, hop_length=HOP, n_fft=4 * HOP, dim=32, intermediate_dim=64,
+            num_layers=2, kernel_size=7)
+FEATS = ["--fs", str(FS), "--n-fft", "256", "--hop-length", str(HOP), "--win-length", "256",
+         "--n-mels", str(N_MELS), "--fmin", "0", "--fmax", "4000"]
+TINY_ARGS = ["--dim", "32", "--intermediate-dim", "64", "--num-layers", "2"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _harmonic(seconds: float, f0: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * FS)) / FS
+    phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))) / FS
+    x = sum(np.sin(k * phase) / k for k in range(1, 12) if k * f0 < FS / 2)
+    x *= 0.6 + 0.4 * np.sin(2 * np.pi * 2 * t)
+    x = 0.5 * x / np.abs(x).max() + 0.002 * rng.standard_normal(t.size)
+    return x.astype(np.float32)
+
+
+def _data_dir(root: Path, specs) -> Path:
+    root.mkdir(parents=True)
+    lines = []
+    for i, (seconds, f0) in enumerate(specs):
+        path = root / f"utt{i}.wav"
+        sf.write(path, _harmonic(seconds, f0, i), FS)
+        lines.append(f"utt{i} {path}")
+    (root / "wav.scp").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vocoder_data")
+    train = _data_dir(root / "train", [(1.0, 120.0), (0.8, 180.0), (1.2, 240.0), (0.1, 300.0)])
+    valid = _data_dir(root / "valid", [(0.5, 150.0)])
+    return train, valid
+
+
+def _args(data, outdir, *extra):
+    train, valid = data
+    return vtrain.get_parser().parse_args(
+        ["--train-dir", str(train), "--valid-dir", str(valid), "--outdir", str(outdir)]
+        + FEATS + TINY_ARGS
+        + ["--batch-size", "4", "--segment-frames", "24", "--log-every-steps", "5"]
+        + list(extra)
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """A 30-step run: (its result, its outdir)."""
+    outdir = tmp_path_factory.mktemp("vocoder_exp")
+    args = _args(data, outdir, "--max-steps", "30", "--save-every-steps", "15", "--lr", "2e-3")
+    return vtrain.train(args), outdir
+
+
+@pytest.mark.parametrize("frames", [1, 7, 24])
+def test_output_length_is_frames_times_hop(frames):
+    gen = VocosGenerator(**TINY).eval()
+    with torch.no_grad():
+        wav = gen(torch.randn(2, N_MELS, frames))
+    assert wav.shape == (2, frames * HOP)
+    # defaults: hop 300, iSTFT 1200
+    gen = VocosGenerator(dim=32, intermediate_dim=64, num_layers=2).eval()
+    with torch.no_grad():
+        assert gen(torch.randn(1, 80, frames)).shape == (1, frames * 300)
+
+
+def test_inference_takes_frames_by_mels():
+    gen = VocosGenerator(**TINY).eval()
+    mel = torch.randn(13, N_MELS)
+    wav = gen.inference(mel)
+    assert wav.shape == (13 * HOP,)
+    torch.testing.assert_close(wav, gen(mel.T.unsqueeze(0))[0])
+    vocoder = Vocoder(gen, FS)
+    assert vocoder(mel).shape == (13 * HOP,) and vocoder.fs == FS
+    with pytest.raises(ValueError, match="frames"):
+        gen.inference(torch.randn(13, N_MELS + 1))
+
+
+def test_generator_rejects_short_istft():
+    with pytest.raises(ValueError, match="n_fft"):
+        VocosGenerator(hop_length=300, n_fft=512)
+
+
+def test_trainer_features_are_logmelfbank(data):
+    from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+    args = _args(data, "unused")
+    assert vtrain.feats_extract_conf(args) == dict(
+        fs=FS, n_fft=256, win_length=256, hop_length=HOP, n_mels=N_MELS, fmin=0, fmax=4000
+    )
+    reference = LogMelFbank(fs=FS, n_fft=256, win_length=256, hop_length=HOP, n_mels=N_MELS,
+                            fmin=0, fmax=4000)
+    extract = vtrain.build_feats_extract(vtrain.feats_extract_conf(args))
+    wav = torch.from_numpy(_harmonic(0.5, 200.0, 0))
+    with torch.no_grad():
+        expected = reference(wav.unsqueeze(0))[0][0]
+        torch.testing.assert_close(vtrain.compute_mel(extract, wav), expected, rtol=0, atol=0)
+        # a sampled segment: frames [a, a + F) of the utterance's features with the
+        # samples [a * hop, (a + F) * hop)
+        sampler = vtrain.SegmentSampler({"u": wav.numpy()}, extract, HOP, 24, seed=3)
+        for _ in range(3):
+            mel, seg = sampler.sample(1)
+            assert mel.shape == (1, N_MELS, 24) and seg.shape == (1, 24 * HOP)
+            starts = [a for a in range(expected.shape[0] - 23)
+                      if torch.equal(expected[a : a + 24], mel[0].T)]
+            assert len(starts) == 1
+            a = starts[0]
+            assert torch.equal(seg[0], wav[a * HOP : (a + 24) * HOP])
+
+
+def test_training_reduces_loss_and_writes_files(trained):
+    result, outdir = trained
+    assert result["status"] == "done" and result["step"] == 30 and len(result["losses"]) == 30
+    losses = result["losses"]
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+    for name in ("checkpoint.pth", "vocoder.pth", "vocoder.yaml", "train.log"):
+        assert (outdir / name).is_file(), name
+    conf = yaml.safe_load((outdir / "vocoder.yaml").read_text())
+    assert conf["vocoder_type"] == "vocos" and conf["fs"] == FS
+    assert conf["vocoder_params"] == TINY
+    assert conf["feats_extract_conf"]["hop_length"] == HOP
+    log = (outdir / "train.log").read_text()
+    assert "step 30: saved" in log and "valid mel-L1" in log
+    vocoder = load_vocoder(outdir / "vocoder.pth")
+    assert vocoder.fs == FS and vocoder(torch.randn(10, N_MELS)).shape == (10 * HOP,)
+
+
+def _adam_steps(ckpt_path: Path) -> set:
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    return {int(s["step"]) for s in ckpt["optimizer"]["state"].values()}
+
+
+def test_resume_continues_from_checkpoint(data, tmp_path, capsys):
+    first = vtrain.train(_args(data, tmp_path, "--max-steps", "10", "--save-every-steps", "5"))
+    assert first["step"] == 10 and _adam_steps(tmp_path / "checkpoint.pth") == {10}
+    second = vtrain.train(_args(data, tmp_path, "--max-steps", "20", "--save-every-steps", "5"))
+    assert second["start_step"] == 10 and second["step"] == 20 and len(second["losses"]) == 10
+    assert "resumed from step 10" in capsys.readouterr().out
+    # Adam's per-parameter step counters went on from 10: the optimizer state was restored
+    assert _adam_steps(tmp_path / "checkpoint.pth") == {20}
+    ckpt = torch.load(tmp_path / "checkpoint.pth", weights_only=True)
+    assert ckpt["step"] == 20 and ckpt["cpu_seconds"] > 0
+    # a different setup in the same outdir is refused
+    with pytest.raises(ValueError, match="another vocoder"):
+        vtrain.train(_args(data, tmp_path, "--max-steps", "30", "--num-layers", "3"))
+
+
+def test_sigterm_saves_a_checkpoint(data, tmp_path, monkeypatch):
+    sample = vtrain.SegmentSampler.sample
+    calls = []
+
+    def sample_then_term(self, batch_size):
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives during step 3
+        return sample(self, batch_size)
+
+    monkeypatch.setattr(vtrain.SegmentSampler, "sample", sample_then_term)
+    before = signal.getsignal(signal.SIGTERM)
+    result = vtrain.train(_args(data, tmp_path, "--max-steps", "50"))
+    assert result["status"] == "interrupted" and result["signum"] == signal.SIGTERM
+    assert result["step"] == 3
+    assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["step"] == 3
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_gan_losses_run(data, tmp_path):
+    result = vtrain.train(_args(data, tmp_path, "--max-steps", "2", "--gan-start-step", "1"))
+    assert result["step"] == 2
+    ckpt = torch.load(tmp_path / "checkpoint.pth", weights_only=True)
+    assert ckpt["discriminator"] is not None and ckpt["optimizer_d"]["state"]
+
+
+def test_max_cpu_seconds_stops(data, tmp_path):
+    result = vtrain.train(_args(data, tmp_path, "--max-cpu-seconds", "0.001"))
+    assert result["status"] == "done" and result["step"] == 0
+    assert (tmp_path / "vocoder.pth").is_file()
+
+
+def test_cli_exit_status(data, tmp_path):
+    from espnet_mvc.bin import train_vocoder
+
+    argv = ["--train-dir", str(data[0]), "--outdir", str(tmp_path), "--max-steps", "1"]
+    argv += FEATS + TINY_ARGS + ["--batch-size", "2", "--segment-frames", "24"]
+    assert train_vocoder.main(argv) == 0
+    assert load_vocoder(tmp_path / "vocoder.pth").fs == FS
+
+
+class _Payload:
+    """Unpickling it would create ``path`` (stands for arbitrary code in a checkpoint)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_load_vocoder_refuses_pickled_objects(trained, tmp_path):
+    _, outdir = trained
+    state = torch.load(outdir / "vocoder.pth", weights_only=True)
+    marker = tmp_path / "pwned"
+    state["extra"] = _Payload(marker)
+    evil = tmp_path / "vocoder.pth"
+    torch.save(state, evil)
+    (tmp_path / "vocoder.yaml").write_text((outdir / "vocoder.yaml").read_text())
+    with pytest.raises(UnsafeCheckpointError, match="vocoder.pth"):
+        load_vocoder(evil)
+    assert not marker.exists()
+
+
+def test_load_vocoder_config_errors(trained, tmp_path):
+    _, outdir = trained
+    pth = tmp_path / "vocoder.pth"
+    pth.write_bytes((outdir / "vocoder.pth").read_bytes())
+    with pytest.raises(ValueError, match=r"vocoder\.pth.*not found"):
+        load_vocoder(pth)
+    conf = yaml.safe_load((outdir / "vocoder.yaml").read_text())
+    (tmp_path / "vocoder.yaml").write_text(yaml.safe_dump(dict(conf, vocoder_type="hifigan")))
+    with pytest.raises(ValueError, match=r"vocoder\.pth.*unknown vocoder_type 'hifigan'"):
+        load_vocoder(pth)
+    other = tmp_path / "pwg.yaml"
+    other.write_text(yaml.safe_dump({"generator_type": "ParallelWaveGANGenerator"}))
+    with pytest.raises(ValueError, match="not an espnet-mvc vocoder config"):
+        load_vocoder(pth, other)
+    small = dict(conf, vocoder_params=dict(TINY, dim=16))
+    (tmp_path / "vocoder.yaml").write_text(yaml.safe_dump(small))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_vocoder(pth)
+
+
+def test_espnet_build_vocoder_from_file_loads_ours(trained, tmp_path, caplog):
+    import espnet_mvc  # noqa: F401  (patches TTSTask when espnet2.tasks.tts is imported)
+    from espnet2.tasks.tts import TTSTask
+
+    _, outdir = trained
+    pth, cfg = outdir / "vocoder.pth", outdir / "vocoder.yaml"
+    vocoder = TTSTask.build_vocoder_from_file(cfg, pth, None, "cpu")
+    assert isinstance(vocoder, Vocoder) and vocoder.fs == FS and not vocoder.training
+    # as Text2Speech uses it: cast, then called with feat_gen_denorm (T, n_mels)
+    vocoder.to(dtype=torch.float32).eval()
+    wav = vocoder(torch.randn(9, N_MELS))
+    assert wav.shape == (9 * HOP,)
+    # keywords and the default config next to the file work too
+    assert isinstance(TTSTask.build_vocoder_from_file(vocoder_file=str(pth)), Vocoder)
+    # a TTS model with other features: loaded, with a warning naming the difference
+    from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+
+    model = torch.nn.Module()
+    model.feats_extract = LogMelFbank(fs=FS, n_fft=256, hop_length=80, n_mels=N_MELS, fmin=0,
+                                      fmax=None)
+    with caplog.at_level(logging.WARNING):
+        assert isinstance(TTSTask.build_vocoder_from_file(cfg, pth, model, "cpu"), Vocoder)
+    assert "hop_length: model 80, vocoder 64" in caplog.text and "fmax" not in caplog.text
+    # a .pth that is not ours still goes to ESPnet (which rejects it)
+    foreign = tmp_path / "model.pth"
+    foreign.write_bytes(pth.read_bytes())
+    with pytest.raises(ValueError, match="not supported format"):
+        TTSTask.build_vocoder_from_file(None, foreign, None, "cpu")
