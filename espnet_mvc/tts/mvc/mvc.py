@@ -76,6 +76,8 @@ class MVC(AbsTTS):
         langs (Optional[int]): Number of languages (lid embedding).
         spk_embed_dim (Optional[int]): Size of external speaker embeddings (spembs).
         ref_segment_frames (int): Length of the random reference crop in training.
+        decoder_segment_frames (Optional[int]): Train the diffusion decoder on random
+            windows of this many frames (None: whole utterances).
         lambda_prior, lambda_diff, lambda_dur, lambda_pitch, lambda_energy, lambda_align,
         lambda_bin (float): Loss weights.
         unk_id (int): Token id of ``<unk>`` (ESPnet token lists put it at 1).
@@ -111,6 +113,7 @@ class MVC(AbsTTS):
         langs: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
         ref_segment_frames: int = 128,
+        decoder_segment_frames: Optional[int] = None,
         lambda_prior: float = 1.0,
         lambda_diff: float = 1.0,
         lambda_dur: float = 1.0,
@@ -127,6 +130,7 @@ class MVC(AbsTTS):
         self.langs = langs if langs and langs > 1 else None
         self.spk_embed_dim = spk_embed_dim
         self.ref_segment_frames = ref_segment_frames
+        self.decoder_segment_frames = decoder_segment_frames
         self.lambdas = dict(
             prior=lambda_prior, diff=lambda_diff, dur=lambda_dur, pitch=lambda_pitch,
             energy=lambda_energy, align=lambda_align, bin=lambda_bin,
@@ -253,6 +257,24 @@ class MVC(AbsTTS):
         ref = nn.utils.rnn.pad_sequence(crops, batch_first=True)
         return ref, torch.tensor(lengths, device=feats.device)
 
+    def _decoder_segments(
+        self, feats: torch.Tensor, mu: torch.Tensor, feats_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Random windows of ``decoder_segment_frames`` frames for the decoder loss.
+
+        As Grad-TTS / Matcha-TTS's ``out_size``: the decoder is convolutional and
+        bidirectional-SSM, so it learns from windows as well as from whole utterances, at a
+        fraction of the cost. Returns feats (B, S, odim), mu (B, S, odim), mask (B, S).
+        """
+        seg = min(self.decoder_segment_frames, feats.shape[1])
+        room = (feats_lengths - seg).clamp(min=0)
+        starts = (torch.rand(room.shape, device=feats.device) * (room + 1).float()).long()
+        idx = starts[:, None] + torch.arange(seg, device=feats.device)[None]  # (B, S)
+        mask = idx < feats_lengths[:, None]
+        idx = idx.clamp(max=feats.shape[1] - 1)
+        gather = idx.unsqueeze(-1).expand(-1, -1, feats.shape[2])
+        return feats.gather(1, gather), mu.gather(1, gather), mask
+
     def _encode(self, text, text_lengths, style):
         bias = None
         if style is not None and not self.adaln:
@@ -341,11 +363,28 @@ class MVC(AbsTTS):
                 too_short, feats_lengths.tolist(), text_lengths.tolist(),
             )
         hs = self._encode(text, text_lengths, style)
-        ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
         if durations is not None:
+            # External (e.g. teacher) durations replace the aligner, which is then idle.
+            if durations_lengths is not None and not torch.equal(
+                durations_lengths.view(-1).to(text_lengths), text_lengths
+            ):
+                raise ValueError(
+                    "external durations do not match the tokens: "
+                    f"{durations_lengths.view(-1).tolist()} durations vs "
+                    f"{text_lengths.tolist()} tokens (g2p or token list differ from the "
+                    "corpus's?)"
+                )
             ds = durations[:, : text.shape[1]].long()
             if not torch.equal(ds.sum(1), feats_lengths):
-                raise ValueError("external durations do not sum to feats_lengths")
+                bad = (ds.sum(1) != feats_lengths).nonzero().view(-1).tolist()
+                raise ValueError(
+                    "external durations do not sum to feats_lengths: items "
+                    f"{bad}: {ds.sum(1)[bad].tolist()} vs {feats_lengths[bad].tolist()}"
+                )
+            align_losses = {}
+        else:
+            ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
+            align_losses = dict(align=fs_loss, bin=bin_loss)
 
         adaln_style = style if self.adaln else None
         log_d_hat = self.duration_predictor(hs, text_lengths, adaln_style)
@@ -361,12 +400,14 @@ class MVC(AbsTTS):
 
         frame_mask = _mask(feats_lengths, t_feats)
         prior_loss = F.mse_loss(mu[frame_mask], feats[frame_mask])
-        mask3 = frame_mask.unsqueeze(1).to(feats.dtype)  # (B, 1, T)
+        dec_feats, dec_mu, dec_mask = feats, mu, frame_mask
+        if self.decoder_segment_frames and not joint_training:
+            dec_feats, dec_mu, dec_mask = self._decoder_segments(feats, mu, feats_lengths)
+        mask3 = dec_mask.unsqueeze(1).to(feats.dtype)  # (B, 1, T)
         diff_loss, x1_hat = self.decoder.compute_loss(
-            feats.transpose(1, 2), mask3, mu.transpose(1, 2), style
+            dec_feats.transpose(1, 2), mask3, dec_mu.transpose(1, 2), style
         )
-        losses = dict(prior=prior_loss, diff=diff_loss, dur=dur_loss, align=fs_loss,
-                      bin=bin_loss)
+        losses = dict(prior=prior_loss, diff=diff_loss, dur=dur_loss, **align_losses)
         if pitch is not None:
             losses["pitch"] = F.mse_loss(f0_hat[frame_mask], pitch[frame_mask])
         if energy is not None:
