@@ -30,6 +30,7 @@ PER_UTT_FILES = [
     "text",
     "text.orig",
     "text_phn",
+    "durations",
     "utt2spk",
     "utt2lang",
     "utt2num_samples",

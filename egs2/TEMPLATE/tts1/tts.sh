@@ -69,7 +69,8 @@ allow_upsample=false # Accept source audio below --fs (otherwise an error).
 
 # Tokenization related
 token_type=phn       # Token type: phn or char.
-g2p=g2p_en           # ESPnet g2p name, or espeak_ng_multilingual (per-language espeak from utt2lang).
+g2p=g2p_en           # ESPnet g2p name, espeak_ng_multilingual (per-language espeak from utt2lang)
+                     # or kokoro_en (English in the Kokoro teacher's symbols; text_phn from stage 1).
 cleaner=tacotron     # Text cleaner (ESPnet's names, or none).
 lang=noinfo          # Language of the corpus (model card / packed model name).
 oov="<unk>"
@@ -86,6 +87,7 @@ feats_extract=fbank  # fbank or linear_spectrogram (VITS).
 feats_normalize=global_mvn  # global_mvn or none.
 use_sid=false        # Speaker ids (sids) as model input.
 use_lid=false        # Language ids (lids) as model input.
+use_durations=false  # Train on the data dirs' "durations" (teacher durations, e.g. kokoro_en).
 tag=""               # Suffix of the experiment directory (exp/tts_<tag>).
 write_collected_feats=false
 
@@ -120,7 +122,7 @@ Options (ESPnet names; --stop-stage is the same as --stop_stage):
   --audio_format (flac|wav) --min_wav_duration --max_wav_duration --allow_upsample
   --token_type --g2p --cleaner --lang --oov --blank --sos_eos --nlsyms_txt --srctexts
   --tts_task (tts|gan_tts) --train_config --train_args --feats_extract --feats_normalize
-  --use_sid --use_lid --tag --write_collected_feats
+  --use_sid --use_lid --use_durations --tag --write_collected_feats
   --inference_config --inference_args --inference_model --inference_tag --vocoder_file
   --ref_speech --train_set --valid_set --test_sets --score_opts --hf_repo --hf_dry_run
 EOF
@@ -150,11 +152,24 @@ fi
 # The text file the model reads and the g2p/cleaner given to ESPnet's preprocessor.
 # espeak_ng_multilingual: stage 4 phonemizes each utterance with the espeak g2p of its
 # language (utt2lang) into text_phn; the trainer then splits the phonemes on spaces.
+# kokoro_en: the trainer reads raw text through the plugin's g2p (so the packed model takes
+# raw text); stage 4 builds the token list from the corpus's own symbols (text_phn).
+token_src_file=text
+token_g2p=${g2p}
 if [ "${g2p}" = espeak_ng_multilingual ]; then
     [ "${token_type}" = phn ] || die "--g2p espeak_ng_multilingual needs --token_type phn"
     text_file=text_phn
     train_g2p=none
     train_cleaner=none
+    token_src_file=text_phn
+    token_g2p=none
+elif [ "${g2p}" = kokoro_en ]; then
+    [ "${token_type}" = phn ] || die "--g2p kokoro_en needs --token_type phn"
+    text_file=text
+    train_g2p=kokoro_en
+    train_cleaner=none
+    token_src_file=text_phn
+    token_g2p=none
 else
     text_file=text
     train_g2p=${g2p}
@@ -233,6 +248,7 @@ data_opts() {  # data_opts <prefix(train|valid|"")> <dir>: text, speech, sids, l
     o="${flag} ${d}/${text_file},text,text ${flag} ${d}/wav.scp,speech,sound "
     if "${use_sid}"; then o+="${flag} ${d}/utt2sid,sids,text_int "; fi
     if "${use_lid}"; then o+="${flag} ${d}/utt2lid,lids,text_int "; fi
+    if "${use_durations}" && [ -n "${p}" ]; then o+="${flag} ${d}/durations,durations,text_int "; fi
     echo "${o}"
 }
 
@@ -275,7 +291,7 @@ if run_stage 2; then
         n=$(wc -l <"${src}/wav.scp")
         _nj=$(( nj < n ? nj : n ))
         log "  ${dset}: ${n} utterances, ${_nj} jobs"
-        for f in text utt2spk spk2utt utt2lang text.orig; do
+        for f in text utt2spk spk2utt utt2lang text.orig text_phn durations; do
             [ ! -f "${src}/${f}" ] || cp "${src}/${f}" "${tmp}/${f}"
         done
         scps=wav.scp
@@ -327,7 +343,12 @@ if run_stage 4; then
     for dset in ${all_sets}; do
         need_file "$(dump_dir_of "${dset}")/text" "run stages 2-3 first"
     done
-    if [ "${g2p}" = espeak_ng_multilingual ]; then
+    if [ "${g2p}" = kokoro_en ]; then
+        # The corpus's own symbols: its durations are per symbol, so never re-phonemize.
+        for dset in ${all_sets}; do
+            need_file "$(dump_dir_of "${dset}")/text_phn" "--g2p kokoro_en reads the corpus's text_phn (stage 1)"
+        done
+    elif [ "${g2p}" = espeak_ng_multilingual ]; then
         log "  phonemizing each utterance with the espeak g2p of its language (utt2lang)"
         _dirs=""
         for dset in ${all_sets}; do
@@ -339,7 +360,7 @@ if run_stage 4; then
         recipe_py phonemize_text.py --cleaner "${cleaner}" ${_dirs} 2> >(grep -v '^\[nltk_data\]' >&2) \
             || die "phonemizing the texts of ${_dirs} failed (see above)"
     fi
-    if [ -z "${srctexts}" ]; then srctexts="$(dump_dir_of "${train_set}")/${text_file}"; fi
+    if [ -z "${srctexts}" ]; then srctexts="$(dump_dir_of "${train_set}")/${token_src_file}"; fi
     mkdir -p "${token_listdir}"
     for f in ${srctexts}; do need_file "${f}" "--srctexts"; done
     # shellcheck disable=SC2086
@@ -348,7 +369,7 @@ if run_stage 4; then
         --token_type "${token_type}" -f 2- \
         --input "${token_listdir}/srctexts.tmp" --output "${token_list}.tmp" \
         --non_linguistic_symbols "${nlsyms_txt}" \
-        --cleaner "${train_cleaner}" --g2p "${train_g2p}" \
+        --cleaner "${train_cleaner}" --g2p "${token_g2p}" \
         --write_vocabulary true \
         --add_symbol "${blank}:0" --add_symbol "${oov}:1" --add_symbol "${sos_eos}:-1" \
         >"${token_listdir}/tokenize.log" 2>&1 \
@@ -386,6 +407,9 @@ if run_stage 5; then
     for d in "${_train_dir}" "${_valid_dir}"; do need_file "${d}/${text_file}" "run stage 4 first"; done
     if "${use_sid}"; then need_file "${_train_dir}/utt2sid" "--use_sid true: run stage 4 with it"; fi
     if "${use_lid}"; then need_file "${_train_dir}/utt2lid" "--use_lid true: run stage 4 with it"; fi
+    if "${use_durations}"; then
+        for d in "${_train_dir}" "${_valid_dir}"; do need_file "${d}/durations" "--use_durations true needs durations from stage 1"; done
+    fi
     recipe_py datadir.py check_config "${train_config}" --train "${_train_dir}" --use_sid "${use_sid}" --use_lid "${use_lid}" \
         || die "${train_config} does not fit the data"
     tmp=${tts_stats_dir}.tmp
@@ -427,6 +451,10 @@ if run_stage 5; then
             "${tmp}/${p}/text_shape" >"${tmp}/${p}/text_shape.${token_type}"
     done
     commit_dir "${tmp}" "${tts_stats_dir}"
+    # --write_collected_feats: the scp files name the npy files under ${tmp}, now moved
+    for scp in "${tts_stats_dir}"/{train,valid}/collect_feats/*.scp; do
+        [ ! -f "${scp}" ] || sed -i "s|${tmp}/|${tts_stats_dir}/|" "${scp}"
+    done
     log "  stats: $(cd "${tts_stats_dir}/train" && ls ./*.npz 2>/dev/null | tr '\n' ' ')"
     stage_done
 fi
@@ -452,6 +480,14 @@ if run_stage 6; then
         _opts+="--pitch_normalize_conf stats_file=${tts_stats_dir}/train/pitch_stats.npz "
     [ ! -f "${tts_stats_dir}/train/energy_stats.npz" ] || \
         _opts+="--energy_normalize_conf stats_file=${tts_stats_dir}/train/energy_stats.npz "
+    # F0 and energy written by stage 5 (--write_collected_feats true) are read instead of
+    # being extracted again at every step (ESPnet's teacher-feature convention).
+    for p in train valid; do
+        for k in pitch energy; do
+            scp=${tts_stats_dir}/${p}/collect_feats/${k}.scp
+            [ ! -f "${scp}" ] || _opts+="--${p}_data_path_and_name_and_type ${scp},${k},npy "
+        done
+    done
     if ! "${python}" -c 'import tensorboard' >/dev/null 2>&1; then
         log "  tensorboard is not installed: training with --use_tensorboard false"
         _opts+="--use_tensorboard false "
@@ -617,6 +653,10 @@ if ! "${skip_pack}" && run_stage 9; then
              RESULTS.md "${tts_exp}/images"; do
         [ -n "${f}" ] && [ -e "${f}" ] && _opts+="--option ${f} "
     done
+    # a plugin vocoder (vocoder.pth + vocoder.yaml) travels inside the archive
+    if [ "${vocoder_file}" != none ] && [ -f "${vocoder_file%.pth}.yaml" ]; then
+        _opts+="--option ${vocoder_file} --option ${vocoder_file%.pth}.yaml "
+    fi
     rm -f "${tts_exp}/packed.tmp.zip"
     # shellcheck disable=SC2086
     "${python}" -m espnet_mvc.bin.pack tts \

@@ -21,8 +21,9 @@ ROOT = HERE.parents[3]
 EGS = ROOT / "egs2"
 
 
-def feats(fs, n_fft, hop, win):
-    return dict(n_fft=n_fft, hop_length=hop, win_length=win, fs=fs, fmin=80, fmax=7600, n_mels=80)
+def feats(fs, n_fft, hop, win, band=(80, 7600)):
+    fmin, fmax = band
+    return dict(n_fft=n_fft, hop_length=hop, win_length=win, fs=fs, fmin=fmin, fmax=fmax, n_mels=80)
 
 
 def pitch_energy(fs, n_fft, hop, win, f0min=80, f0max=400):
@@ -190,7 +191,8 @@ def mvc_block(which):
     return conf
 
 
-def mvc(fs, n_fft, hop, win, spks=None, langs=None, which="base", overrides=None, train=None):
+def mvc(fs, n_fft, hop, win, spks=None, langs=None, which="base", overrides=None, train=None,
+        band=(80, 7600), f0=(80, 400)):
     base = mvc_block(which)
     tts_conf = copy.deepcopy(base["tts_conf"])
     if spks:
@@ -203,8 +205,8 @@ def mvc(fs, n_fft, hop, win, spks=None, langs=None, which="base", overrides=None
         else:
             tts_conf[k] = v
     c = dict(tts="mvc", tts_conf=tts_conf, feats_extract="fbank",
-             feats_extract_conf=feats(fs, n_fft, hop, win), normalize="global_mvn")
-    c.update(pitch_energy(fs, n_fft, hop, win))
+             feats_extract_conf=feats(fs, n_fft, hop, win, band), normalize="global_mvn")
+    c.update(pitch_energy(fs, n_fft, hop, win, *f0))
     for k, v in base.items():
         if k not in c and k not in ("tts", "tts_conf") and not k.startswith(("pitch_", "energy_", "feats_", "normalize")):
             c[k] = v
@@ -299,6 +301,34 @@ def main():
          "MVC at toy size (conf/mvc_tiny.yaml) for the CI test of stages 1-7; not for listening.")
     dump(d / "train_vits.yaml", vits(*lj, spks=16, langs=8, small=True), "ESPnet VITS baseline at CPU size (mini_espeak: --use_sid --use_lid).")
     dump(d / "train_jets.yaml", jets(*lj, spks=16, langs=8, small=True), "ESPnet JETS baseline at CPU size (mini_espeak: --use_sid --use_lid).")
+    # ---- kokoro_en (natural-voice English from the Kokoro teacher; 24 kHz, hop 300, full
+    # band so the vocoder can make the top octave; teacher durations, reference voices)
+    d = EGS / "kokoro_en/tts1/conf/tuning"
+    ko = (24000, 1024, 300, 1024)
+    ko_band, ko_f0 = (0, 12000), (60, 600)
+    kokoro_cpu = dict(
+        adim=128, style_dim=128, dropout=0.05,
+        text_encoder_conf=dict(num_blocks=4), duration_predictor_conf=dict(num_blocks=2),
+        prosody_predictor_conf=dict(num_blocks=2),
+        style_encoder_conf=dict(channels=128, conv_layers=2, num_blocks=1, min_frames=16),
+        decoder_conf=dict(n_timesteps=4, solver="euler", prior="mu",
+                          denoiser_conf=dict(channels=96, cond_dim=128, mid_blocks=1)),
+        ref_segment_frames=96, decoder_segment_frames=128,
+    )
+    # ~8 utterances (~30 s of speech) per step; one thread per training process
+    kokoro_train = dict(max_epoch=400, num_iters_per_epoch=100, batch_type="numel",
+                        batch_bins=800000, num_workers=0, num_att_plot=0, keep_nbest_models=2,
+                        log_interval=25,
+                        optim="adamw", optim_conf=dict(lr=2.0e-3, betas=[0.9, 0.98], eps=1.0e-9, weight_decay=0.0),
+                        scheduler="warmuplr", scheduler_conf=dict(warmup_steps=300),
+                        best_model_criterion=[["valid", "loss", "min"], ["train", "loss", "min"]])
+    dump(d / "train_mvc_cpu.yaml", mvc(*ko, overrides=kokoro_cpu, train=kokoro_train, band=ko_band, f0=ko_f0),
+         "MVC sized for CPU training on the natural-voice corpus: teacher durations (--use_durations true), reference voices, prior-centred flow.")
+    demo_train = dict(kokoro_train, max_epoch=3, num_iters_per_epoch=25, keep_nbest_models=1)
+    dump(d / "train_mvc_demo.yaml", mvc(*ko, overrides=kokoro_cpu, train=demo_train, band=ko_band, f0=ko_f0),
+         "The CPU tier for a few minutes (make demo shows the pipeline; the shipped model is what speaks).")
+    dump(d / "train_vits.yaml", vits(*ko, spks=16, small=True), "ESPnet VITS baseline at CPU size (kokoro_en: --use_sid true).")
+    dump(d / "train_jets.yaml", jets(*ko, spks=16, small=True), "ESPnet JETS baseline at CPU size (kokoro_en: --use_sid true).")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Train the recipe's vocoder (espnet_mvc.vocoder: Vocos-style ConvNeXt + iSTFT head, fast on
+# CPUs) on the training set's audio, with exactly the TTS features of run.sh. Resumable: a
+# re-run continues from exp/vocoder/checkpoint.pth. Run after stage 3, then decode with
+#   ./run.sh --stage 7 --vocoder_file exp/vocoder/vocoder.pth
+set -e -u -o pipefail
+. ./path.sh
+. ./scripts/utils/lib.sh
+
+python=python3
+outdir=exp/vocoder
+train_dir=dump/raw/train
+valid_dir=dump/raw/dev
+max_steps=200000
+max_cpu_seconds=""     # stop after this much CPU time of the training process
+gan_start_step=4000    # reconstruction losses only before this step, then + spectrogram GAN
+threads=1
+help_message="Usage: $0 [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--threads 1]"
+. ./scripts/utils/parse_options.sh
+
+need_file "${train_dir}/wav.scp" "run stages 1-3 first"
+_opts=""
+[ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
+log "Training the vocoder -> ${outdir} (log: ${outdir}/train.log)"
+# shellcheck disable=SC2086
+"${python}" -m espnet_mvc.bin.train_vocoder \
+    --train-dir "${train_dir}" --valid-dir "${valid_dir}" --outdir "${outdir}" \
+    --fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 --n-mels 80 --fmin 0 --fmax 12000 \
+    --batch-size 16 --segment-frames 48 --max-steps "${max_steps}" \
+    --gan-start-step "${gan_start_step}" --threads "${threads}" ${_opts}
+log "Successfully finished. [elapsed=${SECONDS}s]"
