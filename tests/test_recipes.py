@@ -653,7 +653,7 @@ def test_mini_espeak_stages_1_to_7(tmp_path):
     # stage 8 (RTF only: no ASR model needed) puts the set's RTF in summary.json / RESULTS.md
     ok(run(["./run.sh", "--stage", "8", "--stop-stage", "8", "--train_config",
             "conf/tuning/train_mvc_tiny.yaml", "--score_opts", "--metrics rtf"], d, timeout=600))
-    md = (d / "RESULTS.md").read_text()
+    md = (exp / "RESULTS.md").read_text()  # under exp/, not the tracked recipe RESULTS.md
     for dset in ("test", "test_zeroshot"):
         dec = exp / "decode_valid.loss.ave" / dset
         per, _ = _rtf_lines(dec / "rtf")

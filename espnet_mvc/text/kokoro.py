@@ -13,6 +13,7 @@ depends only on the stdlib and ``phonemizer`` + ``espeakng-loader``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import List
@@ -65,8 +66,13 @@ def _backend():
         lib = os.environ.get("PHONEMIZER_ESPEAK_LIBRARY") or espeakng_loader.get_library_path()
         EspeakWrapper.set_library(lib)
         EspeakWrapper.set_data_path(espeakng_loader.get_data_path())
+        # phonemizer warns "words count mismatch" whenever punctuation is kept; that is
+        # expected here (the symbols are used as one string), so only errors are logged.
+        quiet = logging.getLogger("espnet_mvc.kokoro_phonemizer")
+        quiet.setLevel(logging.ERROR)
         _phonemizer = EspeakBackend(
-            "en-us", preserve_punctuation=True, with_stress=True, language_switch="remove-flags"
+            "en-us", preserve_punctuation=True, with_stress=True,
+            language_switch="remove-flags", logger=quiet,
         )
     return _phonemizer
 

@@ -9,7 +9,7 @@
 #   5 collect stats      espnet_mvc.bin.<tts_task>_train --collect_stats true
 #   6 train              espnet_mvc.bin.<tts_task>_train --resume true (re-run resumes)
 #   7 decode             espnet_mvc.bin.tts_inference on the test sets -> wav/, rtf (timing)
-#   8 score              espnet_mvc.bin.score -> scores + RESULTS.md
+#   8 score              espnet_mvc.bin.score -> scores + exp/<tag>/RESULTS.md
 #   9 pack               espnet_mvc.bin.pack tts -> exp/<tag>/packed.zip
 #  10 upload             Hugging Face (skipped unless --skip_upload false --hf_repo ...)
 #
@@ -42,6 +42,7 @@ num_nodes=1          # Number of nodes (slurm).
 nj=$(nproc 2>/dev/null || echo 2)  # Number of parallel jobs for stages 2 and 5.
 inference_nj=""      # Number of parallel decoding jobs (default: --nj).
 gpu_inference=false  # Whether to decode on GPU.
+datadir=data         # Kaldi data dirs of stage 1 (local/data.sh must write there too).
 dumpdir=dump         # Directory to dump features.
 expdir=exp           # Directory to save experiments.
 python=python3       # Python interpreter.
@@ -116,7 +117,7 @@ Stages: 1 data prep, 2 format wav.scp, 3 filter, 4 token list, 5 collect stats, 
         7 decode, 8 score, 9 pack, 10 upload.
 Options (ESPnet names; --stop-stage is the same as --stop_stage):
   --stage --stop_stage --skip_data_prep --skip_train --skip_eval --skip_pack --skip_upload
-  --ngpu (auto) --num_nodes --nj --inference_nj --gpu_inference --dumpdir --expdir --python
+  --ngpu (auto) --num_nodes --nj --inference_nj --gpu_inference --datadir --dumpdir --expdir --python
   --cmd_backend (local|slurm) --slurm_opts --slurm_cpus --local_data_opts
   --fs --fmin --fmax --n_mels --n_fft --n_shift --win_length --f0min --f0max
   --audio_format (flac|wav) --min_wav_duration --max_wav_duration --allow_upsample
@@ -176,8 +177,8 @@ else
     train_cleaner=${cleaner}
 fi
 
-token_listdir=data/token_list/${token_type}_${cleaner}_${g2p}
-[ "${token_type}" = phn ] || token_listdir=data/token_list/${token_type}_${cleaner}
+token_listdir=${datadir}/token_list/${token_type}_${cleaner}_${g2p}
+[ "${token_type}" = phn ] || token_listdir=${datadir}/token_list/${token_type}_${cleaner}
 token_list=${token_listdir}/tokens.txt
 
 if [ -z "${tag}" ]; then
@@ -272,7 +273,7 @@ if run_stage 1; then
     # eval: quoted values in --local_data_opts "--langs 'en es'" stay one argument
     eval "local/data.sh ${local_data_opts}" || die "local/data.sh failed (see the messages above)"
     for dset in ${all_sets}; do
-        recipe_py datadir.py validate "data/${dset}" || die "data/${dset} is not a valid data directory"
+        recipe_py datadir.py validate "${datadir}/${dset}" || die "${datadir}/${dset} is not a valid data directory"
     done
     stage_done
 fi
@@ -281,9 +282,9 @@ fi
 # Stage 2: format wav.scp (resample, dump)
 # ----------------------------------------------------------------------------
 if run_stage 2; then
-    stage_start 2 "Format wav.scp: data/ -> ${dumpdir}/raw/ (fs=${fs}, ${audio_format})"
+    stage_start 2 "Format wav.scp: ${datadir}/ -> ${dumpdir}/raw/ (fs=${fs}, ${audio_format})"
     for dset in ${all_sets}; do
-        src=data/${dset}
+        src=${datadir}/${dset}
         recipe_py datadir.py validate "${src}" || die "invalid data directory ${src} (run stage 1)"
         if is_trainval "${dset}"; then dst=${dumpdir}/raw/org/${dset}; else dst=$(dump_dir_of "${dset}"); fi
         tmp=${dst}.tmp
@@ -606,7 +607,8 @@ fi
 # Stage 8: score
 # ----------------------------------------------------------------------------
 if run_stage 8; then
-    stage_start 8 "Score: ${tts_exp}/${inference_tag}/<set>/scores -> $(pwd)/RESULTS.md"
+    # The table goes under exp/ (never into the tracked, curated RESULTS.md of the recipe).
+    stage_start 8 "Score: ${tts_exp}/${inference_tag}/<set>/scores -> ${tts_exp}/RESULTS.md"
     if ! "${python}" -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("espnet_mvc.bin.score") else 1)' 2>/dev/null; then
         die "the scorer espnet_mvc.bin.score is not available (espnet_mvc/bin/score.py missing); install espnet-mvc with its [score] extra or skip with --stop_stage 7"
     fi
@@ -629,7 +631,7 @@ if run_stage 8; then
                 --out-dir "${_dir}/scores.tmp" \
                 --rtf-file "${_dir}/rtf" \
                 --exp-tag "${tag}/${inference_tag}/${dset}" \
-                --results-md "$(pwd)/RESULTS.md" \
+                --results-md "${tts_exp}/RESULTS.md" \
                 ${_sopts} ${score_opts}
         commit_dir "${_dir}/scores.tmp" "${_dir}/scores"
         log "  ${dset}: scores -> ${_dir}/scores"
@@ -650,7 +652,7 @@ if ! "${skip_pack}" && run_stage 9; then
     for f in "${tts_stats_dir}"/train/feats_stats.npz "${tts_stats_dir}"/train/pitch_stats.npz \
              "${tts_stats_dir}"/train/energy_stats.npz "${token_list}" "${inference_config}" \
              "$(dump_dir_of "${train_set}")/spk2sid" "$(dump_dir_of "${train_set}")/lang2lid" \
-             RESULTS.md "${tts_exp}/images"; do
+             "${tts_exp}/RESULTS.md" "${tts_exp}/images"; do
         [ -n "${f}" ] && [ -e "${f}" ] && _opts+="--option ${f} "
     done
     # a plugin vocoder (vocoder.pth + vocoder.yaml) travels inside the archive
@@ -681,7 +683,7 @@ if run_stage 10; then
         need_file "${packed_model}" "run stage 9 first"
         _opts=""
         "${hf_dry_run}" && _opts+="--dry-run "
-        [ ! -f RESULTS.md ] || _opts+="--results RESULTS.md "
+        [ ! -f "${tts_exp}/RESULTS.md" ] || _opts+="--results ${tts_exp}/RESULTS.md "
         # shellcheck disable=SC2086
         recipe_py hf_upload.py --repo "${hf_repo}" --packed "${packed_model}" \
             --recipe "$(basename "$(dirname "$(pwd)")")/$(basename "$(pwd)")" --tag "${tag}" ${_opts} \

@@ -16,12 +16,13 @@ n_zeroshot_utts=4      # test_zeroshot utterances per unseen speaker (3 unseen s
 nj=2
 seed=0
 corpus_dir=downloads/kokoro_en
-help_message="Usage: $0 [--n_utts_per_spk 60] [--n_eval_utts 2] [--n_zeroshot_utts 4] [--nj 2] [--seed 0] [--corpus_dir downloads/kokoro_en]"
+data_dir=data          # must match tts.sh's --datadir
+help_message="Usage: $0 [--n_utts_per_spk 60] [--n_eval_utts 2] [--n_zeroshot_utts 4] [--nj 2] [--seed 0] [--corpus_dir downloads/kokoro_en] [--data_dir data]"
 . ./scripts/utils/parse_options.sh
 
 log "Building the kokoro_en corpus: n_utts_per_spk=${n_utts_per_spk} -> ${corpus_dir}"
 recipe_py kokoro_corpus.py \
-    --corpus-dir "${corpus_dir}" --data-dir data \
+    --corpus-dir "${corpus_dir}" --data-dir "${data_dir}" \
     --sentences local/sentences_en.txt --test-sentences local/sentences_test_en.txt \
     --n-utts-per-spk "${n_utts_per_spk}" --n-eval-utts "${n_eval_utts}" \
     --n-zeroshot-utts "${n_zeroshot_utts}" --hop 300 --nj "${nj}" --seed "${seed}" \
