@@ -178,7 +178,17 @@ def safe_unpack(archive: Union[str, Path], outdir: Optional[Union[str, Path]] = 
         found = sorted(Path(outdir).rglob(name))
         if found:
             files.setdefault(name, str(found[0]))
+    files.update(_find_vocoder(Path(outdir), recursive=True))
     return files
+
+
+def _find_vocoder(d: Path, recursive: bool = False) -> Dict[str, str]:
+    """``vocoder_file`` / ``vocoder_config`` of a plugin vocoder in ``d`` (or below)."""
+    found = sorted(d.rglob("vocoder.pth")) if recursive else [d / "vocoder.pth"]
+    for f in found:
+        if f.is_file() and f.with_suffix(".yaml").is_file():
+            return dict(vocoder_file=str(f), vocoder_config=str(f.with_suffix(".yaml")))
+    return {}
 
 
 def _read_map(path: Optional[Path]) -> Dict[str, int]:
@@ -233,6 +243,9 @@ class MVCSynthesizer:
             not given.
         search_dir (Optional[Path]): Another directory to look for the id maps in (the
             experiment dir, when ``train_config`` is a copy with resolved paths).
+        vocoder_file, vocoder_config (Optional[Path]): A vocoder for text2mel models
+            (:mod:`espnet_mvc.vocoder` ``.pth`` + ``.yaml``, or parallel_wavegan ``.pkl``);
+            None: Griffin-Lim.
     """
 
     def __init__(
@@ -243,6 +256,8 @@ class MVCSynthesizer:
         lang2lid: Optional[Union[str, Path]] = None,
         spk2sid: Optional[Union[str, Path]] = None,
         search_dir: Optional[Union[str, Path]] = None,
+        vocoder_file: Optional[Union[str, Path]] = None,
+        vocoder_config: Optional[Union[str, Path]] = None,
     ):
         from espnet2.bin.tts_inference import Text2Speech
 
@@ -253,7 +268,9 @@ class MVCSynthesizer:
         with safe_checkpoint_loading():  # ESPnet's loads run with weights_only=True
             try:
                 self.t2s = Text2Speech(
-                    train_config=str(train_config), model_file=str(model_file), device=device
+                    train_config=str(train_config), model_file=str(model_file), device=device,
+                    vocoder_file=None if vocoder_file is None else str(vocoder_file),
+                    vocoder_config=None if vocoder_config is None else str(vocoder_config),
                 )
             except UnsafeCheckpointError as e:
                 raise ModelLoadError(str(e)) from e
@@ -280,15 +297,27 @@ class MVCSynthesizer:
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(cls, model: Union[str, Path], device: str = "cpu") -> "MVCSynthesizer":
-        """Load from a packed archive (stage 9), an experiment dir or a config file.
+        """Load from a shipped model's name, a packed archive (stage 9), an experiment dir
+        or a config file.
 
         Args:
-            model: ``packed.zip`` / ``.tar.gz``; an ``exp/<tag>`` directory holding
+            model: a name from :func:`espnet_mvc.pretrained.available` (``kokoro_en_mvc``);
+                ``packed.zip`` / ``.tar.gz``; an ``exp/<tag>`` directory holding
                 ``config.yaml`` and a checkpoint; or a ``config.yaml`` beside its weights.
+                A ``vocoder.pth`` (with its ``vocoder.yaml``) beside the archive, in the
+                directory or inside the archive is used as the vocoder.
         """
+        from espnet_mvc import pretrained
+
+        if isinstance(model, str) and not Path(model).exists() and "/" not in model:
+            try:
+                model = pretrained.path(model) / "packed.zip"
+            except KeyError as e:
+                raise ModelLoadError(str(e.args[0])) from e
         model = Path(model)
         if not model.exists():
             raise ModelLoadError(f"model {model}: no such file or directory")
+        vocoder = _find_vocoder(model.parent if model.is_file() else model)
         if model.is_file() and model.suffix in (".yaml", ".yml"):
             model = model.parent
         if model.is_dir():
@@ -303,14 +332,16 @@ class MVCSynthesizer:
                     raise ModelLoadError(f"{model}: no model weights (*.pth) found")
                 ckpt = pths[-1]
             return cls(_resolve_recipe_paths(config, model), ckpt, device=device,
-                       search_dir=model)
+                       search_dir=model, **vocoder)
         files = safe_unpack(model)
         config = files.get("tts_train_config") or files.get("train_config")
         weights = files.get("tts_model_file") or files.get("model_file")
         if not config or not weights:
             raise ModelLoadError(f"{model}: archive has no TTS config/model ({sorted(files)})")
+        if not vocoder and "vocoder_file" in files:
+            vocoder = dict(vocoder_file=files["vocoder_file"], vocoder_config=files["vocoder_config"])
         return cls(config, weights, device=device, lang2lid=files.get("lang2lid"),
-                   spk2sid=files.get("spk2sid"))
+                   spk2sid=files.get("spk2sid"), **vocoder)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -379,8 +410,15 @@ class MVCSynthesizer:
         """
         if not text or not text.strip():
             raise ValueError("empty text: nothing to synthesize")
-        if lang is not None and self.lang2lid and lang not in self.lang2lid:
-            raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
+        lang = self.normalize_lang(lang)
+        if self.g2p == "kokoro_en" and lang is not None:
+            from espnet_mvc.metrics.asr import normalize_lang
+
+            if normalize_lang(lang) != "en":
+                raise ValueError(
+                    f"language {lang!r} not supported; this model speaks English (g2p kokoro_en)"
+                )
+            lang = None  # ESPnet's tokenizer runs the model's own g2p
         if self.g2p in _SELF_PHONEMIZED or lang is not None:
             from espnet_mvc.text.espeak import EspeakError, phonemize
 
@@ -407,6 +445,24 @@ class MVCSynthesizer:
             logging.warning("symbols unknown to the model, read as <unk>: %s", unknown[:10])
         return torch.tensor(ids, dtype=torch.long)
 
+    def normalize_lang(self, lang: Optional[str]) -> Optional[str]:
+        """The model's name of a language given as ``en-us``, ``en_US``, ``English``, ``en``...
+
+        The scorer's normalisation (:func:`espnet_mvc.metrics.asr.normalize_lang`) maps it
+        onto the model's languages when the exact name is not one of them.
+
+        Raises:
+            ValueError: a language the model does not have.
+        """
+        if lang is None or not self.lang2lid or lang in self.lang2lid:
+            return lang
+        from espnet_mvc.metrics.asr import normalize_lang
+
+        short = normalize_lang(lang)
+        if short in self.lang2lid:
+            return short
+        raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
+
     def _default_lang(self) -> str:
         if self.languages:
             return "en-us" if "en-us" in self.languages else self.languages[0]
@@ -422,7 +478,7 @@ class MVCSynthesizer:
         elif ref is not None:
             logging.warning("this model has no reference encoder: the reference is ignored")
         if self.t2s.use_lids:
-            lang = lang or self._default_lang()
+            lang = self.normalize_lang(lang) or self._default_lang()
             if lang not in self.lang2lid:
                 raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
             kw["lids"] = torch.tensor([self.lang2lid[lang]])

@@ -376,3 +376,17 @@ def test_tts_inference_cli_with_mvc_options(exp_dir, ref_wav, tmp_path, monkeypa
 
     assert "__call__" in vars(Text2Speech) and "build_streaming_iterator" not in vars(TTSTask)
     assert Text2Speech.__call__.__name__ == "__call__"  # ESPnet's own again after decoding
+
+
+def test_lang_names_normalised_onto_the_models_languages():
+    """--lang en-us / en_US / English reach a model whose languages are en, es, de, fr."""
+    from espnet_mvc.api import MVCSynthesizer
+
+    tts = MVCSynthesizer.__new__(MVCSynthesizer)
+    tts.lang2lid = {"<unk>": 0, "de": 1, "en": 2, "es": 3, "fr": 4}
+    for name in ("en-us", "en_US", "English", "EN", "en"):
+        assert tts.normalize_lang(name) == "en"
+    assert tts.normalize_lang("es-ES") == "es"
+    assert tts.normalize_lang(None) is None
+    with pytest.raises(ValueError, match="language 'ja' not supported; this model has"):
+        tts.normalize_lang("ja")
