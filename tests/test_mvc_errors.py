@@ -134,10 +134,17 @@ def test_alpha_must_be_positive(mvc, ref, alpha):
             feats=ref, alpha=alpha)
 
 
-@pytest.mark.parametrize("steps", [0, -2])
-def test_n_timesteps_must_be_positive(mvc, ref, steps):
-    _raises(ValueError, "n_timesteps must be >= 1", mvc.inference, TEXT, feats=ref,
-            n_timesteps=steps)
+@pytest.mark.parametrize("steps", [-1, -2])
+def test_n_timesteps_must_not_be_negative(mvc, ref, steps):
+    _raises(ValueError, r"n_timesteps must be >= 0 \(0: the prior mean only\)", mvc.inference,
+            TEXT, feats=ref, n_timesteps=steps)
+
+
+def test_zero_timesteps_is_the_prior_decode(mvc, ref):
+    out = mvc.inference(TEXT, feats=ref, n_timesteps=0, seed=0)
+    torch.testing.assert_close(out["feat_gen"], out["prior"])
+    four = mvc.inference(TEXT, feats=ref, n_timesteps=4, seed=0)
+    assert four["feat_gen"].shape == out["feat_gen"].shape
 
 
 def test_bad_solver(mvc, ref):
@@ -247,7 +254,7 @@ def test_t2s_missing_reference_and_sids(text2speech):
 def test_t2s_bad_decode_options(text2speech):
     tts, ref = text2speech["clone"], text2speech["ref"]
     _raises(ValueError, "alpha", tts, "a b", speech=ref, decode_conf={"alpha": 0.0})
-    _raises(ValueError, "n_timesteps must be >= 1", tts, "a b", speech=ref,
-            decode_conf={"n_timesteps": 0})
+    _raises(ValueError, "n_timesteps must be >= 0", tts, "a b", speech=ref,
+            decode_conf={"n_timesteps": -1})
     _raises(ValueError, "solver must be one of", tts, "a b", speech=ref,
             decode_conf={"solver": "dpm++"})

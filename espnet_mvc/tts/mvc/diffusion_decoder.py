@@ -99,6 +99,17 @@ class CFMDecoder(nn.Module):
         x1_hat = (xt + (1 - tt) * v) * mask
         return loss, x1_hat
 
+    def _check(self, n_timesteps: Optional[int], solver: Optional[str], temperature: float) -> int:
+        """Validate the decode options; returns the number of solver steps."""
+        steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
+        if steps < 0:
+            raise ValueError(f"n_timesteps must be >= 0 (0: the prior mean only), got {steps}")
+        if (solver or self.solver) not in SOLVERS:
+            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        return steps
+
     def _start(self, noise: torch.Tensor, mu: torch.Tensor, temperature: float) -> torch.Tensor:
         """x_0 of the flow: scaled noise, centred on mu for the data-dependent prior."""
         x = noise * temperature
@@ -121,7 +132,8 @@ class CFMDecoder(nn.Module):
             mu (Tensor): Condition (B, odim, T).
             mask (Tensor): (B, 1, T).
             style (Optional[Tensor]): (B, S).
-            n_timesteps (Optional[int]): Solver steps (default: the configured number).
+            n_timesteps (Optional[int]): Solver steps (default: the configured number); 0
+                returns the prior mean mu without running the decoder (diagnostics).
             temperature (float): Std of the starting noise.
             solver (Optional[str]): "euler" or "midpoint".
             noise (Optional[Tensor]): Starting noise (B, odim, T) before the temperature
@@ -130,14 +142,10 @@ class CFMDecoder(nn.Module):
         Returns:
             Tensor: Mel (B, odim, T).
         """
-        steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
+        steps = self._check(n_timesteps, solver, temperature)
         solver = solver or self.solver
-        if steps < 1:
-            raise ValueError(f"n_timesteps must be >= 1, got {steps}")
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if steps == 0:  # prior-only decode: the condition's mean mu (a diagnostic)
+            return mu * mask
         x = self._start(torch.randn_like(mu) if noise is None else noise, mu, temperature)
         ts = torch.linspace(0, 1, steps + 1, device=mu.device, dtype=mu.dtype)
         bsz = mu.shape[0]
@@ -185,14 +193,10 @@ class CFMDecoder(nn.Module):
             Tensor: Mel over the window (B, odim, W); frames past ``commit`` provisional.
             list: Caches for the next window.
         """
-        steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
+        steps = self._check(n_timesteps, solver, temperature)
         solver = solver or self.solver
-        if steps < 1:
-            raise ValueError(f"n_timesteps must be >= 1, got {steps}")
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if steps == 0:
+            return mu * mask, []
         evals = steps * (2 if solver == "midpoint" else 1)
         caches = list(caches) if caches is not None else [None] * evals
         if len(caches) != evals:
