@@ -504,7 +504,7 @@ class MVCSynthesizer:
         lang: Optional[str] = None,
         speaker: Optional[Union[str, int]] = None,
         n_timesteps: Optional[int] = None,
-        temperature: float = 0.667,
+        temperature: Optional[float] = None,
         alpha: float = 1.0,
         solver: Optional[str] = None,
         seed: Optional[int] = 0,
@@ -517,7 +517,7 @@ class MVCSynthesizer:
             lang (Optional[str]): Language (multilingual models), e.g. "es".
             speaker: Speaker name or id (multi-speaker models).
             n_timesteps (Optional[int]): Diffusion (flow-matching) steps.
-            temperature (float): Sampler noise scale.
+            temperature (Optional[float]): Sampler noise scale (default: the model's).
             alpha (float): Speaking rate: > 1 slower, < 1 faster.
             solver (Optional[str]): "euler" or "midpoint".
             seed (Optional[int]): Sampler seed (None: random).
@@ -529,7 +529,9 @@ class MVCSynthesizer:
         kw = self._conditioning(ref, ref_sr, lang, speaker)
         decode_conf = {}
         if is_mvc(self.t2s.tts):
-            decode_conf = dict(temperature=temperature, alpha=alpha, seed=seed)
+            decode_conf = dict(alpha=alpha, seed=seed)
+            if temperature is not None:
+                decode_conf["temperature"] = temperature
             if n_timesteps is not None:
                 decode_conf["n_timesteps"] = n_timesteps
             if solver is not None:
@@ -626,7 +628,7 @@ class MVCSynthesizer:
         lookahead: float = 0.5,
         chunk_seconds: float = 0.25,
         n_timesteps: Optional[int] = None,
-        temperature: float = 0.667,
+        temperature: Optional[float] = None,
         alpha: float = 1.0,
         seed: int = 0,
         solver: Optional[str] = None,

@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speaker", help="speaker name or id (multi-speaker models)")
     s.add_argument("--steps", type=int, default=None,
                    help="diffusion (flow-matching) steps; default: the model's (e.g. 4)")
-    s.add_argument("--temperature", type=float, default=0.667,
-                   help="sampler noise scale (default 0.667)")
+    s.add_argument("--temperature", type=float, default=None,
+                   help="sampler noise scale (default: the model's, e.g. 0.667)")
     s.add_argument("--rate", type=float, default=1.0,
                    help="duration scale: >1 slower, <1 faster (default 1.0)")
     s.add_argument("--solver", choices=["euler", "midpoint"], default=None,

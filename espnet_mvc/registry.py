@@ -108,10 +108,10 @@ def _patch_text2speech() -> None:
         if is_mvc(self.tts):
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            self.decode_conf.update(
-                alpha=bound.arguments["speed_control_alpha"],
-                temperature=bound.arguments["noise_scale"],
-            )
+            self.decode_conf.update(alpha=bound.arguments["speed_control_alpha"])
+            # noise_scale left at ESPnet's default: the model's own default temperature
+            if bound.arguments["noise_scale"] != signature.parameters["noise_scale"].default:
+                self.decode_conf.update(temperature=bound.arguments["noise_scale"])
             self.decode_conf.update(MVC_DECODE_OVERRIDES)
 
     cls.__init__ = __init__

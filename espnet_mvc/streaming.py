@@ -291,7 +291,7 @@ class MVCStreamer:
         chunk_seconds: float = 0.25,
         lookahead_seconds: float = 0.5,
         n_timesteps: Optional[int] = None,
-        temperature: float = 0.667,
+        temperature: Optional[float] = None,
         alpha: float = 1.0,
         seed: Optional[int] = 0,
         solver: Optional[str] = None,

@@ -42,6 +42,8 @@ class CFMDecoder(nn.Module):
         n_timesteps (int): Default number of solver steps.
         solver (str): "euler" or "midpoint" (2 network calls per step).
         prior (str): Mean of the starting noise: "mu" (the condition) or "zero".
+        temperature (float): Default noise scale of the sampler (a decode option; the
+            model's own default, chosen for it, used when a call gives none).
         denoiser_conf (Optional[dict]): Keywords for :class:`BiMambaUNet1d`.
     """
 
@@ -53,6 +55,7 @@ class CFMDecoder(nn.Module):
         n_timesteps: int = 4,
         solver: str = "euler",
         prior: str = "mu",
+        temperature: float = 0.667,
         denoiser_conf: Optional[dict] = None,
     ):
         super().__init__()
@@ -61,6 +64,7 @@ class CFMDecoder(nn.Module):
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         self.prior = prior
+        self.temperature = float(temperature)
         self.odim = odim
         self.sigma_min = sigma_min
         self.n_timesteps = n_timesteps
@@ -99,16 +103,19 @@ class CFMDecoder(nn.Module):
         x1_hat = (xt + (1 - tt) * v) * mask
         return loss, x1_hat
 
-    def _check(self, n_timesteps: Optional[int], solver: Optional[str], temperature: float) -> int:
-        """Validate the decode options; returns the number of solver steps."""
+    def _check(
+        self, n_timesteps: Optional[int], solver: Optional[str], temperature: Optional[float]
+    ) -> Tuple[int, float]:
+        """Validate the decode options; returns the solver steps and the temperature."""
         steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
+        temperature = self.temperature if temperature is None else float(temperature)
         if steps < 0:
             raise ValueError(f"n_timesteps must be >= 0 (0: the prior mean only), got {steps}")
         if (solver or self.solver) not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        return steps
+        return steps, temperature
 
     def _start(self, noise: torch.Tensor, mu: torch.Tensor, temperature: float) -> torch.Tensor:
         """x_0 of the flow: scaled noise, centred on mu for the data-dependent prior."""
@@ -122,7 +129,7 @@ class CFMDecoder(nn.Module):
         mask: torch.Tensor,
         style: Optional[torch.Tensor] = None,
         n_timesteps: Optional[int] = None,
-        temperature: float = 0.667,
+        temperature: Optional[float] = None,
         solver: Optional[str] = None,
         noise: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
@@ -134,7 +141,7 @@ class CFMDecoder(nn.Module):
             style (Optional[Tensor]): (B, S).
             n_timesteps (Optional[int]): Solver steps (default: the configured number); 0
                 returns the prior mean mu without running the decoder (diagnostics).
-            temperature (float): Std of the starting noise.
+            temperature (Optional[float]): Std of the starting noise (default: the model's).
             solver (Optional[str]): "euler" or "midpoint".
             noise (Optional[Tensor]): Starting noise (B, odim, T) before the temperature
                 (for reproducible or streamed sampling).
@@ -142,7 +149,7 @@ class CFMDecoder(nn.Module):
         Returns:
             Tensor: Mel (B, odim, T).
         """
-        steps = self._check(n_timesteps, solver, temperature)
+        steps, temperature = self._check(n_timesteps, solver, temperature)
         solver = solver or self.solver
         if steps == 0:  # prior-only decode: the condition's mean mu (a diagnostic)
             return mu * mask
@@ -168,7 +175,7 @@ class CFMDecoder(nn.Module):
         commit: Optional[int] = None,
         caches: Optional[List[Optional[dict]]] = None,
         n_timesteps: Optional[int] = None,
-        temperature: float = 0.667,
+        temperature: Optional[float] = None,
         solver: Optional[str] = None,
     ) -> Tuple[torch.Tensor, List[dict]]:
         """Streaming :meth:`sample` over a window ``[s, s + W)`` of one stream.
@@ -193,7 +200,7 @@ class CFMDecoder(nn.Module):
             Tensor: Mel over the window (B, odim, W); frames past ``commit`` provisional.
             list: Caches for the next window.
         """
-        steps = self._check(n_timesteps, solver, temperature)
+        steps, temperature = self._check(n_timesteps, solver, temperature)
         solver = solver or self.solver
         if steps == 0:
             return mu * mask, []

@@ -449,7 +449,7 @@ class MVC(AbsTTS):
         energy: Optional[torch.Tensor] = None,
         use_teacher_forcing: bool = False,
         n_timesteps: Optional[int] = None,
-        temperature: float = 0.667,
+        temperature: Optional[float] = None,
         alpha: float = 1.0,
         solver: Optional[str] = None,
         seed: Optional[int] = None,
@@ -468,7 +468,8 @@ class MVC(AbsTTS):
             pitch, energy (Optional[Tensor]): (T_feats, 1) with ``use_teacher_forcing``.
             use_teacher_forcing (bool): Use the given durations / pitch / energy.
             n_timesteps (Optional[int]): Flow-matching solver steps (default from config).
-            temperature (float): Noise scale of the sampler.
+            temperature (Optional[float]): Noise scale of the sampler (default: the
+                decoder's configured ``temperature``).
             alpha (float): Speaking rate: > 1 slower, < 1 faster.
             solver (Optional[str]): "euler" or "midpoint".
             seed (Optional[int]): Seed of the sampler's noise (reproducible output).
