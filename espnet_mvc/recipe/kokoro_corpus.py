@@ -357,10 +357,10 @@ def main(argv=None) -> int:
           file=sys.stderr, flush=True)
     t0 = time.time()
     metas: List[dict] = []
-    ctx = mp.get_context("forkserver")
-    with ctx.Pool(a.nj, initializer=_init_worker, initargs=(str(model_path), 1)) as pool:
+
+    def progress(results):
         audio_s = 0.0
-        for i, meta in enumerate(pool.imap(_synthesize, jobs, chunksize=1), 1):
+        for i, meta in enumerate(results, 1):
             metas.append(meta)
             audio_s += meta["seconds"]
             if i % 25 == 0 or i == len(jobs):
@@ -368,6 +368,14 @@ def main(argv=None) -> int:
                 eta = el / i * (len(jobs) - i)
                 print(f"  {i}/{len(jobs)} utterances, {audio_s / 60:.1f} min audio, "
                       f"{el:.0f} s elapsed, ETA {eta:.0f} s", file=sys.stderr, flush=True)
+
+    if a.nj == 1:  # in this process: no worker start-up, and usable from an imported module
+        _init_worker(str(model_path), 1)
+        progress(map(_synthesize, jobs))
+    else:
+        ctx = mp.get_context("forkserver")
+        with ctx.Pool(a.nj, initializer=_init_worker, initargs=(str(model_path), 1)) as pool:
+            progress(pool.imap(_synthesize, jobs, chunksize=1))
     by_split: Dict[str, List[dict]] = {}
     for m in metas:
         by_split.setdefault(m["split"], []).append(m)
