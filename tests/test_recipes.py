@@ -412,6 +412,8 @@ def dry_run_args(config: str, tmp: Path):
     fs, n_fft, hop, win = 22050, 1024, 256, "null"
     if recipe == "vctk" and conf["tts"] != "vits":
         fs, n_fft, hop, win = 24000, 2048, 300, 1200
+    if recipe == "kokoro_en":  # every system at the corpus's 24 kHz / hop 300
+        fs, n_fft, hop, win = 24000, 1024, 300, 1024
     if conf["tts"] == "vits":
         fe, norm = "linear_spectrogram", "none"
         fe_conf = [f"n_fft={n_fft}", f"hop_length={hop}", f"win_length={win}"]
