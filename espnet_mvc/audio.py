@@ -26,16 +26,31 @@ class ReferenceAudioError(ValueError):
     """The reference clip cannot be used for cloning."""
 
 
-def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited resampling (polyphase), float32 mono in and out."""
+def resample(wav: np.ndarray, sr_in: int, sr_out: int, dtype=np.float32) -> np.ndarray:
+    """Band-limited polyphase resampling (``scipy.signal.resample_poly``), the project's one.
+
+    Used for reference clips, by the recipe's stage 2 (``recipe/format_wav.py`` loads this
+    file by path), by the metrics and by eSpeak's ``to_file``.
+
+    Args:
+        wav (ndarray): Mono waveform (T,).
+        sr_in (int): Its sample rate.
+        sr_out (int): The rate wanted.
+        dtype: What the filter runs in and returns: float32 for audio that is written or
+            fed to the model, float64 for the metrics (as they always scored).
+
+    Returns:
+        ndarray: (ceil(T * sr_out / sr_in),) in ``dtype``; ``wav`` itself, neither copied
+        nor converted, when the rates match.
+    """
     if sr_in == sr_out:
-        return wav.astype(np.float32, copy=False)
+        return wav
     from math import gcd
 
     from scipy.signal import resample_poly
 
     g = gcd(int(sr_in), int(sr_out))
-    return resample_poly(wav, sr_out // g, sr_in // g).astype(np.float32)
+    return resample_poly(np.asarray(wav, dtype=dtype), int(sr_out) // g, int(sr_in) // g)
 
 
 def _read(ref: AudioInput, sr: Optional[int]) -> Tuple[np.ndarray, int, str]:

@@ -438,23 +438,3 @@ class MVCStreamer:
         """Run :meth:`stream` to the end; return the concatenated output and the stats."""
         chunks = list(self.stream(text_ids, **kwargs))
         return np.concatenate(chunks, axis=0), self.last_stats
-
-
-def mel_cepstral_distance(mel_a, mel_b, order: int = 24) -> float:
-    """Frame-aligned mel-cepstral distance (dB) between two log-mels of the same length.
-
-    Cepstra are the orthonormal DCT-II of the log-mel frames (natural log, as ESPnet's
-    fbank features); c0 (energy) is left out; ``MCD = 10/ln10 * sqrt(2 * sum_d (c_d -
-    c'_d)^2)`` averaged over frames. No DTW: streamed and offline outputs share their
-    durations frame for frame.
-    """
-    from scipy.fft import dct
-
-    a = np.asarray(mel_a.cpu() if isinstance(mel_a, torch.Tensor) else mel_a, np.float64)
-    b = np.asarray(mel_b.cpu() if isinstance(mel_b, torch.Tensor) else mel_b, np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"mels must have the same shape, got {a.shape} and {b.shape}")
-    ca = dct(a, type=2, axis=-1, norm="ortho")[:, 1 : order + 1]
-    cb = dct(b, type=2, axis=-1, norm="ortho")[:, 1 : order + 1]
-    k = 10.0 / np.log(10.0) * np.sqrt(2.0)
-    return float(np.mean(k * np.sqrt(np.sum((ca - cb) ** 2, axis=-1))))

@@ -89,8 +89,10 @@ def test_bad_parameters():
         EspeakSynthesizer("en-us")("   ")
 
 
-def test_to_file_resamples(tmp_path):
+def test_to_file_resamples(tmp_path, monkeypatch):
     import soundfile as sf
+
+    from espnet_mvc.audio import resample
 
     syn = EspeakSynthesizer("de+m1")
     out = tmp_path / "x.wav"
@@ -98,6 +100,13 @@ def test_to_file_resamples(tmp_path):
     data, sr = sf.read(out)
     assert sr == 16000
     assert abs(len(data) / sr - dur) < 1e-3
+    # the samples are the project's one resampler's (polyphase), up to 16-bit rounding;
+    # one fixed waveform, since espeak's output varies from call to call
+    wav = syn("Guten Morgen.")
+    monkeypatch.setattr(EspeakSynthesizer, "__call__", lambda self, text, seed=0: wav)
+    syn.to_file("Guten Morgen.", out, fs=16000)
+    data, _ = sf.read(out)
+    np.testing.assert_allclose(data, resample(wav, syn.sample_rate, 16000), rtol=0, atol=1 / 32768)
 
 
 def test_setup_env_sets_paths_and_respects_existing():

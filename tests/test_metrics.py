@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
+from espnet_mvc.audio import resample
 from espnet_mvc.metrics import asr, f0, intelligibility, mcd, speaker, world
 from espnet_mvc.metrics import testaudio as ta
-from espnet_mvc.metrics.audio import AudioError, check_wav, load_wav, resample
+from espnet_mvc.metrics.audio import AudioError, check_wav, load_wav
 
 warnings.simplefilter("ignore")
 

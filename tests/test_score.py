@@ -214,9 +214,9 @@ def test_no_references_are_not_applicable_not_skips(corpus, tmp_path):
 
 def test_differing_reference_rate_skips_or_resamples(corpus, tmp_path):
     x, fs = sf.read(corpus / "ref" / "utt1.wav")
-    from espnet_mvc.metrics.audio import resample
+    from espnet_mvc.audio import resample
 
-    _write(tmp_path / "ref16k.wav", resample(x, fs, 16000), 16000)
+    _write(tmp_path / "ref16k.wav", resample(x, fs, 16000, dtype=np.float64), 16000)
     scp = tmp_path / "wav.scp"
     scp.write_text(f"utt1 {tmp_path}/ref16k.wav\n")
     syn = tmp_path / "syn"
@@ -243,7 +243,7 @@ def test_wrong_expected_rate_and_garbage_lists(corpus, tmp_path):
     assert "expected 16000 Hz" in rows["utt0"]["notes"]
     assert "not found" in rows["utt2"]["notes"]
     assert s["n_scored"] == 0 and s["n_skipped"] == s["n_total"]
-    assert any("duplicate key utt0" in w for w in s["warnings"])
+    assert any("duplicate key 'utt0'" in w for w in s["warnings"])
     assert any("utt1" in w and "no value" in w for w in s["warnings"])
 
 

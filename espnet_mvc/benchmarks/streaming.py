@@ -238,7 +238,8 @@ def main(argv=None) -> int:
     import torch
 
     from espnet_mvc.benchmarks import baselines as B
-    from espnet_mvc.streaming import MVCStreamer, mel_cepstral_distance
+    from espnet_mvc.metrics.mcd import mcd_from_log_mels
+    from espnet_mvc.streaming import MVCStreamer
 
     threads = B.set_threads(args.threads)
     if threads > 1 and "OMP_WAIT_POLICY" not in os.environ:
@@ -343,7 +344,7 @@ def main(argv=None) -> int:
         rtf_cpu = statistics.median(r["total_cpu_s"] for r in runs) / audio_s
         st, wav = last[key]
         diff = float((st.mel - off_mel).abs().max())
-        mcd = mel_cepstral_distance(as_log_mel(st.mel), as_log_mel(off_mel))
+        mcd = mcd_from_log_mels(as_log_mel(st.mel), as_log_mel(off_mel))
         wer = _wer(asr, setup.text, wav, fs, args.lang) if asr else None
         row = dict(L=key, lookahead_frames=st.lookahead_frames, chunks=st.n_chunks,
                    first_chunk_latency_ms=med, first_chunk_latency_ms_min=min(firsts),

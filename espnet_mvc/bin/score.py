@@ -50,8 +50,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from espnet_mvc.audio import resample
 from espnet_mvc.metrics import ALL_METRICS
-from espnet_mvc.metrics.audio import AudioError, check_wav, load_wav, resample
+from espnet_mvc.metrics.audio import AudioError, check_wav, load_wav
+from espnet_mvc.recipe import datadir
 
 REF_METRICS = ("mcd", "f0rmse", "pesq", "stoi")
 WORLD_METRICS = ("mcd", "f0rmse")
@@ -93,27 +95,12 @@ TABLE_LEGEND = (
 
 
 def read_kv(path, what: str, warn: List[str]) -> Dict[str, str]:
-    """Kaldi-style ``<key> <value...>`` file -> dict (bad lines and duplicates warned)."""
-    out: Dict[str, str] = {}
+    """Kaldi-style ``<key> <value...>`` file -> dict; bad lines are warned and skipped."""
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        return datadir.read_kv(path, warn=warn)[1]
     except OSError as e:
         warn.append(f"cannot read {what} {path}: {e}")
-        return out
-    for ln, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line:
-            continue
-        parts = line.split(maxsplit=1)
-        key = parts[0]
-        val = parts[1].strip() if len(parts) > 1 else ""
-        if not val:
-            warn.append(f"{what} {path}:{ln}: key {key} has no value")
-        if key in out:
-            warn.append(f"{what} {path}:{ln}: duplicate key {key}; keeping the first")
-            continue
-        out[key] = val
-    return out
+        return {}
 
 
 def resolve_scp_path(entry: str, scp_path: Optional[Path]) -> str:
@@ -322,7 +309,7 @@ def score_utterance(job: dict) -> dict:
                 ref, rfs = load_entry(job["ref"])
                 if rfs != fs:
                     if opts["resample_ref"]:
-                        ref = resample(ref, rfs, fs)
+                        ref = resample(ref, rfs, fs, dtype=np.float64)
                     else:
                         skip(ref_wanted, f"reference at {rfs} Hz, synthesized at {fs} Hz (use --resample-ref)")
                         ref = None

@@ -17,7 +17,7 @@ rtf, mem      :mod:`.rtf`                    a ``<utt> <rtf> [<peak MiB>]`` file
 ============  =============================  ==========================================
 """
 
-from espnet_mvc.metrics.audio import AudioError, load_wav, resample  # noqa: F401
+from espnet_mvc.metrics.audio import AudioError, load_wav  # noqa: F401
 
 #: metric groups selectable with ``--metrics`` (order = column order of the tables)
 ALL_METRICS = ("mcd", "f0rmse", "wer", "cer", "pesq", "stoi", "dnsmos", "spksim", "rtf")

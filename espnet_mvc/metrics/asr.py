@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from espnet_mvc.metrics.audio import AudioError, resample, to_float32_clipped
+from espnet_mvc.audio import resample
+from espnet_mvc.metrics.audio import AudioError, to_float32_clipped
 
 ASR_FS = 16000
 
@@ -151,7 +152,7 @@ class WhisperASR:
         lang = normalize_lang(lang)
         if not self.supports(lang):
             raise AudioError(f"ASR model is English-only; no WER for language '{lang}'")
-        x = to_float32_clipped(resample(wav, fs, ASR_FS))
+        x = to_float32_clipped(resample(wav, fs, ASR_FS, dtype=np.float64))
         segments, _ = self.model.transcribe(
             x,
             language=lang if self.multilingual else "en",

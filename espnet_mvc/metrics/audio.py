@@ -7,7 +7,6 @@ skip that utterance (or that metric) with a warning instead of crashing.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Tuple, Union
 
@@ -57,17 +56,6 @@ def check_wav(x: np.ndarray, fs: int, name: str = "waveform", min_duration: floa
         raise AudioError(f"{name}: too short ({x.size / fs:.3f} s < {min_duration} s)")
     if np.max(np.abs(x)) < SILENCE_PEAK:
         raise AudioError(f"{name}: silent (peak {np.max(np.abs(x)):.2e})")
-
-
-def resample(x: np.ndarray, fs_in: int, fs_out: int) -> np.ndarray:
-    """Polyphase (band-limited) resampling; returns ``x`` unchanged if the rates match."""
-    fs_in, fs_out = int(fs_in), int(fs_out)
-    if fs_in == fs_out:
-        return x
-    from scipy.signal import resample_poly
-
-    g = math.gcd(fs_in, fs_out)
-    return resample_poly(np.asarray(x, dtype=np.float64), fs_out // g, fs_in // g)
 
 
 def to_float32_clipped(x: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ from typing import Dict
 
 import numpy as np
 
-from espnet_mvc.metrics.audio import AudioError, resample, to_float32_clipped
+from espnet_mvc.audio import resample
+from espnet_mvc.metrics.audio import AudioError, to_float32_clipped
 
 FS = 16000
 _MODEL = None
@@ -42,7 +43,7 @@ def _model():
 
 def dnsmos(wav: np.ndarray, fs: int) -> Dict[str, float]:
     """``dnsmos`` (= OVRL), ``dnsmos_sig``, ``dnsmos_bak``, ``dnsmos_p808``; all in [1, 5]."""
-    x = to_float32_clipped(resample(wav, fs, FS))
+    x = to_float32_clipped(resample(wav, fs, FS, dtype=np.float64))
     r = _model()(x, FS, False)
     out = {
         "dnsmos": float(r["ovrl_mos"]),

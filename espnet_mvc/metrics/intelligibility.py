@@ -13,7 +13,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from espnet_mvc.metrics.audio import AudioError, resample
+from espnet_mvc.audio import resample
+from espnet_mvc.metrics.audio import AudioError
 
 FS = 16000
 #: relative length difference under which signals are taken as time-aligned already
@@ -79,7 +80,7 @@ def pesq_stoi(
 
     Errors of one metric are returned as ``{"pesq_error": msg}`` so the other survives.
     """
-    g16, r16 = resample(gen, fs, FS), resample(ref, fs, FS)
+    g16, r16 = resample(gen, fs, FS, dtype=np.float64), resample(ref, fs, FS, dtype=np.float64)
     g16, mode = align_to_reference(g16, r16, path, frame_period_ms, FS)
     out: Dict[str, object] = {"align": mode}
     if want_pesq:

@@ -26,7 +26,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from espnet_mvc.metrics.audio import AudioError, resample
+from espnet_mvc.audio import resample
+from espnet_mvc.metrics.audio import AudioError
 
 FS = 16000
 _ENC = None  # (method, embed_fn)
@@ -166,7 +167,7 @@ def _torch_one_thread():
 
 def embed(wav: np.ndarray, fs: int, method: str = "auto") -> Tuple[np.ndarray, str]:
     name, fn = get_encoder(method)
-    x16 = np.clip(resample(wav, fs, FS), -1, 1)
+    x16 = np.clip(resample(wav, fs, FS, dtype=np.float64), -1, 1)
     with _torch_one_thread():
         e = np.asarray(fn(x16), dtype=np.float64)
     if not np.all(np.isfinite(e)):

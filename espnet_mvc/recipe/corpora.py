@@ -23,12 +23,16 @@ stops with a message that names the file and what is wrong.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import soundfile as sf
+
+# Run by path (without the espnet_mvc package, which imports ESPnet): the data-dir writer
+# comes from the sibling datadir.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datadir import write_datadir  # noqa: E402
 
 # YourTTS / common zero-shot VCTK test speakers (held out from training)
 VCTK_ZEROSHOT_SPEAKERS = [
@@ -64,31 +68,13 @@ def check_audio(path: Path, expect_fs: int, what: str) -> float:
 
 
 def write_sets(data_dir: Path, sets: Dict[str, List[dict]]):
-    """Each utterance dict: id, wav, text, spk, lang, optional ref."""
+    """One data dir per set; each utterance dict: id, wav, text, spk, lang, optional ref."""
     for name, utts in sets.items():
         if not utts:
             raise CorpusError(f"set {name} would be empty")
-        d = data_dir / name
-        tmp = Path(str(d) + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        utts = sorted(utts, key=lambda u: u["id"])
-        files = {"wav.scp": "wav", "text": "text", "utt2spk": "spk", "utt2lang": "lang"}
-        if all(u.get("ref") for u in utts):
-            files["ref.scp"] = "ref"
-        for fname, key in files.items():
-            with (tmp / fname).open("w", encoding="utf-8") as f:
-                for u in utts:
-                    f.write(f"{u['id']} {u[key]}\n")
-        spk2utt: Dict[str, List[str]] = {}
-        for u in utts:
-            spk2utt.setdefault(u["spk"], []).append(u["id"])
-        with (tmp / "spk2utt").open("w", encoding="utf-8") as f:
-            for s in sorted(spk2utt):
-                f.write(f"{s} {' '.join(spk2utt[s])}\n")
-        shutil.rmtree(d, ignore_errors=True)
-        tmp.rename(d)
-        print(f"  {d}: {len(utts)} utterances, {len(spk2utt)} speakers", file=sys.stderr)
+        write_datadir(data_dir / name, utts)
+        n_spk = len({u["spk"] for u in utts})
+        print(f"  {data_dir / name}: {len(utts)} utterances, {n_spk} speakers", file=sys.stderr)
 
 
 def clean_text(t: str) -> str:

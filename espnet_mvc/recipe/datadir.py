@@ -3,6 +3,9 @@
 
 Run by path from ``tts.sh`` (``python espnet_mvc/recipe/datadir.py <command> ...``) so it
 does not import the ``espnet_mvc`` package (which imports ESPnet); stdlib + PyYAML only.
+The other recipe helpers, also run by path, import it as a sibling for the one Kaldi
+reader (:func:`read_kv`), the one data-dir writer (:func:`write_datadir`) and
+:func:`load_package_file`.
 
 Commands:
   validate <dir> [--check-audio-exists]     consistency of wav.scp/text/utt2spk/...
@@ -19,10 +22,12 @@ Commands:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from types import ModuleType
+from typing import Dict, List, Optional, Tuple
 
 # per-utterance files (first field = utterance id) that follow a data dir around
 PER_UTT_FILES = [
@@ -46,24 +51,51 @@ class DataDirError(Exception):
     pass
 
 
-def read_kv(path: Path, allow_empty_value: bool = False) -> Tuple[List[str], Dict[str, str]]:
-    """Read ``key value`` lines; errors name the file and line."""
+def read_kv(
+    path: Path, allow_empty_value: bool = False, warn: Optional[List[str]] = None
+) -> Tuple[List[str], Dict[str, str]]:
+    """Read a Kaldi ``<key> <value>`` file (value: the rest of the line), keys in file order.
+
+    The one Kaldi reader of the recipe helpers and the scorer. ESPnet's
+    ``read_2columns_text`` (used where ESPnet is loaded anyway) does not fit here: these
+    helpers run without ESPnet, an empty line makes it fail with a bare unpacking error,
+    and the scorer must go on past a bad line; the messages here name the file and line.
+
+    Args:
+        path: The file.
+        allow_empty_value: Accept a key without a value (read as "").
+        warn: None: the first problem raises :class:`DataDirError`. A list: each problem
+            is appended to it as a message and reading goes on (the scorer scores what it
+            can): an empty line is skipped, a duplicate key keeps its first value and a
+            key without a value is read as ""; bytes that are not UTF-8 are replaced.
+
+    Returns:
+        The keys in file order and the key -> value dict.
+    """
+    def problem(message: str) -> None:
+        if warn is None:
+            raise DataDirError(message)
+        warn.append(message)
+
     keys: List[str] = []
     kv: Dict[str, str] = {}
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        errors = "strict" if warn is None else "replace"
+        text = Path(path).read_text(encoding="utf-8", errors=errors)
     except UnicodeDecodeError as e:
         raise DataDirError(f"{path}: not UTF-8 text ({e})") from e
-    for i, line in enumerate(lines, 1):
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
-            raise DataDirError(f"{path}: line {i}: empty line")
+            problem(f"{path}: line {i}: empty line")
+            continue
         parts = line.split(maxsplit=1)
         key = parts[0]
         value = parts[1].strip() if len(parts) > 1 else ""
         if not value and not allow_empty_value:
-            raise DataDirError(f"{path}: line {i}: no value for '{key}'")
+            problem(f"{path}: line {i}: no value for '{key}'")
         if key in kv:
-            raise DataDirError(f"{path}: line {i}: duplicate key '{key}'")
+            problem(f"{path}: line {i}: duplicate key '{key}'")
+            continue
         keys.append(key)
         kv[key] = value
     return keys, kv
@@ -83,6 +115,52 @@ def spk2utt_of(utt2spk: Dict[str, str]) -> Dict[str, str]:
     for u in sorted(utt2spk):
         spk.setdefault(utt2spk[u], []).append(u)
     return {s: " ".join(us) for s, us in spk.items()}
+
+
+#: the per-utterance files every data dir has, and the record field each is written from
+DATADIR_FIELDS = {"wav.scp": "wav", "text": "text", "utt2spk": "spk", "utt2lang": "lang"}
+
+
+def write_datadir(d: Path, utts: List[dict], more_files: Optional[Dict[str, str]] = None) -> None:
+    """Write the Kaldi data dir ``d`` from one record per utterance, replacing any old one.
+
+    Each file has ``<utterance id> <value>`` lines sorted by id. ``ref.scp`` is written
+    when every record has a ``ref``; ``spk2utt`` follows from ``utt2spk``. The dir is
+    written as ``<d>.tmp`` and then renamed, so that an interrupted run leaves no
+    half-written ``d``.
+
+    Args:
+        d: The data dir.
+        utts: Records with a unique ``id``, the fields of :data:`DATADIR_FIELDS`, an
+            optional ``ref`` and the fields that ``more_files`` names.
+        more_files: More per-utterance files: file name -> record field.
+    """
+    fields = dict(DATADIR_FIELDS, **(more_files or {}))
+    if all(u.get("ref") for u in utts):
+        fields["ref.scp"] = "ref"
+    tmp = Path(str(d) + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, field in fields.items():
+        write_kv(tmp / name, {u["id"]: u[field] for u in utts})
+    write_kv(tmp / "spk2utt", spk2utt_of({u["id"]: u["spk"] for u in utts}))
+    shutil.rmtree(d, ignore_errors=True)
+    tmp.rename(d)
+
+
+def load_package_file(name: str, relpath: str) -> ModuleType:
+    """Load ``espnet_mvc/<relpath>`` as the module ``name`` without importing the package.
+
+    The recipe helpers run by path, once per job: importing ``espnet_mvc`` would import
+    and register into ESPnet first, which takes seconds. The files they load this way
+    (``audio.py``, ``text/espeak.py``, ``text/kokoro.py``) import nothing from the package.
+    """
+    path = Path(__file__).resolve().parent.parent / relpath
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look a module up by its name
+    spec.loader.exec_module(module)
+    return module
 
 
 def validate(d: Path, check_audio_exists: bool = False) -> int:

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import argparse
 import io
-import math
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+# Run by path, once per job (without the espnet_mvc package, which imports ESPnet): the
+# Kaldi reader and the loader of audio.py, the project's resampler, come from the sibling
+# datadir.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datadir import DataDirError, load_package_file, read_kv  # noqa: E402
+
+resample = load_package_file("_mvc_audio", "audio.py").resample
 
 
 class FormatError(Exception):
@@ -57,15 +64,6 @@ def read_audio(value: str, where: str):
     return wav[:, 0], int(sr)
 
 
-def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    if sr_in == sr_out:
-        return wav
-    from scipy.signal import resample_poly
-
-    g = math.gcd(sr_in, sr_out)
-    return resample_poly(wav, sr_out // g, sr_in // g).astype(np.float32)
-
-
 def shard(lines, job: int, nj: int):
     lo = (job - 1) * len(lines) // nj
     hi = job * len(lines) // nj
@@ -91,21 +89,21 @@ def main(argv=None):
     a = ap.parse_args(argv)
 
     try:
-        lines = Path(a.scp).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
+        keys, scp = read_kv(Path(a.scp))
+    except OSError as e:
         print(f"ERROR: cannot read {a.scp}: {e}", file=sys.stderr)
         return 1
-    lo, mine = shard(lines, a.job, a.nj)
+    except DataDirError as e:  # names the file and line
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    lo, mine = shard(keys, a.job, a.nj)
     out_dir = Path(a.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scp_lines, num_lines = [], []
     n_silent = 0
     try:
-        for i, line in enumerate(mine, lo + 1):
-            parts = line.strip().split(maxsplit=1)
-            if len(parts) != 2:
-                raise FormatError(f"{a.scp}: line {i}: expected '<utt> <path>', got '{line}'")
-            key, value = parts
+        for i, key in enumerate(mine, lo + 1):  # read_kv refused empty lines: line i is key i
+            value = scp[key]
             where = f"{a.scp}: line {i}: utterance '{key}'"
             wav, sr = read_audio(value, where)
             if sr < a.fs and a.allow_upsample != "true":

@@ -35,13 +35,17 @@ import json
 import multiprocessing as mp
 import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
+
+# Run by path (without the espnet_mvc package, which imports ESPnet): the loader of
+# text/kokoro.py and the data-dir writer come from the sibling datadir.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datadir import load_package_file, write_datadir  # noqa: E402
 
 TEACHER_FS = 24000
 TEACHER_HOP = 600  # samples per duration unit of Kokoro-82M
@@ -72,16 +76,7 @@ class TeacherError(RuntimeError):
     """The Kokoro teacher wheels are missing or corrupt."""
 
 
-def _load_by_path(name: str, rel: str):
-    path = Path(__file__).resolve().parent.parent / rel
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-kokoro_text = _load_by_path("_mvc_kokoro_text", "text/kokoro.py")
+kokoro_text = load_package_file("_mvc_kokoro_text", "text/kokoro.py")
 
 
 # ----------------------------------------------------------------------------- teacher
@@ -287,34 +282,22 @@ def _synthesize(job) -> dict:
     return meta
 
 
-def write_datadir(d: Path, utts: List[dict], refs: Optional[Dict[str, str]] = None):
-    """Kaldi data dir, written to a temporary dir and renamed into place."""
-    tmp = Path(str(d) + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    utts = sorted(utts, key=lambda u: u["id"])
-    files = {
-        "wav.scp": lambda u: u["wav"],
-        "text": lambda u: u["text"],
-        "text_phn": lambda u: " ".join(kokoro_text.to_tokens(u["phonemes"])),
-        "durations": lambda u: " ".join(map(str, u["durations"])),
-        "utt2spk": lambda u: u["spk"],
-        "utt2lang": lambda u: "en",
-    }
-    if refs is not None:
-        files["ref.scp"] = lambda u: refs[u["spk"]]
-    for name, field in files.items():
-        with (tmp / name).open("w", encoding="utf-8") as f:
-            for u in utts:
-                f.write(f"{u['id']} {field(u)}\n")
-    spk2utt: Dict[str, List[str]] = {}
-    for u in utts:
-        spk2utt.setdefault(u["spk"], []).append(u["id"])
-    with (tmp / "spk2utt").open("w", encoding="utf-8") as f:
-        for s in sorted(spk2utt):
-            f.write(f"{s} {' '.join(spk2utt[s])}\n")
-    shutil.rmtree(d, ignore_errors=True)
-    tmp.rename(d)
+def write_split(d: Path, metas: List[dict], refs: Optional[Dict[str, str]] = None):
+    """The data dir of one split, with the teacher's symbols and durations.
+
+    Args:
+        d: The data dir.
+        metas: The per-utterance records of :func:`_synthesize`.
+        refs: Speaker -> reference recording; None writes no ``ref.scp``.
+    """
+    records = [
+        dict(m, lang="en",
+             text_phn=" ".join(kokoro_text.to_tokens(m["phonemes"])),
+             durations=" ".join(map(str, m["durations"])),
+             ref=None if refs is None else refs[m["spk"]])
+        for m in metas
+    ]
+    write_datadir(d, records, {"text_phn": "text_phn", "durations": "durations"})
 
 
 def main(argv=None) -> int:
@@ -387,7 +370,7 @@ def main(argv=None) -> int:
         refs[m["spk"]] = m["wav"]
     data = Path(a.data_dir)
     for split in ("train", "dev", "test", "test_zeroshot"):
-        write_datadir(data / split, by_split[split], None if split == "train" else refs)
+        write_split(data / split, by_split[split], None if split == "train" else refs)
     hours = sum(m["seconds"] for m in by_split["train"]) / 3600
     print(f"kokoro_en: train {len(by_split['train'])} utts ({hours * 60:.1f} min), dev "
           f"{len(by_split['dev'])}, test {len(by_split['test'])}, test_zeroshot "

@@ -20,13 +20,16 @@ Run by path (loads espnet_mvc/text/espeak.py directly, no package import).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
-import shutil
 import sys
 import time
 import zlib
 from pathlib import Path
+
+# Run by path (without the espnet_mvc package, which imports ESPnet): the loader of
+# text/espeak.py and the data-dir writer come from the sibling datadir.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datadir import load_package_file, write_datadir  # noqa: E402
 
 # (speaker id, espeak voice, base rate in wpm, base pitch 0..100, language)
 SEEN_SPEAKERS = [
@@ -50,15 +53,6 @@ UNSEEN_SPEAKERS = [
 ]
 
 
-def load_espeak():
-    path = Path(__file__).resolve().parent.parent / "text" / "espeak.py"
-    spec = importlib.util.spec_from_file_location("_mvc_espeak", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_mvc_espeak"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def read_sentences(path: Path):
     if not path.is_file():
         raise FileNotFoundError(f"sentence list not found: {path}")
@@ -67,34 +61,6 @@ def read_sentences(path: Path):
     if len(lines) < 10:
         raise ValueError(f"{path}: only {len(lines)} sentences (need >= 10)")
     return lines
-
-
-def write_datadir(d: Path, utts):
-    """utts: list of dicts with id, wav, text, spk, lang, (ref)."""
-    tmp = Path(str(d) + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    utts = sorted(utts, key=lambda u: u["id"])
-
-    def w(name, field):
-        with (tmp / name).open("w", encoding="utf-8") as f:
-            for u in utts:
-                f.write(f"{u['id']} {u[field]}\n")
-
-    w("wav.scp", "wav")
-    w("text", "text")
-    w("utt2spk", "spk")
-    w("utt2lang", "lang")
-    if all("ref" in u for u in utts):
-        w("ref.scp", "ref")
-    spk2utt = {}
-    for u in utts:
-        spk2utt.setdefault(u["spk"], []).append(u["id"])
-    with (tmp / "spk2utt").open("w", encoding="utf-8") as f:
-        for s in sorted(spk2utt):
-            f.write(f"{s} {' '.join(spk2utt[s])}\n")
-    shutil.rmtree(d, ignore_errors=True)
-    tmp.rename(d)
 
 
 def main(argv=None):
@@ -120,7 +86,7 @@ def main(argv=None):
     if a.n_utts_per_spk < 1 or a.n_eval_utts < 1 or a.n_zeroshot_utts < 1:
         print("ERROR: --n_utts_per_spk, --n_eval_utts and --n_zeroshot_utts must be >= 1", file=sys.stderr)
         return 1
-    es = load_espeak()
+    es = load_package_file("_mvc_espeak", "text/espeak.py")
     corpus = Path(a.corpus_dir).resolve()
     (corpus / "wavs").mkdir(parents=True, exist_ok=True)
 

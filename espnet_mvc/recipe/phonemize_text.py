@@ -10,41 +10,28 @@ Run by path (loads ``espnet_mvc/text/espeak.py`` directly, without importing the
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
-
-def load_espeak():
-    path = Path(__file__).resolve().parent.parent / "text" / "espeak.py"
-    spec = importlib.util.spec_from_file_location("_mvc_espeak", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_mvc_espeak"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+# Run by path (without the espnet_mvc package, which imports ESPnet): the Kaldi reader and
+# the loader of text/espeak.py come from the sibling datadir.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from datadir import DataDirError, load_package_file, read_kv  # noqa: E402
 
 
 def phonemize_file(es, text: Path, utt2lang: Path, out: Path, cleaner: str) -> int:
-    u2l = {}
-    for i, line in enumerate(utt2lang.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split()
-        if len(parts) != 2:
-            raise ValueError(f"{utt2lang}: line {i}: expected '<utt> <lang>'")
-        u2l[parts[0]] = parts[1]
+    _, u2l = read_kv(utt2lang)
+    keys, texts = read_kv(text)
     lines = []
-    for i, line in enumerate(text.read_text(encoding="utf-8").splitlines(), 1):
-        parts = line.split(maxsplit=1)
-        key = parts[0]
-        if len(parts) < 2:
-            raise ValueError(f"{text}: line {i}: empty text for '{key}'")
+    for i, key in enumerate(keys, 1):  # read_kv refused empty lines: line i is key i
         if key not in u2l:
             raise ValueError(f"{utt2lang}: no language for utterance '{key}'")
         try:
-            toks = es.phonemize(parts[1], u2l[key], cleaner=cleaner)
+            toks = es.phonemize(texts[key], u2l[key], cleaner=cleaner)
         except es.EspeakError as e:
             raise ValueError(f"{text}: line {i}: utterance '{key}': {e}") from e
         if not toks:
-            raise ValueError(f"{text}: line {i}: no phonemes for '{key}': {parts[1]}")
+            raise ValueError(f"{text}: line {i}: no phonemes for '{key}': {texts[key]}")
         lines.append(f"{key} {' '.join(toks)}\n")
     tmp = Path(str(out) + ".tmp")
     tmp.write_text("".join(lines), encoding="utf-8")
@@ -58,7 +45,7 @@ def main(argv=None):
     ap.add_argument("--out-name", default="text_phn")
     ap.add_argument("--cleaner", default="none")
     a = ap.parse_args(argv)
-    es = load_espeak()
+    es = load_package_file("_mvc_espeak", "text/espeak.py")
     es.setup_espeak_env()
     for d in map(Path, a.dirs):
         for f in ("text", "utt2lang"):
@@ -67,7 +54,7 @@ def main(argv=None):
                 return 1
         try:
             n = phonemize_file(es, d / "text", d / "utt2lang", d / a.out_name, a.cleaner)
-        except ValueError as e:
+        except (ValueError, DataDirError) as e:
             print(f"ERROR: {e}", file=sys.stderr)
             return 1
         print(f"{d}/text: {n} utterances phonemized -> {d}/{a.out_name}", file=sys.stderr)

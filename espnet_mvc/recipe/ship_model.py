@@ -11,7 +11,7 @@ spk, set, text, ref, rec), the corpus recordings ``rec/<utt>.flac`` and one refe
 per voice ``ref/<spk>.flac`` (from the data dir's ``ref.scp``). The model card
 (``MODEL_CARD.md``) is written by hand and kept if present.
 
-Run by path (stdlib + soundfile).
+Run by path (stdlib, soundfile and ESPnet's Kaldi reader ``read_2columns_text``).
 """
 
 from __future__ import annotations
@@ -21,18 +21,9 @@ import csv
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 ROOT = Path(__file__).resolve().parents[1] / "pretrained"
-
-
-def read_kv(path: Path) -> Dict[str, str]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        k, _, v = line.partition(" ")
-        if k:
-            out[k] = v.strip()
-    return out
 
 
 def copy_audio(src: str, dst: Path) -> None:
@@ -48,7 +39,11 @@ def copy_audio(src: str, dst: Path) -> None:
 def heldout_rows(d: Path, set_name: str, out: Path) -> List[dict]:
     """Copy a data dir's recordings and references (paths relative to the recipe dir, the
     current directory, as ESPnet's data dirs write them) into ``out``."""
-    wav, text, spk, ref = (read_kv(d / f) for f in ("wav.scp", "text", "utt2spk", "ref.scp"))
+    from espnet2.fileio.read_text import read_2columns_text
+
+    wav, text, spk, ref = (
+        read_2columns_text(d / f) for f in ("wav.scp", "text", "utt2spk", "ref.scp")
+    )
     rows = []
     for utt in sorted(wav):
         rec = Path("rec") / f"{utt}.flac"

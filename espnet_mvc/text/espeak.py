@@ -389,18 +389,11 @@ class EspeakSynthesizer:
         wav = self(text, seed)
         sr = self.sample_rate
         if fs is not None and fs != sr:
+            # imported here: the recipe helpers load this file by path, without the
+            # package, and never ask for another rate
+            from espnet_mvc.audio import resample
+
             wav = resample(wav, sr, fs)
             sr = fs
         sf.write(str(path), wav, sr, subtype="PCM_16")
         return len(wav) / sr
-
-
-def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Band-limited resampling (torchaudio's sinc interpolation)."""
-    if sr_in == sr_out:
-        return wav
-    import torch
-    import torchaudio.functional as AF
-
-    x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
-    return AF.resample(x, sr_in, sr_out).numpy()

@@ -49,9 +49,3 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     rev = lengths.unsqueeze(1) - 1 - t
     index = torch.where(rev >= 0, rev, t)  # (B, T); padding maps onto itself
     return torch.gather(x, 1, index.unsqueeze(-1).expand_as(x))
-
-
-def valid_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B, T, 1) float mask, 1 on valid frames."""
-    t = torch.arange(max_len, device=lengths.device)
-    return (t.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(-1)

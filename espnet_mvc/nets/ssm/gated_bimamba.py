@@ -20,7 +20,8 @@ import torch
 import torch.nn as nn
 
 from espnet_mvc.nets.ssm.adaln import AdaLN
-from espnet_mvc.nets.ssm.bidirectional import check_lengths, valid_mask
+from espnet_mvc.nets.masks import valid_mask
+from espnet_mvc.nets.ssm.bidirectional import check_lengths
 from espnet_mvc.nets.ssm.mamba import Mamba, MambaState, scratch
 
 FUSIONS = ("gated", "concat")
@@ -112,7 +113,7 @@ class GatedBiMambaBlock(nn.Module):
         """
         self._check_input(x)
         lengths = check_lengths(x, lengths)
-        mask = valid_mask(lengths, x.shape[1]).to(x.dtype)
+        mask = valid_mask(lengths, x.shape[1]).unsqueeze(-1).to(x.dtype)  # (B, T, 1)
         inference = not torch.is_grad_enabled()  # then: fewer full-length temporaries
         u = self.norm(x, style)
         u = u.mul_(mask) if inference else u * mask

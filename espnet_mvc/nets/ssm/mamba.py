@@ -30,7 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_mvc.nets.ssm import cpu_kernel
-from espnet_mvc.nets.ssm.bidirectional import check_lengths, reverse_within_length, valid_mask
+from espnet_mvc.nets.masks import valid_mask
+from espnet_mvc.nets.ssm.bidirectional import check_lengths, reverse_within_length
 from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan
 
 # Frames per chunk of the fused inference path: its working set (in_proj output, conv output,
@@ -249,7 +250,7 @@ class Mamba(nn.Module):
             if reverse:
                 out = reverse_within_length(out, rev_lengths)
             if lengths is not None:
-                out = out * valid_mask(lengths, length).to(out.dtype)
+                out = out * valid_mask(lengths, length).unsqueeze(-1).to(out.dtype)
         return out if state is None else (out, new_state)
 
     def _can_fuse(self, x: torch.Tensor) -> bool:

@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 from espnet2.gan_tts.jets.alignments import AlignmentModule, viterbi_decode
 from espnet2.gan_tts.jets.loss import ForwardSumLoss
-from espnet.nets.pytorch_backend.nets_utils import make_pad_mask
+
+from espnet_mvc.nets.masks import valid_mask
 
 
 class JETSAligner(nn.Module):
@@ -47,7 +48,7 @@ class JETSAligner(nn.Module):
             Tensor: Forward-sum loss (scalar).
             Tensor: Binarisation loss (scalar).
         """
-        h_masks = make_pad_mask(text_lengths).to(hs.device)
+        h_masks = ~valid_mask(text_lengths, hs.shape[1]).to(hs.device)  # ESPnet's: True on padding
         log_p_attn = self.alignment_module(hs, feats, text_lengths, feats_lengths, h_masks)
         ds, bin_loss = viterbi_decode(log_p_attn, text_lengths, feats_lengths)
         fs_loss = self.forwardsum_loss(log_p_attn, text_lengths, feats_lengths)

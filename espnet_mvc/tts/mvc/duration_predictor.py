@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
+from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.nets.ssm import BiMambaStack
 
 
@@ -60,7 +61,7 @@ class TemporalBiMambaDurationPredictor(nn.Module):
         """
         if self.detach_input:
             hs = hs.detach()
-        mask = (torch.arange(hs.shape[1], device=hs.device)[None] < text_lengths[:, None])
+        mask = valid_mask(text_lengths, hs.shape[1])
         return self.proj(self.blocks(hs, text_lengths, style)).squeeze(-1) * mask
 
     def to_durations(self, log_d: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:

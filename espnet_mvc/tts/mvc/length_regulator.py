@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 from espnet2.gan_tts.jets.length_regulator import GaussianUpsampling
 from espnet.nets.pytorch_backend.fastspeech.length_regulator import LengthRegulator
-from espnet.nets.pytorch_backend.nets_utils import make_non_pad_mask
+
+from espnet_mvc.nets.masks import valid_mask
 
 
 class TokenToFrame(nn.Module):
@@ -45,6 +46,6 @@ class TokenToFrame(nn.Module):
         if self.kind == "repeat":
             return self.impl(hs, ds)
         feats_lengths = ds.sum(dim=1)
-        h_masks = make_non_pad_mask(feats_lengths).to(hs.device)
-        d_masks = make_non_pad_mask(text_lengths).to(hs.device)
+        h_masks = valid_mask(feats_lengths, int(feats_lengths.max())).to(hs.device)
+        d_masks = valid_mask(text_lengths, hs.shape[1]).to(hs.device)
         return self.impl(hs, ds.float(), h_masks, d_masks)

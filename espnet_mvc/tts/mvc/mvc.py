@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
+from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.tts.mvc.aligner import JETSAligner
 from espnet_mvc.tts.mvc.diffusion_decoder import CFMDecoder
 from espnet_mvc.tts.mvc.duration_predictor import TemporalBiMambaDurationPredictor
@@ -46,11 +47,6 @@ def _pick(table: Dict[str, type], name: str, what: str) -> type:
     if name not in table:
         raise ValueError(f"unknown {what} {name!r}; choose from {sorted(table)}")
     return table[name]
-
-
-def _mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) -> (B, T) bool, True on valid frames."""
-    return torch.arange(max_len, device=lengths.device)[None] < lengths[:, None]
 
 
 class MVC(AbsTTS):
@@ -388,7 +384,7 @@ class MVC(AbsTTS):
 
         adaln_style = style if self.adaln else None
         log_d_hat = self.duration_predictor(hs, text_lengths, adaln_style)
-        text_mask = _mask(text_lengths, text.shape[1])
+        text_mask = valid_mask(text_lengths, text.shape[1])
         log_d = torch.log(ds.float() + self.duration_predictor.offset)
         dur_loss = F.mse_loss(log_d_hat[text_mask], log_d[text_mask])
 
@@ -398,7 +394,7 @@ class MVC(AbsTTS):
         pitch, energy = self._fit(pitch, t_feats), self._fit(energy, t_feats)
         mu, f0_hat, e_hat = self._frames(h, feats_lengths, style, pitch, energy)
 
-        frame_mask = _mask(feats_lengths, t_feats)
+        frame_mask = valid_mask(feats_lengths, t_feats)
         prior_loss = F.mse_loss(mu[frame_mask], feats[frame_mask])
         dec_feats, dec_mu, dec_mask = feats, mu, frame_mask
         if self.decoder_segment_frames and not joint_training:

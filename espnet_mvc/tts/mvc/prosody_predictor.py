@@ -13,6 +13,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.nets.ssm import BiMambaStack
 
 
@@ -79,9 +80,7 @@ class ExpressiveMambaProsodyPredictor(nn.Module):
             Tensor: Predicted F0 (B, T_feats, 1).
             Tensor: Predicted energy (B, T_feats, 1).
         """
-        mask = (
-            torch.arange(h.shape[1], device=h.device)[None] < feats_lengths[:, None]
-        ).unsqueeze(-1).to(h.dtype)
+        mask = valid_mask(feats_lengths, h.shape[1]).unsqueeze(-1).to(h.dtype)  # (B, T_feats, 1)
         p = self.blocks(h, feats_lengths, style)
         f0_hat = self.f0_head(p) * mask
         energy_hat = self.energy_head(p) * mask

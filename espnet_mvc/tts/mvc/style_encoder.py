@@ -3,8 +3,8 @@
 import torch
 import torch.nn as nn
 
+from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.nets.ssm import BiMambaStack
-from espnet_mvc.nets.ssm.bidirectional import valid_mask
 
 
 class MambaReferenceEncoder(nn.Module):
@@ -70,7 +70,7 @@ class MambaReferenceEncoder(nn.Module):
             )
         if not torch.isfinite(feats).all():
             raise ValueError("reference features contain NaN or Inf (corrupt audio?)")
-        mask = valid_mask(feats_lengths, feats.shape[1]).to(feats.dtype)  # (B, T, 1)
+        mask = valid_mask(feats_lengths, feats.shape[1]).unsqueeze(-1).to(feats.dtype)  # (B, T, 1)
         if validate:
             self._validate(feats, feats_lengths, mask)
         # mask after every conv layer: otherwise the bias/activation values that the first

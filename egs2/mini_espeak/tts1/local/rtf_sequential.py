@@ -9,9 +9,10 @@ Wall RTF = wall time / seconds of output audio; CPU RTF = process CPU time / aud
 import sys, time, torch, soundfile as sf, numpy as np
 import espnet_mvc  # registers MVC
 from espnet2.bin.tts_inference import Text2Speech
+from espnet2.fileio.read_text import read_2columns_text
 torch.set_num_threads(1)
 ws = "/work/main/egs2/mini_espeak/tts1/exp/bench_ws/"
-def read(p): return dict(l.rstrip("\n").split(" ", 1) for l in open(ws + p))
+def read(p): return read_2columns_text(ws + p)
 text = read("dump/raw/test/text_phn"); ref = read("dump/raw/test/ref.scp")
 sid = read("dump/raw/test/utt2sid"); lid = read("dump/raw/test/utt2lid")
 keys = sorted(text)
