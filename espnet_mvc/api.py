@@ -18,6 +18,7 @@ import os
 import re
 import tarfile
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ _SELF_PHONEMIZED = {"espeak_ng_multilingual", "none", None}
 # Checkpoint names looked for in an experiment directory, best first.
 _CHECKPOINTS = ("valid.loss.best.pth", "valid.loss.ave.pth", "train.loss.best.pth",
                 "latest.pth")
+# espeak-ng (behind the kokoro_en and espeak front ends) keeps global state and is not
+# thread-safe: a server that synthesizes from several threads runs text front ends one at a time.
+_FRONTEND_LOCK = threading.Lock()
 
 
 class ModelLoadError(RuntimeError):
@@ -200,6 +204,36 @@ def _read_map(path: Optional[Path]) -> Dict[str, int]:
         if len(parts) == 2:
             out[parts[0]] = int(parts[1])
     return out
+
+
+def _faded_chunks(chunks, fade: np.ndarray, gap: np.ndarray) -> Iterator[np.ndarray]:
+    """One phrase's streamed chunks with :meth:`MVCSynthesizer.synthesize_long`'s fades.
+
+    The first ``len(fade)`` samples are faded in as they come; the last ``len(fade)`` are
+    held back until the phrase ends (the end is only known then), faded out and sent with
+    ``gap`` (the pause after the phrase). Phrases are never shorter than one mel frame
+    (> 10 ms), so the fades do not overlap as they may in ``synthesize_long``'s rule.
+    """
+    nf = len(fade)
+    held = np.zeros(0, dtype=np.float32)
+    seen = 0
+    for chunk in chunks:
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1).copy()
+        if seen < nf:
+            k = min(nf - seen, len(chunk))
+            chunk[:k] *= fade[seen : seen + k]
+        seen += len(chunk)
+        buf = np.concatenate([held, chunk])
+        if len(buf) > nf:
+            yield buf[:-nf]
+            held = buf[-nf:]
+        else:
+            held = buf
+    held = held.copy()
+    n = min(nf, seen // 2, len(held))
+    if n:
+        held[-n:] *= fade[:n][::-1]
+    yield np.concatenate([held, gap])
 
 
 def split_phrases(text: str, max_chars: int = 200) -> List[str]:
@@ -423,14 +457,16 @@ class MVCSynthesizer:
             from espnet_mvc.text.espeak import EspeakError, phonemize
 
             try:
-                tokens = phonemize(text, lang or self._default_lang())
+                with _FRONTEND_LOCK:
+                    tokens = phonemize(text, lang or self._default_lang())
             except EspeakError as e:
                 raise ValueError(f"cannot phonemize the text: {e}") from e
             unk = self.token_to_id.get("<unk>", 1)
             ids = [self.token_to_id.get(t, unk) for t in tokens]
             unknown = sorted({t for t in tokens if t not in self.token_to_id})
         else:
-            ids = self.t2s.preprocess_fn("<dummy>", dict(text=text))["text"].tolist()
+            with _FRONTEND_LOCK:
+                ids = self.t2s.preprocess_fn("<dummy>", dict(text=text))["text"].tolist()
             unk = self.token_to_id.get("<unk>", 1)
             unknown = []
         if not ids:
@@ -618,6 +654,77 @@ class MVCSynthesizer:
             extra=dict(phrases=len(phrases), samples=total_samples, boundaries=boundaries),
         )
 
+    def stream_long(
+        self,
+        text: str,
+        max_chars: int = 200,
+        pause_seconds: float = 0.15,
+        chunked: bool = True,
+        lookahead: float = 0.5,
+        chunk_seconds: float = 0.25,
+        first_chunk_seconds: Optional[float] = None,
+        **kwargs,
+    ) -> Iterator[np.ndarray]:
+        """Any length of text as audio pieces, phrase by phrase, checked before any audio.
+
+        The text is cut into phrases as :meth:`synthesize_long` cuts it. Every phrase is
+        tokenized and the voice options (reference, language, speaker) are checked before
+        this returns, so empty or unpronounceable text (in any phrase) and a bad reference
+        raise here rather than half way through the audio: a server can still answer with an
+        error status. Each phrase is faded in and out over 5 ms and followed (except the last)
+        by ``pause_seconds`` of silence, as in :meth:`synthesize_long`.
+
+        Args:
+            text (str): Any length of text.
+            max_chars (int): Longest phrase.
+            pause_seconds (float): Silence between phrases.
+            chunked (bool): True: every phrase is streamed by :meth:`stream` and the pieces
+                are its chunks (the first one comes after one chunk of work). False: every
+                phrase is one piece made by :meth:`synthesize`, and the pieces concatenate to
+                exactly the ``wav`` of :meth:`synthesize_long` with the same options.
+            lookahead, chunk_seconds, first_chunk_seconds: :meth:`stream`'s look-ahead,
+                chunk length and first chunk length in seconds (chunked only; the first
+                chunk of every phrase).
+            **kwargs: Options of :meth:`synthesize` (ref, ref_sr, lang, speaker,
+                n_timesteps, temperature, alpha, seed, solver).
+
+        Returns:
+            Iterator[np.ndarray]: float32 waveform pieces at :attr:`fs`.
+
+        Raises:
+            ValueError: empty or unpronounceable text, a reference that cannot be used
+                (:class:`espnet_mvc.audio.ReferenceAudioError`), an unknown language or
+                speaker.
+        """
+        phrases = split_phrases(text, max_chars)
+        if not phrases:
+            raise ValueError("empty text: nothing to synthesize")
+        for phrase in phrases:
+            self.text_to_ids(phrase, kwargs.get("lang"))
+        # the checks synthesize() makes on every phrase, made once up front
+        self._conditioning(kwargs.get("ref"), kwargs.get("ref_sr"), kwargs.get("lang"),
+                           kwargs.get("speaker"))
+        fade = np.linspace(0.0, 1.0, int(0.005 * self.fs), dtype=np.float32)
+        pause = np.zeros(int(pause_seconds * self.fs), dtype=np.float32)
+
+        def pieces() -> Iterator[np.ndarray]:
+            for i, phrase in enumerate(phrases):
+                gap = pause if i < len(phrases) - 1 else pause[:0]
+                if chunked:
+                    chunks = self.stream(phrase, lookahead=lookahead,
+                                         chunk_seconds=chunk_seconds,
+                                         first_chunk_seconds=first_chunk_seconds, **kwargs)
+                    yield from _faded_chunks(chunks, fade, gap)
+                    continue
+                wav = self.synthesize(phrase, **kwargs).wav.copy()
+                n = min(len(fade), len(wav) // 2)  # as synthesize_long fades
+                if n:
+                    wav[:n] *= fade[:n]
+                    wav[-n:] *= fade[:n][::-1]
+                yield np.concatenate([wav, gap])
+
+        return pieces()
+
     def stream(
         self,
         text: str,
@@ -632,10 +739,14 @@ class MVCSynthesizer:
         alpha: float = 1.0,
         seed: int = 0,
         solver: Optional[str] = None,
+        first_chunk_seconds: Optional[float] = None,
     ) -> Iterator[np.ndarray]:
         """Yield audio chunks as they are ready (finite look-ahead ``lookahead`` seconds).
 
-        See :class:`espnet_mvc.streaming.MVCStreamer`.
+        ``first_chunk_seconds`` makes the first chunk shorter than ``chunk_seconds``: the
+        first audio comes as early as with short chunks, while longer later chunks
+        recompute less look-ahead per second of audio. See
+        :class:`espnet_mvc.streaming.MVCStreamer`.
         """
         from espnet_mvc.streaming import MVCStreamer
 
@@ -662,9 +773,12 @@ class MVCSynthesizer:
             vocoder = self.t2s.vocoder
         hop = int(model.feats_extract.get_parameters().get("n_shift", 256))
         streamer = MVCStreamer(self.mvc, vocoder, denormalize=denorm, hop_length=hop, fs=self.fs)
+        first = None
+        if first_chunk_seconds is not None:
+            first = max(1, streamer.seconds_to_frames(first_chunk_seconds))
         yield from streamer.stream(
             ids, ref_feats=ref_feats, sids=kw.get("sids"), lids=kw.get("lids"),
             chunk_seconds=chunk_seconds, lookahead_seconds=lookahead,
             n_timesteps=n_timesteps, temperature=temperature, alpha=alpha, seed=seed,
-            solver=solver,
+            solver=solver, first_chunk_frames=first,
         )

@@ -4,10 +4,12 @@
     espnet-mvc synth --model exp/tts_mvc --text-file chapter.txt --out chapter.wav
     espnet-mvc synth --model M --text "Hola." --lang es --stream --lookahead 0.5 --out o.wav
     espnet-mvc info --model exp/tts_mvc/packed.zip
+    espnet-mvc serve --model kokoro_en_mvc --port 8000      (needs the 'serve' extra)
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,6 +70,51 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a model (sizes, sample rate, languages, speakers)")
     _add_model(i)
     i.add_argument("--json", action="store_true", help="print JSON")
+
+    v = sub.add_parser(
+        "serve", help="run a speech server (HTTP, OpenAI-shaped /v1/audio/speech)",
+        description="Serve a model over HTTP: POST /v1/audio/speech (OpenAI's shape plus "
+                    "steps, temperature and seed; stream: true sends audio chunk by chunk), "
+                    "voices from reference clips at /v1/voices, GET /health and /v1/models. "
+                    "Needs the 'serve' extra: pip install 'espnet-mvc[serve]'.",
+    )
+    _add_model(v)
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1; 0.0.0.0 exposes the server to the network)")
+    v.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    v.add_argument("--workers", type=int, default=None,
+                   help="synthesis threads (default: min(cores, --max-active))")
+    v.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker (default: cores // workers)")
+    v.add_argument("--max-active", type=int, default=8,
+                   help="requests synthesized at once, their chunks interleaved on the "
+                        "workers (default 8)")
+    v.add_argument("--queue-size", type=int, default=16,
+                   help="requests allowed to wait for a place; more get 429 (default 16)")
+    v.add_argument("--voices-dir", type=Path, default=None,
+                   help="where voices are kept (default ~/.cache/espnet_mvc/voices, or "
+                        "$ESPNET_MVC_CACHE/voices)")
+    v.add_argument("--max-input-chars", type=int, default=4096,
+                   help="longest input text per request (default 4096)")
+    v.add_argument("--max-upload-mb", type=float, default=16.0,
+                   help="largest reference upload in MiB (default 16)")
+    v.add_argument("--max-ref-seconds", type=float, default=30.0,
+                   help="longest reference clip in seconds (default 30)")
+    v.add_argument("--max-steps", type=int, default=32,
+                   help="largest 'steps' a request may ask for (default 32)")
+    v.add_argument("--request-timeout", type=float, default=300.0,
+                   help="seconds a request may take, queue included (default 300)")
+    v.add_argument("--lookahead", type=float, default=0.5,
+                   help="streaming look-ahead in seconds (default 0.5)")
+    v.add_argument("--chunk", type=float, default=1.0,
+                   help="streaming chunk length in seconds after the first (default 1.0)")
+    v.add_argument("--first-chunk", type=float, default=0.25,
+                   help="first streamed chunk in seconds: the first audio comes after it "
+                        "(default 0.25)")
+    v.add_argument("--max-chars", type=int, default=200,
+                   help="longest phrase of long input (default 200)")
+    v.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
 
@@ -126,10 +173,30 @@ def _info(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    # OpenMP's busy-waiting makes threads crawl on shared cores; libgomp reads this when
+    # torch is first imported, which is below
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from espnet_mvc.server import ServerConfig, serve
+
+    serve(ServerConfig(
+        model=args.model, host=args.host, port=args.port, device=args.device,
+        workers=args.workers, threads=args.threads, max_active=args.max_active,
+        queue_size=args.queue_size, voices_dir=args.voices_dir,
+        max_input_chars=args.max_input_chars,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_ref_seconds=args.max_ref_seconds, max_steps=args.max_steps,
+        request_timeout=args.request_timeout, lookahead=args.lookahead, chunk=args.chunk,
+        first_chunk=args.first_chunk, max_chars=args.max_chars, log_level=args.log_level,
+    ))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    commands = {"synth": _synth, "info": _info, "serve": _serve}
     try:
-        return _synth(args) if args.command == "synth" else _info(args)
+        return commands[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"espnet-mvc: error: {e}", file=sys.stderr)
         return 2
