@@ -73,10 +73,18 @@ def test_rtf_benchmark_tiny(tmp_path, capsys):
     rc = rtf.main(["--tiny", "--threads", "1", "--out-dir", str(out_dir)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert re.fullmatch(rf"rtf_ratio_mvc4_vs_vits: {NUM}", _last_lines(out, 1)[0]), out
+    last = _last_lines(out, 3)
+    assert re.fullmatch(rf"rtf_ratio_mvc4_vocos_vs_vits: {NUM}", last[0]), out
+    assert re.fullmatch(rf"rtf_ratio_mvc4_vocos_vs_fastspeech2_vocos: {NUM}", last[1]), out
+    assert re.fullmatch(rf"rtf_ratio_mvc4_vs_vits: {NUM}", last[2]), out
     data = json.loads((out_dir / "rtf_results.json").read_text())
     systems = {r["system"] for r in data["results"]}
-    assert {"mvc2", "mvc4", "mvc10", "vits", "jets", "hifigan"} <= systems
+    assert {"mvc2", "mvc4", "mvc10", "vits", "jets", "hifigan", "mvc4_vocos",
+            "fastspeech2_vocos", "vocos"} <= systems
+    # the printed ratios are those of the aggregate RTFs in the JSON
+    agg = data["summary"]["aggregate_rtf"]
+    ratio = float(last[0].split(": ")[1])
+    assert ratio == pytest.approx(agg["mvc4_vocos"] / agg["vits"], rel=2e-3, abs=1e-3)
     # the same output length was forced on every system
     assert len({r["samples"] for r in data["results"]}) == 1
     assert all(r["rtf"] > 0 for r in data["results"])

@@ -14,6 +14,13 @@ weights), eval mode, ``torch.inference_mode``, ``torch.set_num_threads(min(2, cp
   6 conformer text-encoder blocks, 4 flows, HiFi-GAN decoder 512 channels [8, 8, 2, 2]).
 * ``jets`` -- ESPnet ``JETS`` with its default generator (= the LJSpeech recipe: transformer
   adim 256, 4 + 4 layers, Gaussian upsampling, HiFi-GAN V1 generator).
+* ``mvc4_vocos`` -- ``mvc4`` with the project's own vocoder instead of HiFi-GAN: the
+  Vocos-style generator shipped with ``kokoro_en_mvc`` (its ``vocoder.yaml``: ConvNeXt
+  256 x 6 + iSTFT head), at this benchmark's hop (256, n_fft 4 x hop as shipped).
+* ``fastspeech2_vocos`` -- ESPnet ``FastSpeech2`` at its LJSpeech recipe size (transformer
+  adim 384, 4 + 4 layers, 1536 units, 5-layer postnet) with the same Vocos vocoder: a
+  FastSpeech2/JETS-style text2mel model against MVC with one vocoder for both.
+* ``vocos`` -- that vocoder alone.
 
 Same output length for all: every token gets ``--frames-per-phoneme`` frames (default 6,
 about LJSpeech's average at hop 256), so every system makes ``T x 6 x 256`` samples.
@@ -27,7 +34,9 @@ Timing: one warm-up call per (system, T), then ``--repeats`` rounds in which the
 run one after another (interleaved, so a change of machine load hits all of them alike);
 the median wall time is kept. RTF = synthesis wall time / audio duration (samples / 22050).
 The aggregate RTF of a system is sum(median times) / sum(audio durations) over all T.
-Last line: ``rtf_ratio_mvc4_vs_vits: <aggregate RTF of mvc4 / aggregate RTF of vits>``.
+Last lines: ``rtf_ratio_mvc4_vocos_vs_vits`` (MVC with the shipped vocoder against VITS),
+``rtf_ratio_mvc4_vocos_vs_fastspeech2_vocos`` and ``rtf_ratio_mvc4_vs_vits`` (both with
+HiFi-GAN V1), each an aggregate RTF over the aggregate RTF of the baseline.
 
 The measurement runs in a fresh interpreter with OpenMP's default wait policy
 (``--omp-wait``; ``python -m espnet_mvc.bin.benchmark`` exports ``OMP_WAIT_POLICY=PASSIVE``,
@@ -78,6 +87,8 @@ class Systems:
         self.vocoder = B.build_hifigan(tiny=tiny, in_channels=self.mvc.odim)
         self.vits = B.build_vits(idim=vocab, tiny=tiny)
         self.jets = B.build_jets(idim=vocab, tiny=tiny)
+        self.vocos = build_shipped_vocos(tiny=tiny, n_mels=self.mvc.odim)
+        self.fastspeech2 = build_fastspeech2(idim=vocab, odim=self.mvc.odim, tiny=tiny)
         ref_frames = 64 if tiny else int(REF_SECONDS * FS / HOP)
         self.ref = torch.randn(ref_frames, self.mvc.odim)
         self.params = {
@@ -85,11 +96,17 @@ class Systems:
             "hifigan": B.count_params(self.vocoder),
             "vits_generator": B.count_params(self.vits.generator),
             "jets_generator": B.count_params(self.jets.generator),
+            "vocos": B.count_params(self.vocos),
+            "fastspeech2": B.count_params(self.fastspeech2),
         }
         self._jets_dur = None
         dp = self.jets.generator.duration_predictor
         # JETS has no durations argument: force them by replacing the predictor's output.
         dp.inference = lambda hs, masks=None: self._jets_dur.to(hs.device)
+        # FastSpeech2 the same way (its durations include the appended <eos>, given 0)
+        self._fs2_dur = None
+        self.fastspeech2.duration_predictor.inference = (
+            lambda hs, masks=None: self._fs2_dur.to(hs.device))
 
     def closures(self, t_text: int, fpp: int) -> Dict[str, Callable[[], int]]:
         import torch
@@ -112,11 +129,33 @@ class Systems:
         for k in self.steps:
             out[f"mvc{k}"] = mvc(k)
 
+        def mvc4_vocos():
+            o = self.mvc.inference(text, feats=self.ref, durations=dur,
+                                   use_teacher_forcing=True, n_timesteps=4, seed=0)
+            wav = self.vocos(o["feat_gen"].transpose(0, 1).unsqueeze(0))
+            return _frames_ok(wav, samples, "mvc4_vocos")
+
+        out["mvc4_vocos"] = mvc4_vocos
+
+        def fastspeech2_vocos():
+            self._fs2_dur = torch.cat([dur, dur.new_zeros(1)]).view(1, -1)
+            o = self.fastspeech2.inference(text)
+            wav = self.vocos(o["feat_gen"].transpose(0, 1).unsqueeze(0))
+            return _frames_ok(wav, samples, "fastspeech2_vocos")
+
+        out["fastspeech2_vocos"] = fastspeech2_vocos
+
         def vocoder_only():
             mel = torch.randn(1, self.mvc.odim, t_text * fpp)
             return _frames_ok(self.vocoder(mel), samples, "hifigan")
 
         out["hifigan"] = vocoder_only
+
+        def vocos_only():
+            mel = torch.randn(1, self.mvc.odim, t_text * fpp)
+            return _frames_ok(self.vocos(mel), samples, "vocos")
+
+        out["vocos"] = vocos_only
 
         def vits():
             o = self.vits.inference(text, durations=dur.float())
@@ -133,11 +172,38 @@ class Systems:
         return out
 
 
+def build_shipped_vocos(tiny: bool = False, n_mels: int = 80):
+    """The shipped model's vocoder architecture (``kokoro_en_mvc/vocoder.yaml``) at this
+    benchmark's hop; random weights (timing does not depend on them)."""
+    from espnet_mvc import pretrained
+    from espnet_mvc.vocoder import build_generator, read_config
+
+    conf = read_config(pretrained.path("kokoro_en_mvc") / "vocoder.pth")
+    params = dict(conf["vocoder_params"], n_mels=n_mels, hop_length=HOP, n_fft=4 * HOP)
+    if tiny:
+        params.update(dim=32, intermediate_dim=64, num_layers=1)
+    return build_generator(dict(conf, vocoder_params=params)).eval()
+
+
+def build_fastspeech2(idim: int = 100, odim: int = 80, tiny: bool = False):
+    """ESPnet ``FastSpeech2`` at the size of its LJSpeech recipe (``train_fastspeech2.yaml``)."""
+    from espnet2.tts.fastspeech2 import FastSpeech2
+
+    size = dict(adim=384, aheads=2, elayers=4, eunits=1536, dlayers=4, dunits=1536,
+                positionwise_layer_type="conv1d", positionwise_conv_kernel_size=3,
+                postnet_layers=5)
+    if tiny:
+        size = dict(adim=32, aheads=2, elayers=1, eunits=64, dlayers=1, dunits=64,
+                    postnet_layers=1, postnet_chans=32)
+    return FastSpeech2(idim=idim, odim=odim, **size).eval()
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="python -m espnet_mvc.bin.benchmark rtf",
-        description="End-to-end CPU RTF: MVC (2/4/10 steps + HiFi-GAN) vs ESPnet VITS and "
-                    "JETS, same process, same forced output length.",
+        description="End-to-end CPU RTF: MVC (2/4/10 steps + HiFi-GAN; 4 steps + the shipped "
+                    "Vocos vocoder) vs ESPnet VITS, JETS and FastSpeech2 + Vocos, same process, "
+                    "same forced output length.",
     )
     p.add_argument("--quick", action="store_true", help=f"T = {QUICK_LENGTHS}, 2 repeats")
     p.add_argument("--out-dir", default="bench_out", type=Path)
@@ -284,9 +350,12 @@ def main(argv=None) -> int:
           + "  ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     print(f"# wrote {out_dir / 'rtf_results.json'}, {out_dir / 'rtf_results.csv'}; "
           f"{B.machine_note()}")
-    val = ratios.get("mvc4_vs_vits", float("nan"))
-    print(f"rtf_ratio_mvc4_vs_vits: {val:.3f}" if math.isfinite(val)
-          else "rtf_ratio_mvc4_vs_vits: nan", flush=True)
+    for name, num, den in (("mvc4_vocos_vs_vits", "mvc4_vocos", "vits"),
+                           ("mvc4_vocos_vs_fastspeech2_vocos", "mvc4_vocos", "fastspeech2_vocos"),
+                           ("mvc4_vs_vits", "mvc4", "vits")):
+        val = rtf[num] / rtf[den]
+        print(f"rtf_ratio_{name}: {val:.3f}" if math.isfinite(val)
+              else f"rtf_ratio_{name}: nan", flush=True)
     return 0
 
 
