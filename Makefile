@@ -18,14 +18,14 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The embedded default (egs2/kokoro_en, natural-voice English made offline by the Kokoro
-# teacher): stages 1-8 on a small corpus with a few minutes of MVC training to show the
+# teacher): stages 1-9 on a small corpus with a few minutes of MVC training to show the
 # pipeline, then the shipped reference model (espnet_mvc/pretrained/kokoro_en_mvc) reads
 # the held-out sentences and is scored against the corpus recordings (the quality bar).
 DEMO_OPTS ?=
 # (its own corpus, data, dump and exp dirs: a full run of the recipe beside it is left alone)
 DEMO_DATA_OPTS ?= --n_utts_per_spk 3 --n_eval_utts 1 --n_zeroshot_utts 2
 demo: install
-	cd egs2/kokoro_en/tts1 && ./run.sh --stage 1 --stop_stage 8 \
+	cd egs2/kokoro_en/tts1 && ./run.sh --stage 1 --stop_stage 9 \
 		--python "$(abspath $(PY))" \
 		--local_data_opts "$(DEMO_DATA_OPTS) --corpus_dir downloads/kokoro_en_demo --data_dir data_demo" \
 		--datadir data_demo --dumpdir dump_demo --expdir exp_demo \

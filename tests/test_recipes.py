@@ -1,6 +1,8 @@
 """Recipe machinery: tts.sh stages on tiny fake corpora laid out like the real ones,
 clear errors on bad input, ESPnet --dry_run for every training config, and the embedded
-mini_espeak recipe from nothing to synthesized wavs (stages 1-7).
+mini_espeak recipe from nothing to synthesized wavs (stages 1-8, ESPnet's current numbers:
+1 data, 2 format wav.scp, 3 speaker/language inputs, 4 filter, 5 token list, 6 collect stats,
+7 train, 8 decode, 9 score, 10 pack, 11 upload).
 
 Every recipe runs in a copy under tmp_path whose tts.sh/path.sh/scripts are symlinks to
 egs2/TEMPLATE/tts1, as in the repository.
@@ -248,7 +250,7 @@ def test_ljspeech_stages_1_2(tmp_path, synth):
 def test_ljspeech_stage2_resamples_and_rerun_is_safe(tmp_path, synth):
     lj = fake_ljspeech(tmp_path / "corpus", synth, n=6)
     d = make_recipe("ljspeech", tmp_path)
-    args = ["./run.sh", "--stage", "1", "--stop-stage", "3", "--nj", "2", "--fs", "16000",
+    args = ["./run.sh", "--stage", "1", "--stop-stage", "4", "--nj", "2", "--fs", "16000",
             "--local_data_opts", f"--db_root {lj} --n_dev 1 --n_eval 1"]
     ok(run(args, d))
     ok(run(args, d))  # re-running finished stages is safe
@@ -347,6 +349,64 @@ def test_vctk_stages_1_2(tmp_path, synth):
     assert sf.info(str(d / next(iter(ref.values())))).samplerate == 24000
 
 
+def test_vctk_stage3_speaker_ids_and_embeddings(tmp_path, synth):
+    """Stage 3 (ESPnet's): speaker ids and Resemblyzer embeddings on the stage-2 dumps, before
+    the filter; stage 4 keeps those of the utterances it keeps."""
+    pytest.importorskip("resemblyzer", reason="Resemblyzer (the [score] extra) not installed")
+    import kaldiio
+
+    from espnet_mvc.metrics.speaker import embed
+
+    v = fake_vctk(tmp_path / "corpus", synth, n=6)
+    d = make_recipe("vctk", tmp_path)
+    common = ["--nj", "1", "--use_sid", "true", "--use_spk_embed", "true"]
+    p = ok(run(["./run.sh", "--stage", "1", "--stop-stage", "3"] + common + ["--local_data_opts",
+               f"--db_root {v} --zeroshot_speakers p225 --n_zeroshot 2 --n_dev 1 --n_eval 1"], d))
+    assert "Stage 3: Speaker and language inputs" in p.stderr
+    raw, emb = d / "dump/24000/raw", d / "dump/24000/resemblyzer"
+    assert not (raw / "tr_no_dev").exists()  # the filter is stage 4
+    org_sid = read_kv(raw / "org/tr_no_dev/utt2sid")
+    assert set(org_sid.values()) == {"1", "2"} and read_kv(raw / "org/tr_no_dev/spk2sid")["<unk>"] == "0"
+    assert set(read_kv(raw / "test_zeroshot/utt2sid").values()) == {"0"}  # unseen speaker
+    assert read_kv(emb / "org/tr_no_dev/resemblyzer.scp").keys() == org_sid.keys()
+    # drop the shorter training utterances (keeping one of dev): stage 4 keeps the ids and
+    # embeddings of the rest
+    n = {u: int(x) for u, x in read_kv(raw / "org/tr_no_dev/utt2num_samples").items()}
+    dev_max = max(int(x) for x in read_kv(raw / "org/dev/utt2num_samples").values())
+    limit = min(sorted(n.values())[len(n) // 2 - 1] + 24, dev_max) / 24000
+    ok(run(["./run.sh", "--stage", "4", "--stop-stage", "4", "--min_wav_duration", f"{limit:.4f}"] + common, d))
+    kept = read_kv(raw / "tr_no_dev/wav.scp").keys()
+    assert 0 < len(kept) < len(n)
+    assert read_kv(raw / "tr_no_dev/utt2sid").keys() == kept
+
+    def vectors(scp):  # the scps name their arks relative to the recipe
+        return {u: kaldiio.load_mat(str(d / a)) for u, a in read_kv(scp).items()}
+
+    vecs = vectors(emb / "tr_no_dev/resemblyzer.scp")
+    assert sorted(vecs) == sorted(kept)
+    assert (emb / "tr_no_dev/embed_dim").read_text().strip() == "256"
+    for x in vecs.values():
+        assert x.shape == (256,) and x.dtype == np.float32 and abs(np.linalg.norm(x) - 1) < 1e-4
+    # a zero-shot utterance's embedding is of its voice reference, not of the audio to predict
+    u, ref = next(iter(read_kv(raw / "test_zeroshot/ref.scp").items()))
+    wav, fs = sf.read(d / ref, dtype="float32")
+    assert np.allclose(vectors(emb / "test_zeroshot/resemblyzer.scp")[u], embed(wav, fs)[0], atol=1e-5)
+    # a config is checked against the embeddings before stage 6 does any work
+    from espnet_mvc.recipe import datadir
+
+    conf = tmp_path / "c.yaml"
+    for tts_conf, dim, msg in (
+        ("{adim: 8}", 256, "sets no spk_embed_dim; set spk_embed_dim: 256"),
+        ("{spk_embed_dim: 192}", 256, "spk_embed_dim=192 but the speaker embeddings have 256 dims"),
+        ("{spk_embed_dim: 256}", 0, "needs speaker embeddings: run from stage 3 with --use_spk_embed true"),
+    ):
+        conf.write_text(f"tts: mvc\ntts_conf: {tts_conf}\n")
+        with pytest.raises(datadir.DataDirError, match=msg):
+            datadir.check_config(conf, raw / "tr_no_dev", False, False, dim)
+    conf.write_text("tts: mvc\ntts_conf: {spk_embed_dim: 256}\n")
+    datadir.check_config(conf, raw / "tr_no_dev", False, False, 256)  # fits
+
+
 def test_vctk_wrong_layout(tmp_path):
     d = make_recipe("vctk", tmp_path)
     bad = tmp_path / "VCTK-Corpus"
@@ -358,10 +418,10 @@ def test_vctk_wrong_layout(tmp_path):
 # ----------------------------------------------------------------------------------
 # CSS10
 # ----------------------------------------------------------------------------------
-def test_css10_stages_1_4_per_language_phonemes(tmp_path, synth):
+def test_css10_stages_1_5_per_language_phonemes(tmp_path, synth):
     c = fake_css10(tmp_path / "corpus", synth)
     d = make_recipe("css10", tmp_path)
-    ok(run(["./run.sh", "--stage", "1", "--stop-stage", "4", "--nj", "2",
+    ok(run(["./run.sh", "--stage", "1", "--stop-stage", "5", "--nj", "2",
             "--local_data_opts", f"--db_root {c} --n_dev 1 --n_eval 1"], d))
     u2l = read_kv(d / "data/tr_no_dev/utt2lang")
     assert sorted(set(u2l.values())) == ["de", "es", "fr"] and len(u2l) == 12
@@ -372,8 +432,11 @@ def test_css10_stages_1_4_per_language_phonemes(tmp_path, synth):
     assert "ˈ" in es  # espeak stress marks: phonemes, not letters
     tokens = (d / "data/token_list/phn_none_espeak_ng_multilingual/tokens.txt").read_text().split("\n")
     assert tokens[:2] == ["<blank>", "<unk>"] and tokens[-2] == "<sos/eos>"
+    # stage 3 made the language ids before the filter (stage 4), which carried them over
     lang2lid = read_kv(d / "dump/raw/tr_no_dev/lang2lid")
     assert lang2lid["<unk>"] == "0" and set(lang2lid) == {"<unk>", "de", "es", "fr"}
+    assert lang2lid == read_kv(d / "dump/raw/org/tr_no_dev/lang2lid")
+    assert read_kv(d / "dump/raw/tr_no_dev/utt2lid").keys() == read_kv(d / "dump/raw/tr_no_dev/wav.scp").keys()
     assert set(read_kv(d / "dump/raw/eval1/utt2lid").values()) <= {"1", "2", "3"}
 
 
@@ -506,10 +569,10 @@ def test_every_recipe_has_its_configs():
 
 
 # ----------------------------------------------------------------------------------
-# stage 7 timing -> stage 8 RTF, for the baselines the recipes compare MVC with
+# stage 8 timing -> stage 9 RTF, for the baselines the recipes compare MVC with
 # ----------------------------------------------------------------------------------
 def _rtf_lines(path):
-    """{utt: {key: float}} and the run-level peak line of a stage-7 rtf file."""
+    """{utt: {key: float}} and the run-level peak line of a stage-8 rtf file."""
     per, peak = {}, None
     for line in Path(path).read_text().splitlines():
         tok = line.split()
@@ -523,10 +586,10 @@ def _rtf_lines(path):
 
 
 @pytest.mark.parametrize("system", ["vits", "jets"])
-def test_stage7_timing_of_baselines_reaches_the_score(system, tmp_path):
-    """ESPnet's VITS / JETS (mini_espeak's configs, random weights) decoded as stage 7 does
+def test_stage8_timing_of_baselines_reaches_the_score(system, tmp_path):
+    """ESPnet's VITS / JETS (mini_espeak's configs, random weights) decoded as stage 8 does
     (espnet_mvc.bin.tts_inference, two jobs, merge_decode): every job times its utterances,
-    and stage 8's summary.json and RESULTS.md row carry total synthesis time / total audio."""
+    and stage 9's summary.json and RESULTS.md row carry total synthesis time / total audio."""
     import json
 
     import torch
@@ -626,18 +689,20 @@ def test_mini_espeak_data_is_deterministic(tmp_path):
 
 
 @pytest.mark.slow
-def test_mini_espeak_stages_1_to_7(tmp_path):
+def test_mini_espeak_stages_1_to_8(tmp_path):
     import json
 
     d = make_recipe("mini_espeak", tmp_path)
+    # stages 1-7 end with a trained model, as in ESPnet; 8 decodes
     p = ok(run(
-        ["./run.sh", "--stage", "1", "--stop-stage", "7", "--nj", "2", "--inference_nj", "2",
+        ["./run.sh", "--stage", "1", "--stop-stage", "8", "--nj", "2", "--inference_nj", "2",
          "--train_config", "conf/tuning/train_mvc_tiny.yaml",
          "--local_data_opts", "--n_utts_per_spk 3 --n_eval_utts 1 --n_zeroshot_utts 1 --langs 'en es'"],
         d, timeout=1500,
     ))
-    for s in range(1, 8):
+    for s in range(1, 9):
         assert f"Stage {s}:" in p.stderr
+    assert "Stage 9:" not in p.stderr and "Stage 7: Train" in p.stderr and "Stage 8: Decode" in p.stderr
     exp = d / "exp/tts_train_mvc_tiny_raw_phn_espeak_ng_multilingual"
     assert (exp / "config.yaml").is_file()
     for dset, n in (("test", 6), ("test_zeroshot", 3)):  # 4 en + 2 es seen; 2 en + 1 es unseen
@@ -646,16 +711,19 @@ def test_mini_espeak_stages_1_to_7(tmp_path):
         for w in scp.values():
             wav, sr = sf.read(d / w)
             assert sr == 22050 and len(wav) > 0
-        # stage 7 timed every utterance (the audio is the wav it wrote)
+        # stage 8 timed every utterance (the audio is the wav it wrote)
         per, peak = _rtf_lines(exp / "decode_valid.loss.ave" / dset / "rtf")
         assert sorted(per) == sorted(scp) and peak[0] > 100
         for u, w in scp.items():
             assert per[u]["audio_s"] == pytest.approx(sf.info(str(d / w)).duration, rel=1e-5)
         assert f"{dset}: RTF " in p.stderr
-    # stage 8 (RTF only: no ASR model needed) puts the set's RTF in summary.json / RESULTS.md
-    ok(run(["./run.sh", "--stage", "8", "--stop-stage", "8", "--train_config",
+    # stage 9 (RTF only: no ASR model needed) puts the set's RTF in summary.json / RESULTS.md
+    shutil.copy(EGS / "mini_espeak/tts1/RESULTS.md", d / "RESULTS.md")  # the curated one
+    tracked = (d / "RESULTS.md").read_bytes()
+    ok(run(["./run.sh", "--stage", "9", "--stop-stage", "9", "--train_config",
             "conf/tuning/train_mvc_tiny.yaml", "--score_opts", "--metrics rtf"], d, timeout=600))
     md = (exp / "RESULTS.md").read_text()  # under exp/, not the tracked recipe RESULTS.md
+    assert (d / "RESULTS.md").read_bytes() == tracked and not list(d.glob("RESULTS.md.*"))
     for dset in ("test", "test_zeroshot"):
         dec = exp / "decode_valid.loss.ave" / dset
         per, _ = _rtf_lines(dec / "rtf")
@@ -664,13 +732,13 @@ def test_mini_espeak_stages_1_to_7(tmp_path):
         assert s["metrics"]["rtf"]["mean"] == pytest.approx(total, rel=1e-6)
         row = next(ln for ln in md.splitlines() if f"/{dset} |" in ln)
         assert row.split("|")[10].strip() == f"{total:.4f}"
-    # stages 9-10: pack, and list what an upload would send
-    p = ok(run(["./run.sh", "--stage", "9", "--stop-stage", "10", "--train_config",
+    # stages 10-11: pack, and list what an upload would send
+    p = ok(run(["./run.sh", "--stage", "10", "--stop-stage", "11", "--train_config",
                 "conf/tuning/train_mvc_tiny.yaml", "--hf_repo", "someone/mvc_mini", "--hf_dry_run", "true"], d))
     assert (exp / "packed.zip").is_file()
     assert "[dry run] would upload to https://huggingface.co/someone/mvc_mini" in p.stdout
     assert "config.yaml" in p.stdout and "feats_stats.npz" in p.stdout
     # re-running training is safe: it resumes from the finished checkpoint
-    p = ok(run(["./run.sh", "--stage", "6", "--stop-stage", "6",
+    p = ok(run(["./run.sh", "--stage", "7", "--stop-stage", "7",
                 "--train_config", "conf/tuning/train_mvc_tiny.yaml"], d, timeout=900))
-    assert "Stage 6 done" in p.stderr
+    assert "Stage 7 done" in p.stderr

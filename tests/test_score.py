@@ -169,7 +169,7 @@ def test_results_md_update_replaces_by_tag_and_keeps_prose(corpus, tmp_path):
 
 
 def test_recipe_call_form_and_parallel_jobs(corpus, full_run, tmp_path):
-    """tts.sh stage 8: --syn-dir + --wav-scp + --ref-dir <data dir> (+ --text); --nj 2."""
+    """tts.sh stage 9: --syn-dir + --wav-scp + --ref-dir <data dir> (+ --text); --nj 2."""
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(corpus / "wav.scp", data / "wav.scp")
@@ -266,15 +266,15 @@ def test_parser_accepts_both_call_forms():
 
 
 # ----------------------------------------------------------------------------------
-# RTF from stage 7's timing file
+# RTF from stage 8's timing file
 # ----------------------------------------------------------------------------------
 # (elapsed_s, cpu_s, audio_s) per utterance: the set's RTF (total time / total audio,
 # 3.0 / 10.0 = 0.3) differs from the mean of the per-utterance RTFs ((1 + 0.25 + 0.2) / 3)
-STAGE7_TIMES = {"utt0": (1.0, 1.5, 1.0), "utt1": (1.0, 2.0, 4.0), "utt2": (1.0, 0.5, 5.0)}
+STAGE8_TIMES = {"utt0": (1.0, 1.5, 1.0), "utt1": (1.0, 2.0, 4.0), "utt2": (1.0, 0.5, 5.0)}
 
 
-def _stage7_decode_dir(corpus, d, times=STAGE7_TIMES):
-    """A decode dir as stage 7 leaves it: wav/, wav.scp and rtf (tts_inference's format)."""
+def _stage8_decode_dir(corpus, d, times=STAGE8_TIMES):
+    """A decode dir as stage 8 leaves it: wav/, wav.scp and rtf (tts_inference's format)."""
     (d / "wav").mkdir(parents=True)
     for u in times:
         shutil.copy(corpus / "syn" / f"{u}.wav", d / "wav" / f"{u}.wav")
@@ -292,8 +292,8 @@ def _rtf_cells(md, tag):
     return cells[9], cells[10]
 
 
-def test_stage7_rtf_file_gives_the_sets_rtf(corpus, tmp_path):
-    d = _stage7_decode_dir(corpus, tmp_path / "decode" / "test")
+def test_stage8_rtf_file_gives_the_sets_rtf(corpus, tmp_path):
+    d = _stage8_decode_dir(corpus, tmp_path / "decode" / "test")
     md = tmp_path / "RESULTS.md"
     # the recipe's call, with the file found next to wav/ (and given explicitly: same result)
     for tag, extra in (("found", []), ("given", ["--rtf-file", d / "rtf"])):
@@ -331,7 +331,7 @@ def test_rtf_file_without_times_averages_per_utterance(corpus, tmp_path):
 def test_missing_or_corrupt_rtf_file_is_na_with_a_warning(case, corpus, tmp_path):
     """No usable timing file: RTF is n/a in summary.json and RESULTS.md, with a warning that
     names the file, and every other metric is scored as usual (n/a is not a skip)."""
-    d = _stage7_decode_dir(corpus, tmp_path / "decode" / "test")
+    d = _stage8_decode_dir(corpus, tmp_path / "decode" / "test")
     rtf = d / "rtf"
     rtf.unlink()
     if case == "directory":
@@ -343,7 +343,7 @@ def test_missing_or_corrupt_rtf_file_is_na_with_a_warning(case, corpus, tmp_path
     elif case == "empty":
         rtf.write_text("")
     ref_scp = tmp_path / "ref.scp"
-    ref_scp.write_text("".join(f"{u} {corpus}/ref/{u}.wav\n" for u in STAGE7_TIMES))
+    ref_scp.write_text("".join(f"{u} {corpus}/ref/{u}.wav\n" for u in STAGE8_TIMES))
     md = tmp_path / "RESULTS.md"
     out = tmp_path / "o"
     _run("--syn-dir", d / "wav", "--wav-scp", d / "wav.scp", "--metrics", "rtf,stoi",
@@ -366,7 +366,7 @@ def test_missing_or_corrupt_rtf_file_is_na_with_a_warning(case, corpus, tmp_path
 
 
 def test_partly_corrupt_rtf_file_keeps_the_good_lines(corpus, tmp_path):
-    d = _stage7_decode_dir(corpus, tmp_path / "decode" / "test")
+    d = _stage8_decode_dir(corpus, tmp_path / "decode" / "test")
     text = (d / "rtf").read_text().replace("utt2 rtf=0.2", "utt2 rtf=zz")
     (d / "rtf").write_text(text)
     out = tmp_path / "o"

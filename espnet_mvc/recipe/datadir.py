@@ -14,7 +14,7 @@ Commands:
   filter <src> <dst> --min-dur --max-dur    duration filter using utt2num_samples and fs
   subset <src> <dst> <uttlist>              copy the listed utterances
   make_ids --train <dir> [--sid] [--lid] <dirs...>   spk2sid/utt2sid, lang2lid/utt2lid
-  check_config <yaml> --train <dir> --use_sid B --use_lid B
+  check_config <yaml> --train <dir> --use_sid B --use_lid B [--spk_embed_dim N]
   merge_decode <tmp> <final> <nj> <text>    merge tts_inference outputs of nj jobs
                                             (wavs, timing -> rtf; prints the set's RTF)
 """
@@ -310,7 +310,9 @@ def _find_key(conf, key):
     return None
 
 
-def check_config(config: Path, train: Path, use_sid: bool, use_lid: bool):
+def check_config(config: Path, train: Path, use_sid: bool, use_lid: bool, spk_embed_dim: int = 0):
+    """Refuse a config whose sid/lid tables or speaker-embedding size do not fit the data
+    (``spk_embed_dim``: size of stage 3's embeddings, 0 without ``--use_spk_embed``)."""
     import yaml
 
     try:
@@ -325,7 +327,7 @@ def check_config(config: Path, train: Path, use_sid: bool, use_lid: bool):
         if flag:
             p = Path(train) / mapfile
             if not p.is_file():
-                raise DataDirError(f"{p}: missing (run stage 4 with the same --use_sid/--use_lid)")
+                raise DataDirError(f"{p}: missing (run from stage 3 with the same --use_sid/--use_lid)")
             need = len(p.read_text().splitlines())
             if not n or int(n) < need:
                 raise DataDirError(
@@ -338,6 +340,20 @@ def check_config(config: Path, train: Path, use_sid: bool, use_lid: bool):
                 f"(--use_{'sid' if key == 'spks' else 'lid'} false)",
                 file=sys.stderr,
             )
+    # Unlike unused id tables, a model with spk_embed_dim cannot run without embeddings.
+    n = _find_key(tts_conf, "spk_embed_dim")
+    if spk_embed_dim and n is None:
+        raise DataDirError(
+            f"{config}: --use_spk_embed true but tts_conf sets no spk_embed_dim; set spk_embed_dim: {spk_embed_dim}"
+        )
+    if spk_embed_dim and int(n) != spk_embed_dim:
+        raise DataDirError(
+            f"{config}: tts_conf spk_embed_dim={n} but the speaker embeddings have {spk_embed_dim} dims"
+        )
+    if not spk_embed_dim and n is not None:
+        raise DataDirError(
+            f"{config}: tts_conf spk_embed_dim={n} needs speaker embeddings: run from stage 3 with --use_spk_embed true"
+        )
 
 
 def merge_decode(tmp: Path, final: Path, nj: int, text: Path):
@@ -445,6 +461,7 @@ def main(argv=None):
     p.add_argument("--train", required=True)
     p.add_argument("--use_sid", type=_bool, default=False)
     p.add_argument("--use_lid", type=_bool, default=False)
+    p.add_argument("--spk_embed_dim", type=int, default=0, help="0: no speaker embeddings")
     p = sub.add_parser("merge_decode")
     p.add_argument("tmp")
     p.add_argument("final")
@@ -468,7 +485,7 @@ def main(argv=None):
         elif a.cmd == "make_ids":
             make_ids(Path(a.train), a.dirs, a.sid, a.lid)
         elif a.cmd == "check_config":
-            check_config(Path(a.config), Path(a.train), a.use_sid, a.use_lid)
+            check_config(Path(a.config), Path(a.train), a.use_sid, a.use_lid, a.spk_embed_dim)
         elif a.cmd == "merge_decode":
             merge_decode(Path(a.tmp), Path(a.final), a.nj, Path(a.text))
     except DataDirError as e:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stage 10: upload a packed model (stage 9's packed.zip) to the Hugging Face Hub.
+"""Stage 11: upload a packed model (stage 10's packed.zip) to the Hugging Face Hub.
 
 The zip is unpacked into a staging folder next to it, a model card (README.md) is added,
 and the folder is uploaded with ``huggingface_hub``. ``--dry-run`` prints the repository
@@ -62,7 +62,7 @@ def human(n: int) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repo", required=True, help="user/name on the Hugging Face Hub")
-    ap.add_argument("--packed", required=True, help="stage 9's packed.zip")
+    ap.add_argument("--packed", required=True, help="stage 10's packed.zip")
     ap.add_argument("--recipe", default="")
     ap.add_argument("--tag", default="")
     ap.add_argument("--results", default=None, help="RESULTS.md to include in the model card")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Stage 4 helper for ``--g2p espeak_ng_multilingual``: phonemize every utterance of a
+"""Stage 5 helper for ``--g2p espeak_ng_multilingual``: phonemize every utterance of a
 Kaldi ``text`` file with ESPnet's espeak g2p for its language (from ``utt2lang``),
 writing ``utt tok tok ...`` lines (French liaison marks stripped).
 

@@ -59,7 +59,7 @@ def heldout_rows(d: Path, set_name: str, out: Path) -> List[dict]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True)
-    ap.add_argument("--packed", required=True, help="packed.zip of stage 9")
+    ap.add_argument("--packed", required=True, help="packed.zip of stage 10")
     ap.add_argument("--vocoder", required=True, help="vocoder.pth (vocoder.yaml beside it)")
     ap.add_argument("--seen", required=True, help="data dir of held-out texts, seen voices")
     ap.add_argument("--zeroshot", required=True, help="data dir of held-out texts, unseen voices")

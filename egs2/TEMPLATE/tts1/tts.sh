@@ -4,14 +4,17 @@
 #
 #   1 data prep          local/data.sh -> data/<set>/{wav.scp,text,utt2spk,spk2utt,utt2lang}
 #   2 format wav.scp     resample to --fs, write dump/raw/{org/,}<set>/ (flac/wav)
-#   3 filter             drop train/valid utterances outside --min/--max_wav_duration
-#   4 token list         phoneme inventory (espnet2.bin.tokenize_text), sid/lid maps
-#   5 collect stats      espnet_mvc.bin.<tts_task>_train --collect_stats true
-#   6 train              espnet_mvc.bin.<tts_task>_train --resume true (re-run resumes)
-#   7 decode             espnet_mvc.bin.tts_inference on the test sets -> wav/, rtf (timing)
-#   8 score              espnet_mvc.bin.score -> scores + exp/<tag>/RESULTS.md
-#   9 pack               espnet_mvc.bin.pack tts -> exp/<tag>/packed.zip
-#  10 upload             Hugging Face (skipped unless --skip_upload false --hf_repo ...)
+#   3 speaker/language   spk2sid/utt2sid (--use_sid), lang2lid/utt2lid (--use_lid), speaker
+#                        embeddings (--use_spk_embed) -> dump/<spk_embed_tag>/{org/,}<set>/
+#   4 filter             drop train/valid utterances outside --min/--max_wav_duration
+#   5 token list         phoneme inventory (espnet2.bin.tokenize_text)
+#   6 collect stats      espnet_mvc.bin.<tts_task>_train --collect_stats true
+#   7 train              espnet_mvc.bin.<tts_task>_train --resume true (re-run resumes)
+#   8 decode             espnet_mvc.bin.tts_inference on the test sets -> wav/, rtf (timing)
+#   9 score              espnet_mvc.bin.score -> scores + exp/<tag>/RESULTS.md (never the
+#                        recipe's tracked RESULTS.md, which is curated by hand)
+#  10 pack               espnet_mvc.bin.pack tts -> exp/<tag>/packed.zip
+#  11 upload             Hugging Face (skipped unless --skip_upload false --hf_repo ...)
 #
 # Every stage writes into a temporary path and moves it into place when it succeeded, so
 # an interrupted stage leaves no half-written output and re-running a stage is safe.
@@ -31,15 +34,15 @@ _tts_sh_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 
 # General configuration
 stage=1              # Processes starts from the specified stage.
-stop_stage=10        # Processes is stopped at the specified stage.
-skip_data_prep=false # Skip data preparation stages (1-4).
-skip_train=false     # Skip training stages (5-6).
-skip_eval=false      # Skip decoding and evaluation stages (7-8).
-skip_pack=false      # Skip packing (9).
-skip_upload=true     # Skip the Hugging Face upload (10).
+stop_stage=11        # Processes is stopped at the specified stage.
+skip_data_prep=false # Skip data preparation stages (1-5).
+skip_train=false     # Skip training stages (6-7).
+skip_eval=false      # Skip decoding and evaluation stages (8-9).
+skip_pack=false      # Skip packing (10).
+skip_upload=true     # Skip the Hugging Face upload (11).
 ngpu=auto            # Number of GPUs for training ("auto": 1 if CUDA is available, else 0).
 num_nodes=1          # Number of nodes (slurm).
-nj=$(nproc 2>/dev/null || echo 2)  # Number of parallel jobs for stages 2 and 5.
+nj=$(nproc 2>/dev/null || echo 2)  # Number of parallel jobs for stages 2, 3 and 6.
 inference_nj=""      # Number of parallel decoding jobs (default: --nj).
 gpu_inference=false  # Whether to decode on GPU.
 datadir=data         # Kaldi data dirs of stage 1 (local/data.sh must write there too).
@@ -88,6 +91,9 @@ feats_extract=fbank  # fbank or linear_spectrogram (VITS).
 feats_normalize=global_mvn  # global_mvn or none.
 use_sid=false        # Speaker ids (sids) as model input.
 use_lid=false        # Language ids (lids) as model input.
+use_spk_embed=false  # Speaker embeddings (spembs) as model input: Resemblyzer d-vectors, 256-d
+                     # (offline: the weights ship in its wheel; the [score] extra installs it).
+spk_embed_tag=resemblyzer  # Their directory: dump/<spk_embed_tag>/<set>/<spk_embed_tag>.scp.
 use_durations=false  # Train on the data dirs' "durations" (teacher durations, e.g. kokoro_en).
 tag=""               # Suffix of the experiment directory (exp/tts_<tag>).
 write_collected_feats=false
@@ -113,8 +119,8 @@ hf_dry_run=false     # Print what would be uploaded instead of uploading.
 help_message=$(cat <<EOF
 Usage: $0 --train_set <train_set> --valid_set <valid_set> --test_sets "<test_sets>" [options]
 
-Stages: 1 data prep, 2 format wav.scp, 3 filter, 4 token list, 5 collect stats, 6 train,
-        7 decode, 8 score, 9 pack, 10 upload.
+Stages: 1 data prep, 2 format wav.scp, 3 speaker and language inputs, 4 filter,
+        5 token list, 6 collect stats, 7 train, 8 decode, 9 score, 10 pack, 11 upload.
 Options (ESPnet names; --stop-stage is the same as --stop_stage):
   --stage --stop_stage --skip_data_prep --skip_train --skip_eval --skip_pack --skip_upload
   --ngpu (auto) --num_nodes --nj --inference_nj --gpu_inference --datadir --dumpdir --expdir --python
@@ -123,7 +129,7 @@ Options (ESPnet names; --stop-stage is the same as --stop_stage):
   --audio_format (flac|wav) --min_wav_duration --max_wav_duration --allow_upsample
   --token_type --g2p --cleaner --lang --oov --blank --sos_eos --nlsyms_txt --srctexts
   --tts_task (tts|gan_tts) --train_config --train_args --feats_extract --feats_normalize
-  --use_sid --use_lid --use_durations --tag --write_collected_feats
+  --use_sid --use_lid --use_spk_embed --spk_embed_tag --use_durations --tag --write_collected_feats
   --inference_config --inference_args --inference_model --inference_tag --vocoder_file
   --ref_speech --train_set --valid_set --test_sets --score_opts --hf_repo --hf_dry_run
 EOF
@@ -151,10 +157,10 @@ if [ -z "${MVC_RECIPE_DIR:-}" ] || [ ! -f "${MVC_RECIPE_DIR}/datadir.py" ]; then
 fi
 
 # The text file the model reads and the g2p/cleaner given to ESPnet's preprocessor.
-# espeak_ng_multilingual: stage 4 phonemizes each utterance with the espeak g2p of its
+# espeak_ng_multilingual: stage 5 phonemizes each utterance with the espeak g2p of its
 # language (utt2lang) into text_phn; the trainer then splits the phonemes on spaces.
 # kokoro_en: the trainer reads raw text through the plugin's g2p (so the packed model takes
-# raw text); stage 4 builds the token list from the corpus's own symbols (text_phn).
+# raw text); stage 5 builds the token list from the corpus's own symbols (text_phn).
 token_src_file=text
 token_g2p=${g2p}
 if [ "${g2p}" = espeak_ng_multilingual ]; then
@@ -242,23 +248,35 @@ feats_opts() {  # options describing features, as ESPnet's tts.sh passes them
     echo "${o}"
 }
 
-data_opts() {  # data_opts <prefix(train|valid|"")> <dir>: text, speech, sids, lids
-    local p=$1 d=$2 o
+data_opts() {  # data_opts <train|valid> <set>: text, speech, sids, lids, spembs, durations
+    local p=$1 d o
+    d=$(dump_dir_of "$2")
     local flag="--${p}_data_path_and_name_and_type"
-    [ -n "${p}" ] || flag="--data_path_and_name_and_type"
     o="${flag} ${d}/${text_file},text,text ${flag} ${d}/wav.scp,speech,sound "
     if "${use_sid}"; then o+="${flag} ${d}/utt2sid,sids,text_int "; fi
     if "${use_lid}"; then o+="${flag} ${d}/utt2lid,lids,text_int "; fi
-    if "${use_durations}" && [ -n "${p}" ]; then o+="${flag} ${d}/durations,durations,text_int "; fi
+    if "${use_spk_embed}"; then o+="${flag} $(spk_embed_scp_of "$2"),spembs,kaldi_ark "; fi
+    if "${use_durations}"; then o+="${flag} ${d}/durations,durations,text_int "; fi
     echo "${o}"
 }
 
 all_sets="${train_set} ${valid_set} ${test_sets}"
 all_sets=$(echo "${all_sets}" | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ' ')
+is_trainval() { [ "$1" = "${train_set}" ] || [ "$1" = "${valid_set}" ]; }
 dump_dir_of() {  # final dump dir of a set
     echo "${dumpdir}/raw/$1"
 }
-is_trainval() { [ "$1" = "${train_set}" ] || [ "$1" = "${valid_set}" ]; }
+# Stage 2 writes train/valid under org/ and stage 4 filters them into the final dirs (as in
+# ESPnet); the test sets are final from stage 2 on. Stage 3 works on these stage-2 dirs.
+stage2_dir_of() {
+    if is_trainval "$1"; then echo "${dumpdir}/raw/org/$1"; else dump_dir_of "$1"; fi
+}
+spk_embed_scp_of() {  # final speaker-embedding scp of a set
+    echo "${dumpdir}/${spk_embed_tag}/$1/${spk_embed_tag}.scp"
+}
+spk_embed_stage2_dir_of() {
+    if is_trainval "$1"; then echo "${dumpdir}/${spk_embed_tag}/org/$1"; else echo "${dumpdir}/${spk_embed_tag}/$1"; fi
+}
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 stage_start() { current_stage=$1; _stage_t0=$(date +%s); log "Stage $1: $2"; }
 stage_done() { log "Stage ${current_stage} done in $(elapsed "${_stage_t0}")"; current_stage=""; }
@@ -286,7 +304,7 @@ if run_stage 2; then
     for dset in ${all_sets}; do
         src=${datadir}/${dset}
         recipe_py datadir.py validate "${src}" || die "invalid data directory ${src} (run stage 1)"
-        if is_trainval "${dset}"; then dst=${dumpdir}/raw/org/${dset}; else dst=$(dump_dir_of "${dset}"); fi
+        dst=$(stage2_dir_of "${dset}")
         tmp=${dst}.tmp
         rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
         n=$(wc -l <"${src}/wav.scp")
@@ -319,10 +337,68 @@ if run_stage 2; then
 fi
 
 # ----------------------------------------------------------------------------
-# Stage 3: filter by duration
+# Stage 3: speaker and language inputs (sids, lids, speaker embeddings)
 # ----------------------------------------------------------------------------
+# Before the filter, as in ESPnet: stage 4 carries utt2sid/utt2lid and the id maps into the
+# filtered train/valid dirs and keeps the embeddings of the utterances it keeps.
 if run_stage 3; then
-    stage_start 3 "Remove train/valid utterances shorter than ${min_wav_duration}s or longer than ${max_wav_duration}s"
+    stage_start 3 "Speaker and language inputs (use_sid=${use_sid}, use_lid=${use_lid}, use_spk_embed=${use_spk_embed})"
+    for dset in ${all_sets}; do
+        need_file "$(stage2_dir_of "${dset}")/wav.scp" "run stage 2 first"
+    done
+    if "${use_sid}" || "${use_lid}"; then
+        _id_opts=""
+        "${use_sid}" && _id_opts+=" --sid"
+        "${use_lid}" && _id_opts+=" --lid"
+        sets_dirs=""
+        for dset in ${all_sets}; do sets_dirs+=" $(stage2_dir_of "${dset}")"; done
+        # the maps come from the training set; 0 (<unk>) is an id unseen there
+        # shellcheck disable=SC2086
+        recipe_py datadir.py make_ids --train "$(stage2_dir_of "${train_set}")" ${_id_opts} ${sets_dirs} \
+            || die "making spk2sid/lang2lid failed"
+    fi
+    if "${use_spk_embed}"; then
+        for dset in ${all_sets}; do
+            src=$(stage2_dir_of "${dset}")
+            dst=$(spk_embed_stage2_dir_of "${dset}")
+            # A set with a ref.scp is decoded with that voice reference (zero-shot sets), so
+            # its embeddings come from the reference, not from the audio to be predicted.
+            _scp=wav.scp; [ ! -f "${src}/ref.scp" ] || _scp=ref.scp
+            tmp=${dst}.tmp
+            rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
+            n=$(wc -l <"${src}/${_scp}")
+            _nj=$(( nj < n ? nj : n ))
+            log "  ${dset}: ${n} embeddings of ${src}/${_scp}, ${_nj} jobs"
+            recipe_py datadir.py split "${src}/${_scp}" "${_nj}" "${tmp}/logs/${_scp%.scp}.JOB.scp"
+            run_jobs "spk_embed_${dset}" "${_nj}" "${tmp}/logs/extract.JOB.log" 0 \
+                "${python}" "${MVC_RECIPE_DIR}/extract_spk_embed.py" \
+                    --scp "${tmp}/logs/${_scp%.scp}.JOB.scp" \
+                    --out-ark "${tmp}/data/${spk_embed_tag}.JOB.ark" \
+                    --final-ark "${dst}/data/${spk_embed_tag}.JOB.ark" \
+                    --out-scp "${tmp}/logs/${spk_embed_tag}.JOB.scp" \
+                    --out-info "${tmp}/logs/info.JOB"
+            cat "${tmp}"/logs/"${spk_embed_tag}".*.scp | sort >"${tmp}/${spk_embed_tag}.scp"
+            [ "$(wc -l <"${tmp}/${spk_embed_tag}.scp")" -eq "${n}" ] || die "${tmp}/${spk_embed_tag}.scp: not ${n} embeddings"
+            # "<dim> <encoder>", the same for every job
+            sort -u "${tmp}"/logs/info.* >"${tmp}/logs/info"
+            [ "$(wc -l <"${tmp}/logs/info")" -eq 1 ] || die "the jobs' embeddings differ: $(tr '\n' ';' <"${tmp}/logs/info")"
+            cut -d' ' -f1 "${tmp}/logs/info" >"${tmp}/embed_dim"
+            cut -d' ' -f2 "${tmp}/logs/info" >"${tmp}/encoder"
+            commit_dir "${tmp}" "${dst}"
+            log "  ${dset}: $(cat "${dst}/embed_dim")-d $(cat "${dst}/encoder") embeddings -> ${dst}/${spk_embed_tag}.scp"
+        done
+    fi
+    if ! "${use_sid}" && ! "${use_lid}" && ! "${use_spk_embed}"; then
+        log "  nothing to do (--use_sid, --use_lid and --use_spk_embed are false)"
+    fi
+    stage_done
+fi
+
+# ----------------------------------------------------------------------------
+# Stage 4: filter by duration
+# ----------------------------------------------------------------------------
+if run_stage 4; then
+    stage_start 4 "Remove train/valid utterances shorter than ${min_wav_duration}s or longer than ${max_wav_duration}s"
     for dset in "${train_set}" "${valid_set}"; do
         src=${dumpdir}/raw/org/${dset}
         dst=$(dump_dir_of "${dset}")
@@ -332,17 +408,30 @@ if run_stage 3; then
             --min-dur "${min_wav_duration}" --max-dur "${max_wav_duration}" \
             || die "filtering ${src} failed"
         commit_dir "${dst}.tmp" "${dst}"
+        if "${use_spk_embed}"; then
+            # the kept utterances' embeddings (the arks stay under org/, as the audio does)
+            e_src=$(spk_embed_stage2_dir_of "${dset}")
+            e_dst=$(dirname "$(spk_embed_scp_of "${dset}")")
+            need_file "${e_src}/${spk_embed_tag}.scp" "--use_spk_embed true: run stage 3 with it"
+            rm -rf "${e_dst}.tmp"; mkdir -p "${e_dst}.tmp"
+            awk 'NR == FNR { keep[$1]; next } $1 in keep' "${dst}/wav.scp" "${e_src}/${spk_embed_tag}.scp" \
+                >"${e_dst}.tmp/${spk_embed_tag}.scp"
+            [ "$(wc -l <"${e_dst}.tmp/${spk_embed_tag}.scp")" -eq "$(wc -l <"${dst}/wav.scp")" ] \
+                || die "${e_src}/${spk_embed_tag}.scp lacks utterances of ${dst}/wav.scp (re-run stage 3)"
+            cp "${e_src}/embed_dim" "${e_src}/encoder" "${e_dst}.tmp/"
+            commit_dir "${e_dst}.tmp" "${e_dst}"
+        fi
     done
     stage_done
 fi
 
 # ----------------------------------------------------------------------------
-# Stage 4: token list (+ per-language phonemes, sid/lid maps)
+# Stage 5: token list (+ per-language phonemes)
 # ----------------------------------------------------------------------------
-if run_stage 4; then
-    stage_start 4 "Token list: ${token_list} (token_type=${token_type}, g2p=${g2p}, cleaner=${cleaner})"
+if run_stage 5; then
+    stage_start 5 "Token list: ${token_list} (token_type=${token_type}, g2p=${g2p}, cleaner=${cleaner})"
     for dset in ${all_sets}; do
-        need_file "$(dump_dir_of "${dset}")/text" "run stages 2-3 first"
+        need_file "$(dump_dir_of "${dset}")/text" "run stages 2-4 first"
     done
     if [ "${g2p}" = kokoro_en ]; then
         # The corpus's own symbols: its durations are per symbol, so never re-phonemize.
@@ -380,39 +469,36 @@ if run_stage 4; then
     [ "${ntok}" -gt 4 ] || die "token list ${token_list}.tmp has only ${ntok} entries: g2p '${g2p}' produced no tokens"
     mv "${token_list}.tmp" "${token_list}"
     log "  ${ntok} tokens -> ${token_list}"
-    if "${use_sid}" || "${use_lid}"; then
-        _id_opts=""
-        "${use_sid}" && _id_opts+=" --sid"
-        "${use_lid}" && _id_opts+=" --lid"
-        sets_dirs=""
-        for dset in ${all_sets}; do sets_dirs+=" $(dump_dir_of "${dset}")"; done
-        # shellcheck disable=SC2086
-        recipe_py datadir.py make_ids --train "$(dump_dir_of "${train_set}")" ${_id_opts} ${sets_dirs} \
-            || die "making spk2sid/lang2lid failed"
-    fi
     stage_done
 fi
 fi  # skip_data_prep
 
 # ----------------------------------------------------------------------------
-# Stage 5: collect stats
+# Stage 6: collect stats
 # ----------------------------------------------------------------------------
 if ! "${skip_train}"; then
-if run_stage 5; then
-    stage_start 5 "Collect stats: ${tts_stats_dir} (${tts_task}, feats_extract=${feats_extract})"
+if run_stage 6; then
+    stage_start 6 "Collect stats: ${tts_stats_dir} (${tts_task}, feats_extract=${feats_extract})"
     [ -n "${train_config}" ] || die "--train_config is required"
     need_file "${train_config}" "--train_config"
-    need_file "${token_list}" "run stage 4 first"
+    need_file "${token_list}" "run stage 5 first"
     _train_dir=$(dump_dir_of "${train_set}")
     _valid_dir=$(dump_dir_of "${valid_set}")
-    for d in "${_train_dir}" "${_valid_dir}"; do need_file "${d}/${text_file}" "run stage 4 first"; done
-    if "${use_sid}"; then need_file "${_train_dir}/utt2sid" "--use_sid true: run stage 4 with it"; fi
-    if "${use_lid}"; then need_file "${_train_dir}/utt2lid" "--use_lid true: run stage 4 with it"; fi
+    for d in "${_train_dir}" "${_valid_dir}"; do need_file "${d}/${text_file}" "run stage 5 first"; done
+    if "${use_sid}"; then need_file "${_train_dir}/utt2sid" "--use_sid true: run from stage 3 with it"; fi
+    if "${use_lid}"; then need_file "${_train_dir}/utt2lid" "--use_lid true: run from stage 3 with it"; fi
+    _spk_embed_dim=0
+    if "${use_spk_embed}"; then
+        for dset in "${train_set}" "${valid_set}"; do
+            need_file "$(spk_embed_scp_of "${dset}")" "--use_spk_embed true: run from stage 3 with it"
+        done
+        _spk_embed_dim=$(cat "$(dirname "$(spk_embed_scp_of "${train_set}")")/embed_dim")
+    fi
     if "${use_durations}"; then
         for d in "${_train_dir}" "${_valid_dir}"; do need_file "${d}/durations" "--use_durations true needs durations from stage 1"; done
     fi
     recipe_py datadir.py check_config "${train_config}" --train "${_train_dir}" --use_sid "${use_sid}" --use_lid "${use_lid}" \
-        || die "${train_config} does not fit the data"
+        --spk_embed_dim "${_spk_embed_dim}" || die "${train_config} does not fit the data"
     tmp=${tts_stats_dir}.tmp
     rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
     ntr=$(wc -l <"${_train_dir}/wav.scp"); nva=$(wc -l <"${_valid_dir}/wav.scp")
@@ -433,8 +519,8 @@ if run_stage 5; then
             --non_linguistic_symbols "${nlsyms_txt}" \
             --cleaner "${train_cleaner}" \
             --g2p "${train_g2p}" \
-            $(data_opts train "${_train_dir}") \
-            $(data_opts valid "${_valid_dir}") \
+            $(data_opts train "${train_set}") \
+            $(data_opts valid "${valid_set}") \
             --train_shape_file "${tmp}/logs/train.JOB.scp" \
             --valid_shape_file "${tmp}/logs/valid.JOB.scp" \
             --output_dir "${tmp}/logs/stats.JOB" \
@@ -461,27 +547,27 @@ if run_stage 5; then
 fi
 
 # ----------------------------------------------------------------------------
-# Stage 6: train
+# Stage 7: train
 # ----------------------------------------------------------------------------
-if run_stage 6; then
-    stage_start 6 "Train: ${tts_exp} (${tts_task}, resumable)"
+if run_stage 7; then
+    stage_start 7 "Train: ${tts_exp} (${tts_task}, resumable)"
     [ -n "${train_config}" ] || die "--train_config is required"
     need_file "${train_config}" "--train_config"
-    need_file "${tts_stats_dir}/train/speech_shape" "run stage 5 first"
+    need_file "${tts_stats_dir}/train/speech_shape" "run stage 6 first"
     resolve_ngpu
     _train_dir=$(dump_dir_of "${train_set}")
     _valid_dir=$(dump_dir_of "${valid_set}")
     _opts="--config ${train_config} $(feats_opts)"
     _opts+="--normalize ${feats_normalize} "
     if [ "${feats_normalize}" = global_mvn ]; then
-        need_file "${tts_stats_dir}/train/feats_stats.npz" "stage 5 output"
+        need_file "${tts_stats_dir}/train/feats_stats.npz" "stage 6 output"
         _opts+="--normalize_conf stats_file=${tts_stats_dir}/train/feats_stats.npz "
     fi
     [ ! -f "${tts_stats_dir}/train/pitch_stats.npz" ] || \
         _opts+="--pitch_normalize_conf stats_file=${tts_stats_dir}/train/pitch_stats.npz "
     [ ! -f "${tts_stats_dir}/train/energy_stats.npz" ] || \
         _opts+="--energy_normalize_conf stats_file=${tts_stats_dir}/train/energy_stats.npz "
-    # F0 and energy written by stage 5 (--write_collected_feats true) are read instead of
+    # F0 and energy written by stage 6 (--write_collected_feats true) are read instead of
     # being extracted again at every step (ESPnet's teacher-feature convention).
     for p in train valid; do
         for k in pitch energy; do
@@ -514,8 +600,8 @@ if run_stage 6; then
             --non_linguistic_symbols "${nlsyms_txt}" \
             --cleaner "${train_cleaner}" \
             --g2p "${train_g2p}" \
-            $(data_opts train "${_train_dir}") \
-            $(data_opts valid "${_valid_dir}") \
+            $(data_opts train "${train_set}") \
+            $(data_opts valid "${valid_set}") \
             --train_shape_file "${tts_stats_dir}/train/text_shape.${token_type}" \
             --train_shape_file "${tts_stats_dir}/train/speech_shape" \
             --valid_shape_file "${tts_stats_dir}/valid/text_shape.${token_type}" \
@@ -546,12 +632,12 @@ resolve_model() {
 }
 
 # ----------------------------------------------------------------------------
-# Stage 7: decode
+# Stage 8: decode
 # ----------------------------------------------------------------------------
 if ! "${skip_eval}"; then
-if run_stage 7; then
-    stage_start 7 "Decode: ${tts_exp}/${inference_tag}/<set>/wav (sets: ${test_sets})"
-    need_file "${tts_exp}/config.yaml" "run stage 6 first"
+if run_stage 8; then
+    stage_start 8 "Decode: ${tts_exp}/${inference_tag}/<set>/wav (sets: ${test_sets})"
+    need_file "${tts_exp}/config.yaml" "run stage 7 first"
     resolve_model
     _ngpu=0; if "${gpu_inference}"; then _ngpu=1; fi
     _opts=""
@@ -561,7 +647,7 @@ if run_stage 7; then
     fi
     for dset in ${test_sets}; do
         _data=$(dump_dir_of "${dset}")
-        need_file "${_data}/${text_file}" "run stages 2-4 first"
+        need_file "${_data}/${text_file}" "run stages 2-5 first"
         _dir=${tts_exp}/${inference_tag}/${dset}
         tmp=${_dir}.tmp
         rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
@@ -578,6 +664,10 @@ if run_stage 7; then
         fi
         if "${use_sid}"; then _ex_opts+="--data_path_and_name_and_type ${_data}/utt2sid,sids,text_int "; fi
         if "${use_lid}"; then _ex_opts+="--data_path_and_name_and_type ${_data}/utt2lid,lids,text_int "; fi
+        if "${use_spk_embed}"; then
+            need_file "$(spk_embed_scp_of "${dset}")" "--use_spk_embed true: run from stage 3 with it"
+            _ex_opts+="--data_path_and_name_and_type $(spk_embed_scp_of "${dset}"),spembs,kaldi_ark "
+        fi
         log "  ${dset}: ${n} utterances, ${_nj} jobs; logs: ${_dir}/logs/tts_inference.*.log"
         progress_cmd="log \"    ${dset}: \$(find ${tmp}/logs -name '*.wav' | wc -l) / ${n} wavs\""
         # shellcheck disable=SC2086
@@ -593,7 +683,7 @@ if run_stage 7; then
                 --vocoder_file "${vocoder_file}" \
                 ${_opts} ${inference_args}
         progress_cmd=""
-        # wavs -> wav/, wav.scp; the jobs' timing files -> rtf (read by stage 8)
+        # wavs -> wav/, wav.scp; the jobs' timing files -> rtf (read by stage 9)
         _rtf_line=$(recipe_py datadir.py merge_decode "${tmp}" "${_dir}" "${_nj}" "${_data}/${text_file}") \
             || die "merging the decoding outputs of ${dset} failed"
         commit_dir "${tmp}" "${_dir}"
@@ -604,18 +694,18 @@ if run_stage 7; then
 fi
 
 # ----------------------------------------------------------------------------
-# Stage 8: score
+# Stage 9: score
 # ----------------------------------------------------------------------------
-if run_stage 8; then
+if run_stage 9; then
     # The table goes under exp/ (never into the tracked, curated RESULTS.md of the recipe).
-    stage_start 8 "Score: ${tts_exp}/${inference_tag}/<set>/scores -> ${tts_exp}/RESULTS.md"
+    stage_start 9 "Score: ${tts_exp}/${inference_tag}/<set>/scores -> ${tts_exp}/RESULTS.md"
     if ! "${python}" -c 'import importlib.util as u, sys; sys.exit(0 if u.find_spec("espnet_mvc.bin.score") else 1)' 2>/dev/null; then
-        die "the scorer espnet_mvc.bin.score is not available (espnet_mvc/bin/score.py missing); install espnet-mvc with its [score] extra or skip with --stop_stage 7"
+        die "the scorer espnet_mvc.bin.score is not available (espnet_mvc/bin/score.py missing); install espnet-mvc with its [score] extra or skip with --stop_stage 8"
     fi
     for dset in ${test_sets}; do
         _data=$(dump_dir_of "${dset}")
         _dir=${tts_exp}/${inference_tag}/${dset}
-        need_file "${_dir}/wav.scp" "run stage 7 first"
+        need_file "${_dir}/wav.scp" "run stage 8 first"
         rm -rf "${_dir}/scores.tmp"
         _sopts=""
         [ ! -f "${_data}/utt2lang" ] || _sopts+="--utt2lang ${_data}/utt2lang "
@@ -641,12 +731,12 @@ fi
 fi  # skip_eval
 
 # ----------------------------------------------------------------------------
-# Stage 9: pack
+# Stage 10: pack
 # ----------------------------------------------------------------------------
 packed_model=${tts_exp}/packed.zip
-if ! "${skip_pack}" && run_stage 9; then
-    stage_start 9 "Pack: ${packed_model}"
-    need_file "${tts_exp}/config.yaml" "run stage 6 first"
+if ! "${skip_pack}" && run_stage 10; then
+    stage_start 10 "Pack: ${packed_model}"
+    need_file "${tts_exp}/config.yaml" "run stage 7 first"
     resolve_model
     _opts=""
     for f in "${tts_stats_dir}"/train/feats_stats.npz "${tts_stats_dir}"/train/pitch_stats.npz \
@@ -672,15 +762,15 @@ if ! "${skip_pack}" && run_stage 9; then
 fi
 
 # ----------------------------------------------------------------------------
-# Stage 10: upload to Hugging Face
+# Stage 11: upload to Hugging Face
 # ----------------------------------------------------------------------------
-if run_stage 10; then
+if run_stage 11; then
     if "${skip_upload}" && ! "${hf_dry_run}"; then
-        log "Stage 10: upload skipped (use --skip_upload false --hf_repo <user/name>, or --hf_dry_run true)"
+        log "Stage 11: upload skipped (use --skip_upload false --hf_repo <user/name>, or --hf_dry_run true)"
     else
-        stage_start 10 "Upload ${packed_model} to Hugging Face ${hf_repo:-(no --hf_repo)}"
+        stage_start 11 "Upload ${packed_model} to Hugging Face ${hf_repo:-(no --hf_repo)}"
         [ -n "${hf_repo}" ] || die "--hf_repo is required for the upload (e.g. --hf_repo user/mvc_mini)"
-        need_file "${packed_model}" "run stage 9 first"
+        need_file "${packed_model}" "run stage 10 first"
         _opts=""
         "${hf_dry_run}" && _opts+="--dry-run "
         [ ! -f "${tts_exp}/RESULTS.md" ] || _opts+="--results ${tts_exp}/RESULTS.md "

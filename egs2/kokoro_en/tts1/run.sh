@@ -4,7 +4,7 @@
 # (Kokoro's five voice tables and blends of them) and 3 unseen blends for zero-shot cloning,
 # 24 kHz, with the teacher's per-phoneme durations, which MVC trains on (--use_durations).
 #
-#   ./run.sh --stage 1 --stop-stage 6          # corpus, features, MVC training (resumable)
+#   ./run.sh --stage 1 --stop-stage 7          # corpus, features, MVC training (resumable)
 #   ./run.sh --model vits / --model jets       # ESPnet's baselines on the same data
 #   ./run.sh --local_data_opts "--n_utts_per_spk 4"   # CI-sized corpus
 # Any other option is passed to tts.sh (see ./tts.sh --help).

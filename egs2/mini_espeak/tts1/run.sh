@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # egs2/mini_espeak/tts1: the embedded offline recipe (espeak-ng corpus, 4 languages,
-# seen + unseen speakers). ./run.sh --stage 1 --stop-stage 8 goes from nothing to
-# synthesized wavs and a score table on a CPU.
+# seen + unseen speakers). ./run.sh --stage 1 --stop-stage 9 goes from nothing to
+# synthesized wavs and a score table (exp/tts_<tag>/RESULTS.md) on a CPU.
 #
-#   ./run.sh                       # MVC (conf/train_mvc.yaml), stages 1-8
+#   ./run.sh                       # MVC (conf/train_mvc.yaml), stages 1-11 (11, the upload, skips)
 #   ./run.sh --model vits          # ESPnet VITS baseline (gan_tts, sids + lids)
 #   ./run.sh --model jets          # ESPnet JETS baseline (gan_tts, sids + lids)
 #   ./run.sh --local_data_opts "--n_utts_per_spk 4"   # tiny corpus (CI)

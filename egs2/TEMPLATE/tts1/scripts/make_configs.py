@@ -298,7 +298,7 @@ def main():
     tiny_train = dict(max_epoch=2, num_iters_per_epoch=5, batch_type="numel", batch_bins=200000,
                       num_workers=0, num_att_plot=0, keep_nbest_models=1)
     dump(d / "train_mvc_tiny.yaml", mvc(*lj, langs=8, which="tiny", train=tiny_train),
-         "MVC at toy size (conf/mvc_tiny.yaml) for the CI test of stages 1-7; not for listening.")
+         "MVC at toy size (conf/mvc_tiny.yaml) for the CI test of stages 1-8; not for listening.")
     dump(d / "train_vits.yaml", vits(*lj, spks=16, langs=8, small=True), "ESPnet VITS baseline at CPU size (mini_espeak: --use_sid --use_lid).")
     dump(d / "train_jets.yaml", jets(*lj, spks=16, langs=8, small=True), "ESPnet JETS baseline at CPU size (mini_espeak: --use_sid --use_lid).")
     # ---- kokoro_en (natural-voice English from the Kokoro teacher; 24 kHz, hop 300, full

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Train the recipe's vocoder (espnet_mvc.vocoder: Vocos-style ConvNeXt + iSTFT head, fast on
 # CPUs) on the training set's audio, with exactly the TTS features of run.sh. Resumable: a
-# re-run continues from exp/vocoder/checkpoint.pth. Run after stage 3, then decode with
-#   ./run.sh --stage 7 --vocoder_file exp/vocoder/vocoder.pth
+# re-run continues from exp/vocoder/checkpoint.pth. Run after stage 4 (the filtered training
+# set), then decode with
+#   ./run.sh --stage 8 --vocoder_file exp/vocoder/vocoder.pth
 set -e -u -o pipefail
 . ./path.sh
 . ./scripts/utils/lib.sh
@@ -18,7 +19,7 @@ threads=1
 help_message="Usage: $0 [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--threads 1]"
 . ./scripts/utils/parse_options.sh
 
-need_file "${train_dir}/wav.scp" "run stages 1-3 first"
+need_file "${train_dir}/wav.scp" "run stages 1-4 first"
 _opts=""
 [ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
 [ -z "${gan_start_step}" ] || _opts+="--gan-start-step ${gan_start_step} "

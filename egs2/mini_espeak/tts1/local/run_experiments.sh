@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Head-to-head (MVC vs ESPnet VITS vs ESPnet JETS), MVC depth sweep (2/4/6/8 blocks per
 # conditioning stack) and fusion ablation (gated+AdaLN vs concat) on the mini_espeak corpus,
-# under an EQUAL WALL-CLOCK training budget, scored by tts.sh stage 8.
+# under an EQUAL WALL-CLOCK training budget, scored by tts.sh stage 9.
 #
 #   local/run_experiments.sh [--budget 900] [--n_utts_per_spk 30] [--systems "..."] [--stage 1] [--stop_stage 4]
 #
 # Runs in its own workspace (exp/bench_ws: symlinks to tts.sh/conf/local/scripts, its own
 # data/ dump/ exp/ downloads/) so the recipe's default demo data is never touched.
-#   stage 1: corpus + dumps + tokens + stats (tts.sh stages 1-5; fbank and linear_spectrogram)
-#   stage 2: train ALL systems CONCURRENTLY, each under `timeout <budget>` (tts.sh stage 6,
+#   stage 1: corpus + dumps + tokens + stats (tts.sh stages 1-6; fbank and linear_spectrogram)
+#   stage 2: train ALL systems CONCURRENTLY, each under `timeout <budget>` (tts.sh stage 7,
 #            short epochs, OMP/MKL threads=1 each); CPU seconds per system sampled from /proc
-#   stage 3: decode (latest.pth) + score (tts.sh stages 7-8), all systems concurrently
+#   stage 3: decode (latest.pth) + score (tts.sh stages 8-9), all systems concurrently
 #   stage 4: summary table (local/run_experiments.sh prints it; RESULTS.md is edited by hand)
 # Budget protocol: every system gets the same wall clock, running at the same time on the
 # same (shared) CPUs, so load from other processes hits all systems alike.
@@ -61,14 +61,14 @@ test_sets_of() {  # VITS/JETS with sids cannot voice an unseen speaker: seen-spe
 }
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-    # stages 1-4 with --use_sid true so that utt2sid exists for VITS/JETS (MVC ignores it)
+    # stages 1-5 with --use_sid true so that utt2sid exists for VITS/JETS (MVC ignores it)
     # shellcheck disable=SC2046
     ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/experiments/vits.yaml \
-        --local_data_opts "--n_utts_per_spk ${n_utts_per_spk}" --stage 1 --stop_stage 4
+        --local_data_opts "--n_utts_per_spk ${n_utts_per_spk}" --stage 1 --stop_stage 5
     # shellcheck disable=SC2046
-    ./tts.sh "${common[@]}" $(sys_opts mvc_d2) --train_config conf/experiments/mvc_d2.yaml --stage 5 --stop_stage 5
+    ./tts.sh "${common[@]}" $(sys_opts mvc_d2) --train_config conf/experiments/mvc_d2.yaml --stage 6 --stop_stage 6
     # shellcheck disable=SC2046
-    ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/experiments/vits.yaml --stage 5 --stop_stage 5
+    ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/experiments/vits.yaml --stage 6 --stop_stage 6
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
@@ -80,7 +80,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
             start=$(date +%s)
             # shellcheck disable=SC2046
             setsid timeout -s TERM "${budget}" ./tts.sh "${common[@]}" $(sys_opts "$s") \
-                --train_config "conf/experiments/$s.yaml" --tag "bench_$s" --stage 6 --stop_stage 6 \
+                --train_config "conf/experiments/$s.yaml" --tag "bench_$s" --stage 7 --stop_stage 7 \
                 >"bench_logs/train_$s.log" 2>&1 &
             tp=$!
             cpu=0
@@ -107,7 +107,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
             # shellcheck disable=SC2046
             ./tts.sh "${common[@]}" $(sys_opts "$s") --test_sets "$(test_sets_of "$s")" \
                 --train_config "conf/experiments/$s.yaml" --tag "bench_$s" \
-                --inference_model latest.pth --stage 7 --stop_stage 8 \
+                --inference_model latest.pth --stage 8 --stop_stage 9 \
                 >"bench_logs/eval_$s.log" 2>&1 || echo "eval of $s failed: see ${ws}/bench_logs/eval_$s.log"
         ) &
         pids+=($!)

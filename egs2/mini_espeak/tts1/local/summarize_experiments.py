@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Summarize local/run_experiments.sh: one Markdown row per (system, test set) with the
-stage-8 means, parameter count, training iterations/epochs reached in the budget and the
+stage-9 (score) means, parameter count, training iterations/epochs reached in the budget and the
 CPU seconds the training job used. Reads <ws>/exp/tts_bench_<system>/..."""
 import argparse, glob, json, os, re
 
