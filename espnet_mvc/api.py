@@ -33,6 +33,7 @@ import espnet_mvc  # noqa: F401  (registers the plugin)
 from espnet_mvc.audio import AudioInput, load_reference
 from espnet_mvc.checkpoints import UnsafeCheckpointError, safe_checkpoint_loading
 from espnet_mvc.registry import is_mvc
+from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
 # g2p names ESPnet's own tokenizer handles; anything else means the recipe phonemized text
 # itself (e.g. the multilingual espeak front end), and so does this API.
@@ -505,7 +506,19 @@ class MVCSynthesizer:
         return "en-us"
 
     # ------------------------------------------------------------------ synthesis
-    def _conditioning(self, ref, ref_sr, lang, speaker) -> Dict[str, torch.Tensor]:
+    def voice_inputs(
+        self,
+        ref: Optional[AudioInput] = None,
+        ref_sr: Optional[int] = None,
+        lang: Optional[str] = None,
+        speaker: Optional[Union[str, int]] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """The voice as ``Text2Speech`` inputs, checked: ``speech`` (the reference waveform
+        at :attr:`fs`), ``lids`` and ``sids`` (1,), each where the model takes it.
+
+        Raises:
+            ValueError: a missing or unusable reference, an unknown language or speaker.
+        """
         kw: Dict[str, torch.Tensor] = {}
         if self.uses_reference:
             if ref is None:
@@ -539,11 +552,8 @@ class MVCSynthesizer:
         ref_sr: Optional[int] = None,
         lang: Optional[str] = None,
         speaker: Optional[Union[str, int]] = None,
-        n_timesteps: Optional[int] = None,
-        temperature: Optional[float] = None,
-        alpha: float = 1.0,
-        solver: Optional[str] = None,
-        seed: Optional[int] = 0,
+        options: Optional[DecodeOptions] = None,
+        **decode,
     ) -> SynthesisResult:
         """Synthesize one sentence or phrase.
 
@@ -552,26 +562,20 @@ class MVCSynthesizer:
             ref: Reference clip for the voice (path, array with ``ref_sr``, or tuple).
             lang (Optional[str]): Language (multilingual models), e.g. "es".
             speaker: Speaker name or id (multi-speaker models).
-            n_timesteps (Optional[int]): Diffusion (flow-matching) steps.
-            temperature (Optional[float]): Sampler noise scale (default: the model's).
-            alpha (float): Speaking rate: > 1 slower, < 1 faster.
-            solver (Optional[str]): "euler" or "midpoint".
-            seed (Optional[int]): Sampler seed (None: random).
+            options (Optional[DecodeOptions]): How to decode (default: seed 0, the model's
+                steps, temperature and solver).
+            **decode: :class:`DecodeOptions` fields overriding ``options``:
+                ``n_timesteps`` (diffusion steps), ``temperature`` (sampler noise scale),
+                ``alpha`` (> 1 slower, < 1 faster), ``solver`` ("euler" or "midpoint"),
+                ``seed`` (None: random).
 
         Returns:
             SynthesisResult: waveform, sample rate, mel, durations, elapsed time and RTF.
         """
+        options = DecodeOptions.of(options, **decode)
         ids = self.text_to_ids(text, lang)
-        kw = self._conditioning(ref, ref_sr, lang, speaker)
-        decode_conf = {}
-        if is_mvc(self.t2s.tts):
-            decode_conf = dict(alpha=alpha, seed=seed)
-            if temperature is not None:
-                decode_conf["temperature"] = temperature
-            if n_timesteps is not None:
-                decode_conf["n_timesteps"] = n_timesteps
-            if solver is not None:
-                decode_conf["solver"] = solver
+        kw = self.voice_inputs(ref, ref_sr, lang, speaker)
+        decode_conf = options.model_kwargs() if is_mvc(self.t2s.tts) else {}
         start = time.perf_counter()
         with torch.no_grad():
             out = self.t2s(ids, decode_conf=decode_conf, **kw)
@@ -613,7 +617,8 @@ class MVCSynthesizer:
             max_chars (int): Longest phrase.
             pause_seconds (float): Silence between phrases.
             progress (bool): Show a progress bar.
-            **kwargs: Options of :meth:`synthesize` (ref, lang, speaker, steps, ...).
+            **kwargs: Options of :meth:`synthesize` (ref, lang, speaker, options and
+                decode options).
         """
         import soundfile as sf
         from tqdm import tqdm
@@ -660,19 +665,25 @@ class MVCSynthesizer:
         max_chars: int = 200,
         pause_seconds: float = 0.15,
         chunked: bool = True,
-        lookahead: float = 0.5,
         chunk_seconds: float = 0.25,
         first_chunk_seconds: Optional[float] = None,
-        **kwargs,
+        *,
+        ref: Optional[AudioInput] = None,
+        ref_sr: Optional[int] = None,
+        lang: Optional[str] = None,
+        speaker: Optional[Union[str, int]] = None,
+        options: Optional[DecodeOptions] = None,
+        **decode,
     ) -> Iterator[np.ndarray]:
         """Any length of text as audio pieces, phrase by phrase, checked before any audio.
 
         The text is cut into phrases as :meth:`synthesize_long` cuts it. Every phrase is
-        tokenized and the voice options (reference, language, speaker) are checked before
-        this returns, so empty or unpronounceable text (in any phrase) and a bad reference
-        raise here rather than half way through the audio: a server can still answer with an
-        error status. Each phrase is faded in and out over 5 ms and followed (except the last)
-        by ``pause_seconds`` of silence, as in :meth:`synthesize_long`.
+        tokenized and the voice options (reference, language, speaker) and decode options
+        are checked before this returns, so empty or unpronounceable text (in any phrase), a
+        bad reference or a bad option raise here rather than half way through the audio: a
+        server can still answer with an error status. Each phrase is faded in and out over
+        5 ms and followed (except the last) by ``pause_seconds`` of silence, as in
+        :meth:`synthesize_long`.
 
         Args:
             text (str): Any length of text.
@@ -682,11 +693,12 @@ class MVCSynthesizer:
                 are its chunks (the first one comes after one chunk of work). False: every
                 phrase is one piece made by :meth:`synthesize`, and the pieces concatenate to
                 exactly the ``wav`` of :meth:`synthesize_long` with the same options.
-            lookahead, chunk_seconds, first_chunk_seconds: :meth:`stream`'s look-ahead,
-                chunk length and first chunk length in seconds (chunked only; the first
-                chunk of every phrase).
-            **kwargs: Options of :meth:`synthesize` (ref, ref_sr, lang, speaker,
-                n_timesteps, temperature, alpha, seed, solver).
+            chunk_seconds, first_chunk_seconds: :meth:`stream`'s chunk length and first
+                chunk length in seconds (chunked only; the first chunk of every phrase).
+            ref, ref_sr, lang, speaker: The voice, as in :meth:`synthesize`.
+            options (Optional[DecodeOptions]): How to decode; ``lookahead`` is
+                :meth:`stream`'s look-ahead (chunked only).
+            **decode: :class:`DecodeOptions` fields overriding ``options``.
 
         Returns:
             Iterator[np.ndarray]: float32 waveform pieces at :attr:`fs`.
@@ -694,16 +706,17 @@ class MVCSynthesizer:
         Raises:
             ValueError: empty or unpronounceable text, a reference that cannot be used
                 (:class:`espnet_mvc.audio.ReferenceAudioError`), an unknown language or
-                speaker.
+                speaker, a decode option out of range.
         """
+        options = DecodeOptions.of(options, **decode)
         phrases = split_phrases(text, max_chars)
         if not phrases:
             raise ValueError("empty text: nothing to synthesize")
         for phrase in phrases:
-            self.text_to_ids(phrase, kwargs.get("lang"))
+            self.text_to_ids(phrase, lang)
         # the checks synthesize() makes on every phrase, made once up front
-        self._conditioning(kwargs.get("ref"), kwargs.get("ref_sr"), kwargs.get("lang"),
-                           kwargs.get("speaker"))
+        self.voice_inputs(ref, ref_sr, lang, speaker)
+        voice = dict(ref=ref, ref_sr=ref_sr, lang=lang, speaker=speaker)
         fade = np.linspace(0.0, 1.0, int(0.005 * self.fs), dtype=np.float32)
         pause = np.zeros(int(pause_seconds * self.fs), dtype=np.float32)
 
@@ -711,12 +724,12 @@ class MVCSynthesizer:
             for i, phrase in enumerate(phrases):
                 gap = pause if i < len(phrases) - 1 else pause[:0]
                 if chunked:
-                    chunks = self.stream(phrase, lookahead=lookahead,
-                                         chunk_seconds=chunk_seconds,
-                                         first_chunk_seconds=first_chunk_seconds, **kwargs)
+                    chunks = self.stream(phrase, chunk_seconds=chunk_seconds,
+                                         first_chunk_seconds=first_chunk_seconds,
+                                         options=options, **voice)
                     yield from _faded_chunks(chunks, fade, gap)
                     continue
-                wav = self.synthesize(phrase, **kwargs).wav.copy()
+                wav = self.synthesize(phrase, options=options, **voice).wav.copy()
                 n = min(len(fade), len(wav) // 2)  # as synthesize_long fades
                 if n:
                     wav[:n] *= fade[:n]
@@ -725,42 +738,24 @@ class MVCSynthesizer:
 
         return pieces()
 
-    def stream(
-        self,
-        text: str,
-        ref: Optional[AudioInput] = None,
-        ref_sr: Optional[int] = None,
-        lang: Optional[str] = None,
-        speaker: Optional[Union[str, int]] = None,
-        lookahead: float = 0.5,
-        chunk_seconds: float = 0.25,
-        n_timesteps: Optional[int] = None,
-        temperature: Optional[float] = None,
-        alpha: float = 1.0,
-        seed: int = 0,
-        solver: Optional[str] = None,
-        first_chunk_seconds: Optional[float] = None,
-    ) -> Iterator[np.ndarray]:
-        """Yield audio chunks as they are ready (finite look-ahead ``lookahead`` seconds).
+    def reference_features(self, speech: torch.Tensor) -> torch.Tensor:
+        """The model's normalised features (T_ref, n_mels) of a reference waveform at
+        :attr:`fs` (``voice_inputs(...)["speech"]``), as ESPnet feeds them to the style
+        encoder."""
+        model = self.t2s.model
+        with torch.no_grad():
+            feats, _ = model.feats_extract(speech[None])
+            if model.normalize is not None:
+                feats, _ = model.normalize(feats)
+        return feats[0]
 
-        ``first_chunk_seconds`` makes the first chunk shorter than ``chunk_seconds``: the
-        first audio comes as early as with short chunks, while longer later chunks
-        recompute less look-ahead per second of audio. See
-        :class:`espnet_mvc.streaming.MVCStreamer`.
-        """
+    def streamer(self):
+        """An :class:`espnet_mvc.streaming.MVCStreamer` for this model and its vocoder."""
         from espnet_mvc.streaming import MVCStreamer
 
         if not is_mvc(self.t2s.tts):
             raise ValueError("streaming needs an MVC model")
-        ids = self.text_to_ids(text, lang)
-        kw = self._conditioning(ref, ref_sr, lang, speaker)
         model = self.t2s.model
-        ref_feats = None
-        if "speech" in kw:
-            feats, _ = model.feats_extract(kw["speech"][None])
-            if model.normalize is not None:
-                feats, _ = model.normalize(feats)
-            ref_feats = feats[0]
         denorm = None
         if model.normalize is not None:
             def denorm(mel):
@@ -772,13 +767,37 @@ class MVCSynthesizer:
         else:
             vocoder = self.t2s.vocoder
         hop = int(model.feats_extract.get_parameters().get("n_shift", 256))
-        streamer = MVCStreamer(self.mvc, vocoder, denormalize=denorm, hop_length=hop, fs=self.fs)
+        return MVCStreamer(self.mvc, vocoder, denormalize=denorm, hop_length=hop, fs=self.fs)
+
+    def stream(
+        self,
+        text: str,
+        ref: Optional[AudioInput] = None,
+        ref_sr: Optional[int] = None,
+        lang: Optional[str] = None,
+        speaker: Optional[Union[str, int]] = None,
+        chunk_seconds: float = 0.25,
+        first_chunk_seconds: Optional[float] = None,
+        options: Optional[DecodeOptions] = None,
+        **decode,
+    ) -> Iterator[np.ndarray]:
+        """Yield audio chunks as they are ready (finite look-ahead ``lookahead`` seconds).
+
+        ``first_chunk_seconds`` makes the first chunk shorter than ``chunk_seconds``: the
+        first audio comes as early as with short chunks, while longer later chunks
+        recompute less look-ahead per second of audio. ``options`` and ``**decode`` are
+        :meth:`synthesize`'s, plus ``lookahead`` (seconds; ``inf``: the offline result). See
+        :class:`espnet_mvc.streaming.MVCStreamer`.
+        """
+        options = DecodeOptions.of(options, **decode)
+        streamer = self.streamer()
+        ids = self.text_to_ids(text, lang)
+        kw = self.voice_inputs(ref, ref_sr, lang, speaker)
+        ref_feats = self.reference_features(kw["speech"]) if "speech" in kw else None
         first = None
         if first_chunk_seconds is not None:
             first = max(1, streamer.seconds_to_frames(first_chunk_seconds))
         yield from streamer.stream(
             ids, ref_feats=ref_feats, sids=kw.get("sids"), lids=kw.get("lids"),
-            chunk_seconds=chunk_seconds, lookahead_seconds=lookahead,
-            n_timesteps=n_timesteps, temperature=temperature, alpha=alpha, seed=seed,
-            solver=solver, first_chunk_frames=first,
+            chunk_seconds=chunk_seconds, first_chunk_frames=first, options=options,
         )

@@ -48,19 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "at least 0.5 s of sound)")
     s.add_argument("--lang", help="language of the text, e.g. en-us, es, de, fr")
     s.add_argument("--speaker", help="speaker name or id (multi-speaker models)")
-    s.add_argument("--steps", type=int, default=None,
-                   help="diffusion (flow-matching) steps; default: the model's (e.g. 4)")
-    s.add_argument("--temperature", type=float, default=None,
-                   help="sampler noise scale (default: the model's, e.g. 0.667)")
-    s.add_argument("--rate", type=float, default=1.0,
-                   help="duration scale: >1 slower, <1 faster (default 1.0)")
-    s.add_argument("--solver", choices=["euler", "midpoint"], default=None,
-                   help="ODE solver (default: the model's)")
-    s.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    # the decode options, with their defaults and help, come from DecodeOptions
+    from espnet_mvc.tts.mvc.decode_options import DecodeOptions
+
+    DecodeOptions.add_arguments(s, DecodeOptions.names(),
+                                flags=dict(n_timesteps="--steps", alpha="--rate"))
     s.add_argument("--stream", action="store_true",
                    help="stream: write audio chunk by chunk as it is generated")
-    s.add_argument("--lookahead", type=float, default=0.5,
-                   help="streaming look-ahead in seconds (default 0.5; 'inf' = offline)")
     s.add_argument("--chunk", type=float, default=0.25,
                    help="streaming chunk length in seconds (default 0.25)")
     s.add_argument("--max-chars", type=int, default=200,
@@ -129,19 +123,18 @@ def _synth(args) -> int:
         if not args.text_file.is_file():
             raise ValueError(f"--text-file {args.text_file}: file not found")
         text = args.text_file.read_text(encoding="utf-8")
+    from espnet_mvc.tts.mvc.decode_options import DecodeOptions
+
+    options = DecodeOptions.from_args(args)  # checked before the model loads
     tts = MVCSynthesizer.from_pretrained(args.model, device=args.device)
-    opts = dict(
-        ref=args.ref, lang=args.lang, speaker=args.speaker, n_timesteps=args.steps,
-        temperature=args.temperature, alpha=args.rate, seed=args.seed, solver=args.solver,
-    )
+    opts = dict(ref=args.ref, lang=args.lang, speaker=args.speaker, options=options)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
     if args.stream:
         start = time.perf_counter()
         first, samples = None, 0
         with sf.SoundFile(str(args.out), "w", tts.fs, 1, "PCM_16") as f:
-            for chunk in tts.stream(text, lookahead=args.lookahead, chunk_seconds=args.chunk,
-                                    **opts):
+            for chunk in tts.stream(text, chunk_seconds=args.chunk, **opts):
                 if first is None:
                     first = time.perf_counter() - start
                 f.write(chunk)

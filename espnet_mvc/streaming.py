@@ -7,12 +7,18 @@
 
 How the work is cut (C = chunk frames, La = look-ahead frames, T = utterance frames):
 
-* **Text side, once per sentence** (the text is known up front; O(T_text)): style, Bi-Mamba
-  text encoder, Temporal Bi-Mamba durations, length regulator. This fixes T, so the
-  starting noise of the whole utterance is drawn once from the seed, exactly as
-  :meth:`MVC.inference` draws it: every chunk uses the noise frames offline sampling uses.
+The streamer runs the model's own inference stages (those :meth:`MVC.inference` is made
+of), the frame-level ones window by window:
+
+* **Text side, once per sentence** (the text is known up front; O(T_text)):
+  :meth:`MVC.encode_style` and :meth:`MVC.text_side` (Bi-Mamba text encoder, Temporal
+  Bi-Mamba durations, length regulator). This fixes T, so the starting noise of the whole
+  utterance is drawn once from the seed, exactly as :meth:`MVC.inference` draws it: every
+  chunk uses the noise frames offline sampling uses.
 * **Frame side, chunk by chunk** over windows ``[s, s + C + La)``, of which the first C
-  frames are committed:
+  frames are committed (:meth:`MVC.decoder_condition_chunk`, :meth:`MVC.sample_mel_chunk`;
+  each module runs its offline code through a
+  :class:`~espnet_mvc.tts.mvc.streaming_cache.StreamingConvCache`):
 
   - Expressive Mamba prosody stack: ``forward_chunk`` of every gated Bi-Mamba block; each
     block's forward-direction :class:`MambaState` is carried across chunks, its backward
@@ -41,6 +47,8 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
 MelFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -112,7 +120,7 @@ def _fade(n: int, kind: str) -> Tuple[np.ndarray, np.ndarray]:
     return fin.astype(np.float32), fout.astype(np.float32)
 
 
-def _to_wave(out, n_samples: int) -> np.ndarray:
+def to_wave(out, n_samples: int) -> np.ndarray:
     """A vocoder's output (Tensor/array, any of (N,), (N, 1), (1, N), (1, 1, N)) as a 1-D
     float32 array of exactly ``n_samples`` (cropped / zero-padded at the end)."""
     if isinstance(out, dict):  # ESPnet-style dict outputs
@@ -152,7 +160,7 @@ class _VocoderStream:
         window = torch.cat([mel[start - lc : end], ahead[:rc]], dim=0)
         if self.denormalize is not None:
             window = self.denormalize(window)
-        wav = _to_wave(self.vocoder(window), window.shape[0] * self.hop)
+        wav = to_wave(self.vocoder(window), window.shape[0] * self.hop)
         xf = min(self.crossfade, rc * self.hop, next_frames * self.hop)
         seg = wav[lc * self.hop : (lc + end - start) * self.hop + xf].copy()
         if self.tail is not None and len(self.tail):
@@ -199,7 +207,10 @@ class MVCStreamer:
     def seconds_to_frames(self, seconds: float) -> int:
         return int(math.ceil(seconds * self.fs / self.hop_length - 1e-9))
 
-    def _chunk_frames(self, chunk_seconds, chunk_frames) -> int:
+    def chunk_frames(
+        self, chunk_seconds: Optional[float], chunk_frames: Optional[int] = None
+    ) -> int:
+        """Frames per chunk (``chunk_frames``, else ``chunk_seconds`` rounded), made even."""
         if chunk_frames is None:
             if not chunk_seconds > 0 or math.isinf(chunk_seconds):
                 raise ValueError(f"chunk_seconds must be finite and > 0, got {chunk_seconds}")
@@ -210,16 +221,14 @@ class MVCStreamer:
         # even, so every window starts on the decoder's half-rate grid
         return chunk_frames + (chunk_frames % 2)
 
-    def _lookahead_frames(self, lookahead_seconds, lookahead_frames) -> Optional[int]:
+    def _lookahead_frames(self, options: DecodeOptions, lookahead_frames) -> Optional[int]:
         if lookahead_frames is not None:
             if lookahead_frames < 0:
                 raise ValueError(f"lookahead_frames must be >= 0, got {lookahead_frames}")
             return int(lookahead_frames)
-        if lookahead_seconds is None or math.isinf(lookahead_seconds):
+        if options.lookahead_is_unlimited:
             return None
-        if lookahead_seconds < 0 or math.isnan(lookahead_seconds):
-            raise ValueError(f"lookahead_seconds must be >= 0, got {lookahead_seconds}")
-        return self.seconds_to_frames(lookahead_seconds)
+        return self.seconds_to_frames(options.lookahead)
 
     @staticmethod
     def _as_tensor(x, dtype=None, device=None):
@@ -231,54 +240,39 @@ class MVCStreamer:
 
     @torch.no_grad()
     def style(self, ref_feats=None, sids=None, spembs=None, lids=None) -> Optional[torch.Tensor]:
-        """The style vector (1, S) (or None) of a voice, as :meth:`MVC.inference` computes
-        it; pass it to :meth:`stream` as ``style=`` to skip the reference encoder on every
-        sentence of the same voice."""
-        m = self.model
-        device = next(m.parameters()).device
-        ref = ref_lengths = None
-        if m.style_encoder is not None:
-            if ref_feats is None:
-                raise ValueError("this MVC model clones a voice: pass a reference (ref_feats)")
-            ref = self._as_tensor(ref_feats, torch.float32, device)
-            ref = ref.unsqueeze(0) if ref.dim() == 2 else ref
-            ref_lengths = torch.tensor([ref.shape[1]], device=device)
+        """The style vector (1, S) (or None) of a voice (:meth:`MVC.encode_style`); pass it to
+        :meth:`stream` as ``style=`` to skip the reference encoder on every sentence of the
+        same voice."""
+        device = next(self.model.parameters()).device
 
-        def v(x, dt=None):
-            x = self._as_tensor(x, dt, device)
+        def one(x, dtype):
+            x = self._as_tensor(x, dtype, device)
             return None if x is None else x.view(1, -1)
 
-        return m._style(ref, ref_lengths, v(sids, torch.long), v(spembs, torch.float32),
-                        v(lids, torch.long), validate=True)
+        ref = self._as_tensor(ref_feats, torch.float32, device)
+        return self.model.encode_style(ref, None, one(sids, torch.long),
+                                       one(spembs, torch.float32), one(lids, torch.long))
 
     @torch.no_grad()
     def text_side(self, text_ids, ref_feats=None, sids=None, spembs=None, lids=None,
-                  alpha: float = 1.0, style: Optional[torch.Tensor] = None):
-        """Everything computed once per sentence, exactly as :meth:`MVC.inference` does.
+                  options: Optional[DecodeOptions] = None,
+                  style: Optional[torch.Tensor] = None) -> dict:
+        """Everything computed once per sentence (:meth:`MVC.text_side`), as
+        :meth:`MVC.inference` computes it.
 
         Returns:
-            dict: ``style`` (1, S) or None, ``frames`` (1, T, D) (the prosody stack's input,
-            style bias included for the no-AdaLN ablation), ``duration`` (T_text,).
+            dict: ``style`` (1, S) or None, ``frames`` (1, T, D) (the frame states, the
+            prosody stack's input), ``duration`` (T_text,), ``noise`` (1, T, odim) (the
+            utterance's starting noise, from ``options.seed``).
         """
-        m = self.model
-        if alpha <= 0:
-            raise ValueError(f"alpha (speaking rate) must be > 0, got {alpha}")
-        device = next(m.parameters()).device
-        text = self._as_tensor(text_ids, torch.long, device).view(-1)
-        m._check_text(text)
-        text = text.unsqueeze(0)
-        text_lengths = torch.tensor([text.shape[1]], device=device)
+        device = next(self.model.parameters()).device
+        text = self._as_tensor(text_ids, torch.long, device)
         if style is None:
             style = self.style(ref_feats, sids, spembs, lids)
         else:
             style = self._as_tensor(style, torch.float32, device).view(1, -1)
-        hs = m._encode(text, text_lengths, style)
-        log_d = m.duration_predictor(hs, text_lengths, style if m.adaln else None)
-        ds = m.duration_predictor.to_durations(log_d, alpha)
-        h = m.length_regulator(hs, ds, text_lengths)
-        if style is not None and not m.adaln:
-            h = h + m.style_to_frames(style).unsqueeze(1)
-        return dict(style=style, frames=h, duration=ds[0])
+        side = self.model.text_side(text, style, options)
+        return dict(style=style, frames=side.frames, duration=side.durations, noise=side.noise)
 
     # ------------------------------------------------------------------ streaming
     def stream(
@@ -289,12 +283,7 @@ class MVCStreamer:
         spembs=None,
         lids=None,
         chunk_seconds: float = 0.25,
-        lookahead_seconds: float = 0.5,
-        n_timesteps: Optional[int] = None,
-        temperature: Optional[float] = None,
-        alpha: float = 1.0,
-        seed: Optional[int] = 0,
-        solver: Optional[str] = None,
+        lookahead_seconds: Optional[float] = None,
         vocoder_context_frames: Union[int, Sequence[int]] = (8, 8),
         crossfade_samples: Optional[int] = None,
         crossfade: str = "linear",
@@ -302,6 +291,8 @@ class MVCStreamer:
         lookahead_frames: Optional[int] = None,
         first_chunk_frames: Optional[int] = None,
         style: Optional[torch.Tensor] = None,
+        options: Optional[DecodeOptions] = None,
+        **decode,
     ) -> Iterator[np.ndarray]:
         """Synthesize ``text_ids`` and yield audio chunks as soon as each is ready.
 
@@ -313,11 +304,9 @@ class MVCStreamer:
                 language id (1,), as the model needs.
             chunk_seconds (float): Audio committed per chunk (rounded to an even number of
                 frames).
-            lookahead_seconds (float): Look-ahead L; ``float('inf')`` = the whole rest of the
-                utterance (then the mel equals offline synthesis).
-            n_timesteps, temperature, alpha, solver: As :meth:`MVC.inference`.
-            seed (Optional[int]): Seed of the utterance's starting noise (same noise as
-                :meth:`MVC.inference` with this seed). None: unseeded.
+            lookahead_seconds (Optional[float]): Look-ahead L in seconds; ``float('inf')`` =
+                the whole rest of the utterance (then the mel equals offline synthesis).
+                None: ``options.lookahead``.
             vocoder_context_frames (int or (left, right)): Mel context around each vocoder
                 window (right context comes from the provisional look-ahead frames).
             crossfade_samples (Optional[int]): Crossfade length at each seam (default one
@@ -329,6 +318,10 @@ class MVCStreamer:
                 first-chunk latency; default = the chunk size.
             style (Optional[Tensor]): A precomputed :meth:`style` (then ``ref_feats``,
                 ``sids``, ``spembs`` and ``lids`` are not used).
+            options (Optional[DecodeOptions]): How to decode; its ``seed`` draws the same
+                starting noise as :meth:`MVC.inference` with that seed.
+            **decode: :class:`DecodeOptions` fields overriding ``options`` (``n_timesteps``,
+                ``temperature``, ``alpha``, ``solver``, ``seed``, ``lookahead``).
 
         Yields:
             np.ndarray: Waveform chunks (float32, concatenating to T_feats * hop samples); or,
@@ -339,10 +332,11 @@ class MVCStreamer:
         streamed mel.
         """
         # validate eagerly (before the first next()) where it is cheap
-        if not alpha > 0:
-            raise ValueError(f"alpha (speaking rate) must be > 0, got {alpha}")
-        C = self._chunk_frames(chunk_seconds, chunk_frames)
-        La = self._lookahead_frames(lookahead_seconds, lookahead_frames)
+        if lookahead_seconds is not None:
+            decode["lookahead"] = lookahead_seconds
+        options = DecodeOptions.of(options, **decode)
+        C = self.chunk_frames(chunk_seconds, chunk_frames)
+        La = self._lookahead_frames(options, lookahead_frames)
         if isinstance(vocoder_context_frames, (int, np.integer)):
             vleft = vright = int(vocoder_context_frames)
         else:
@@ -353,33 +347,25 @@ class MVCStreamer:
         if xf < 0:
             raise ValueError(f"crossfade_samples must be >= 0, got {crossfade_samples}")
         _fade(1, crossfade)
-        C0 = C if first_chunk_frames is None else self._chunk_frames(None, first_chunk_frames)
+        C0 = C if first_chunk_frames is None else self.chunk_frames(None, first_chunk_frames)
         return self._stream(
-            text_ids, ref_feats, sids, spembs, lids, C, C0, La, n_timesteps, temperature,
-            alpha, seed, solver, vleft, vright, xf, crossfade, style,
+            text_ids, ref_feats, sids, spembs, lids, C, C0, La, options, vleft, vright, xf,
+            crossfade, style,
         )
 
     @torch.no_grad()
-    def _stream(self, text_ids, ref_feats, sids, spembs, lids, C, C0, La, n_timesteps,
-                temperature, alpha, seed, solver, vleft, vright, xf, crossfade, style):
+    def _stream(self, text_ids, ref_feats, sids, spembs, lids, C, C0, La, options, vleft,
+                vright, xf, crossfade, style):
         m = self.model
-        dec = m.decoder
         t0, c0 = time.perf_counter(), time.process_time()
         stats = StreamStats(chunk_frames=C, lookahead_frames=La, hop_length=self.hop_length,
                             fs=self.fs)
         self.last_stats = stats
 
-        side = self.text_side(text_ids, ref_feats, sids, spembs, lids, alpha, style)
-        style, frames = side["style"], side["frames"]
-        adaln_style = style if m.adaln else None
+        side = self.text_side(text_ids, ref_feats, sids, spembs, lids, options, style)
+        style, frames, noise = side["style"], side["frames"], side["noise"]
         T = frames.shape[1]
         stats.n_frames, stats.duration = T, side["duration"]
-        # the utterance's starting noise, drawn as MVC.inference draws it
-        if seed is not None:
-            gen = torch.Generator(device="cpu").manual_seed(int(seed))
-            noise = torch.randn(1, m.odim, T, generator=gen).to(frames)
-        else:
-            noise = torch.randn(1, m.odim, T, device=frames.device, dtype=frames.dtype)
         stats.text_side_s = time.perf_counter() - t0
 
         voc = None
@@ -394,17 +380,14 @@ class MVCStreamer:
             commit = min(size, T - s)
             e = T if La is None else min(T, s + commit + La)
             t1 = time.perf_counter()
-            c, _, _, pros_cache = m.prosody_predictor.forward_chunk(
-                frames[:, s:e], commit, adaln_style, pros_cache
+            mu, _, _, pros_cache = m.decoder_condition_chunk(
+                frames[:, s:e], commit, style, pros_cache
             )
-            mu = m.mu_proj(c).transpose(1, 2)  # (1, odim, W)
             t2 = time.perf_counter()
-            mask = torch.ones(1, 1, e - s, device=mu.device, dtype=mu.dtype)
-            x, dec_caches = dec.sample_chunk(
-                noise[:, :, s:e], mu, mask, style, commit, dec_caches, n_timesteps,
-                temperature, solver,
+            x, dec_caches = m.sample_mel_chunk(
+                mu, noise[:, s:e], commit, style, dec_caches, options
             )
-            x = x[0].transpose(0, 1)  # (W, odim)
+            x = x[0]  # (W, odim)
             mel[s : s + commit] = x[:commit]
             t3 = time.perf_counter()
             stats.prosody_s += t2 - t1

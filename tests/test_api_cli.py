@@ -361,7 +361,7 @@ def test_tts_inference_cli_with_mvc_options(exp_dir, ref_wav, tmp_path, monkeypa
         "--n_timesteps", "3", "--solver", "midpoint", "--speed_control_alpha", "1.2",
     ])
     assert registry.MVC_DECODE_OVERRIDES == {"n_timesteps": 3, "solver": "midpoint"}
-    # the timing file stage 8 reads: one line per utterance, its audio = the written wav
+    # the timing file stage 9 reads: one line per utterance, its audio = the written wav
     lines = [ln.split() for ln in (out / "rtf").read_text().splitlines() if not ln.startswith("#")]
     timing = {t[0]: dict(kv.split("=") for kv in t[1:]) for t in lines if t[0] != "peak_mem_mib"}
     assert sorted(timing) == ["utt1", "utt2"]

@@ -119,8 +119,8 @@ def test_ablation_style_enters_without_adaln(pair):
     _, ablation = pair
     text, tl = torch.tensor([[2, 3, 4, 5]]), torch.tensor([4])
     with torch.no_grad():
-        h1 = ablation._encode(text, tl, torch.randn(1, ablation.style_dim))
-        h2 = ablation._encode(text, tl, torch.randn(1, ablation.style_dim))
+        h1 = ablation.encode_text(text, tl, torch.randn(1, ablation.style_dim))
+        h2 = ablation.encode_text(text, tl, torch.randn(1, ablation.style_dim))
     assert (h1 - h2).abs().max() > 1e-4
     ref = torch.randn(30, 80)
     out = ablation.inference(torch.tensor([2, 3, 4]), feats=ref, n_timesteps=2)

@@ -50,7 +50,7 @@ def _save_with_payload(state, path, marker):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, make_speech):
-    """Four utterances as ESPnet's stage 4/5 leave them (text, wav.scp, shape files)."""
+    """Four utterances as ESPnet's stages 5/6 leave them (text, wav.scp, shape files)."""
     d = tmp_path_factory.mktemp("data")
     files = {name: [] for name in ("text", "wav.scp", "text_shape", "speech_shape")}
     for i in range(4):

@@ -75,11 +75,11 @@ def test_text_encoder_and_duration_predictor(mvc, data):
     texts, refs = data
     styles, style_b = _styles(mvc, refs)
     text, tl = _pad(texts)
-    hs_b = mvc._encode(text, tl, style_b)
+    hs_b = mvc.encode_text(text, tl, style_b)
     logd_b = mvc.duration_predictor(hs_b, tl, style_b)
     for i, t in enumerate(texts):
         n = t.shape[0]
-        hs = mvc._encode(t[None], torch.tensor([n]), styles[i])
+        hs = mvc.encode_text(t[None], torch.tensor([n]), styles[i])
         logd = mvc.duration_predictor(hs, torch.tensor([n]), styles[i])
         torch.testing.assert_close(hs_b[i, :n], hs[0], atol=ATOL, rtol=0)
         torch.testing.assert_close(logd_b[i, :n], logd[0], atol=ATOL, rtol=0)
@@ -131,14 +131,14 @@ def _batched_inference(mvc, texts, refs, seeds, n_timesteps=3, temperature=0.667
     """MVC.inference for a padded batch, assembled from the same components."""
     text, tl = _pad(texts)
     ref, rl = _pad(refs)
-    style = mvc._style(ref, rl, None, None, None, validate=True)
-    hs = mvc._encode(text, tl, style)
+    style = mvc.encode_style(ref, rl, None, None, None, validate=True)
+    hs = mvc.encode_text(text, tl, style)
     log_d = mvc.duration_predictor(hs, tl, style)
     text_mask = torch.arange(text.shape[1])[None] < tl[:, None]
     ds = mvc.duration_predictor.to_durations(log_d, alpha) * text_mask  # no frames for padding
     h = mvc.length_regulator(hs, ds, tl)
     fl = ds.sum(1)
-    mu, f0, energy = mvc._frames(h, fl, style)
+    mu, f0, energy = mvc.decoder_condition(h, fl, style)
     t_max = mu.shape[1]
     mask = (torch.arange(t_max)[None] < fl[:, None]).float()[:, None]
     noise = torch.zeros(len(texts), 80, t_max)

@@ -214,10 +214,11 @@ def build_mvc(idim: int = 100, odim: int = 80, tiny: bool = False, conf=None) ->
 class MVCConditioning(nn.Module):
     """MVC's inference conditioning path (``MVC.inference`` up to the decoder input).
 
-    text -> Bi-Mamba text encoder (AdaLN on style) -> Temporal Bi-Mamba log-durations
+    text -> Bi-Mamba text encoder (AdaLN on style) -> Temporal Bi-Mamba durations
     (computed, then replaced by the forced durations) -> repeat length regulator ->
-    Expressive Mamba F0 / energy + fused condition -> ``mu``. Same calls, in the same order,
-    as :meth:`MVC.inference`.
+    Expressive Mamba F0 / energy + fused condition -> ``mu``: the model's own stages
+    (:meth:`MVC.encode_text`, :meth:`MVC.predict_durations`, :meth:`MVC.expand_to_frames`,
+    :meth:`MVC.decoder_condition`), as :meth:`MVC.inference` runs them.
     """
 
     def __init__(self, mvc: nn.Module):
@@ -229,13 +230,10 @@ class MVCConditioning(nn.Module):
     def forward(self, text, durations, style):
         m = self.mvc
         text_lengths = torch.tensor([text.shape[1]])
-        adaln_style = style if m.adaln else None
-        hs = m._encode(text, text_lengths, style)
-        log_d = m.duration_predictor(hs, text_lengths, adaln_style)
-        _ = m.duration_predictor.to_durations(log_d)  # predicted, then forced (below)
-        h = m.length_regulator(hs, durations, text_lengths)
-        mu, f0, energy = m._frames(h, durations.sum(1), style)
-        return mu, f0, energy
+        hs = m.encode_text(text, text_lengths, style)
+        m.predict_durations(hs, text_lengths, style)  # predicted, then forced (below)
+        h = m.expand_to_frames(hs, durations, text_lengths)
+        return m.decoder_condition(h, durations.sum(1), style)
 
     def core(self) -> nn.Module:
         return self.mvc.conditioning_encoder()

@@ -173,8 +173,6 @@ def _random_setup(args) -> Setup:
 
 
 def _trained_setup(args) -> Setup:
-    import torch
-
     from espnet_mvc.api import MVCSynthesizer
     from espnet_mvc.registry import is_mvc
 
@@ -191,35 +189,24 @@ def _trained_setup(args) -> Setup:
         wav, sr = testaudio.speech("This is the reference voice for the benchmark.")
         ref = (wav.astype(np.float32) / (32768.0 if wav.dtype.kind == "i" else 1.0), sr)
     ids = syn.text_to_ids(args.text, args.lang)
-    kw = syn._conditioning(ref, None, args.lang, None)
+    kw = syn.voice_inputs(ref, None, args.lang, None)
     model = syn.t2s.model
     s = Setup()
     s.mvc = syn.mvc
     s.text_ids = ids
-    s.ref_feats = None
-    if "speech" in kw:
-        with torch.no_grad():
-            feats, _ = model.feats_extract(kw["speech"][None])
-            if model.normalize is not None:
-                feats, _ = model.normalize(feats)
-        s.ref_feats = feats[0]
-    s.denormalize = None
-    if model.normalize is not None:
+    s.ref_feats = syn.reference_features(kw["speech"]) if "speech" in kw else None
+    streamer = syn.streamer()  # the vocoder and denormalisation MVCSynthesizer.stream uses
+    s.vocoder, s.denormalize = streamer.vocoder, streamer.denormalize
+    if model.normalize is not None and s.denormalize is None:
+        # a joint model vocodes its normalised mel; the MCD still compares log mels
         def denorm(mel):
             return model.normalize.inverse(mel.clone()[None])[0][0]
 
-        s.denormalize = denorm
-    tts = syn.t2s.tts
-    if hasattr(tts, "generator"):
-        s.vocoder = tts.generator["vocoder"].inference
-        s.mel_denormalize = s.denormalize
-        s.denormalize = None
-    else:
-        s.vocoder = syn.t2s.vocoder
+        s.mel_denormalize = denorm
     s.extra = {k: kw[k] for k in ("sids", "lids") if k in kw}
     s.text = args.text
     s.fs = syn.fs
-    s.hop = int(model.feats_extract.get_parameters().get("n_shift", HOP))
+    s.hop = streamer.hop_length
     s.description = f"trained model {args.model} ({type(s.vocoder).__name__} vocoder)"
     return s
 
@@ -265,7 +252,7 @@ def main(argv=None) -> int:
                      chunk_seconds=args.chunk, vocoder_context_frames=tuple(args.vocoder_context),
                      **setup.extra)
     if args.first_chunk:
-        stream_kw["first_chunk_frames"] = streamer._chunk_frames(args.first_chunk, None)
+        stream_kw["first_chunk_frames"] = streamer.chunk_frames(args.first_chunk, None)
 
     def offline():
         t0 = time.perf_counter()
@@ -276,9 +263,9 @@ def main(argv=None) -> int:
             wav = None
             if setup.vocoder is not None:
                 x = mel if setup.denormalize is None else setup.denormalize(mel)
-                from espnet_mvc.streaming import _to_wave
+                from espnet_mvc.streaming import to_wave
 
-                wav = _to_wave(setup.vocoder(x), mel.shape[0] * hop)
+                wav = to_wave(setup.vocoder(x), mel.shape[0] * hop)
         return mel, wav, time.perf_counter() - t0
 
     def run(la):
@@ -388,9 +375,11 @@ def _first_chunk_profile(streamer, setup, stream_kw, lookaheads, repeats) -> Dic
     """Median wall ms of each stage of the first chunk at L=0.5 s, timed one by one."""
     import torch
 
+    from espnet_mvc.tts.mvc.decode_options import DecodeOptions
+
     m = streamer.model
-    dec = m.decoder
-    C = streamer._chunk_frames(stream_kw["chunk_seconds"], stream_kw.get("first_chunk_frames"))
+    options = DecodeOptions(n_timesteps=stream_kw.get("n_timesteps"))
+    C = streamer.chunk_frames(stream_kw["chunk_seconds"], stream_kw.get("first_chunk_frames"))
     La = streamer.seconds_to_frames(0.5)
     stages: Dict[str, List[float]] = {}
     cpu: Dict[str, List[float]] = {}
@@ -407,33 +396,27 @@ def _first_chunk_profile(streamer, setup, stream_kw, lookaheads, repeats) -> Dic
         for _ in range(max(repeats, 3)):
             t = time.perf_counter()
             c_last[0] = time.process_time()
-            ref = stream_kw.get("ref_feats")
-            style = None
-            if m.style_encoder is not None and ref is not None:
-                style = m.style_encoder(ref[None], torch.tensor([ref.shape[0]]))
+            # the stages MVC.inference and the streamer run, one by one
+            style = streamer.style(stream_kw.get("ref_feats"), stream_kw.get("sids"), None,
+                                   stream_kw.get("lids"))
+            if m.use_gst:  # (a sid / lid style is a lookup: timed with the text encoder)
                 t = tick("style_encoder", t)
             text = torch.as_tensor(setup.text_ids).view(1, -1)
             lens = torch.tensor([text.shape[1]])
-            if style is None:
-                style = m._style(None, None, stream_kw.get("sids"), None,
-                                 stream_kw.get("lids"), validate=True)
-            hs = m._encode(text, lens, style)
+            hs = m.encode_text(text, lens, style)
             t = tick("text_encoder", t)
-            ds = m.duration_predictor.to_durations(
-                m.duration_predictor(hs, lens, style if m.adaln else None))
-            h = m.length_regulator(hs, ds, lens)
+            ds = m.predict_durations(hs, lens, style)
+            h = m.expand_to_frames(hs, ds, lens)
             t = tick("durations+LR", t)
             e = min(h.shape[1], C + La)
-            c, _, _, _ = m.prosody_predictor.forward_chunk(h[:, :e], C, style if m.adaln else
-                                                           None, None)
-            mu = m.mu_proj(c).transpose(1, 2)
+            mu, _, _, _ = m.decoder_condition_chunk(h[:, :e], C, style)
             t = tick("prosody", t)
-            x, _ = dec.sample_chunk(torch.randn(1, m.odim, e), mu, torch.ones(1, 1, e), style,
-                                    C, None, stream_kw.get("n_timesteps"))
+            x, _ = m.sample_mel_chunk(mu, m.starting_noise(e, like=mu), C, style,
+                                      options=options)
             t = tick("decoder", t)
             if streamer.vocoder is not None:
                 vl, vr = stream_kw["vocoder_context_frames"]
-                mel = x[0].transpose(0, 1)[: C + vr]
+                mel = x[0][: C + vr]
                 if streamer.denormalize is not None:
                     mel = streamer.denormalize(mel)
                 streamer.vocoder(mel)

@@ -6,12 +6,13 @@ under the same names):
 
     --n_timesteps N      flow-matching solver steps (default: the model's config)
     --solver NAME        euler | midpoint
-    --temperature X      sampler noise scale (default: --noise_scale, 0.667)
+    --temperature X      sampler noise scale (default: the model's config)
 
-``--speed_control_alpha`` is MVC's speaking rate and ``--noise_scale`` its temperature.
+``--speed_control_alpha`` is MVC's speaking rate (``alpha``) and ``--noise_scale``, when it is
+not ESPnet's default, its temperature (see :class:`espnet_mvc.tts.mvc.DecodeOptions`).
 
 It also times the synthesis (any model: MVC, VITS, JETS, ...) and writes
-``<output_dir>/rtf``, which stage 8 (:mod:`espnet_mvc.bin.score`) reads::
+``<output_dir>/rtf``, which stage 9 (:mod:`espnet_mvc.bin.score`) reads::
 
     # <utt> rtf=<elapsed_s / audio_s> elapsed_s=<wall s> cpu_s=<process CPU s> audio_s=<s>
     utt1 rtf=0.2104 elapsed_s=0.5013 cpu_s=0.9871 audio_s=2.3823
@@ -40,6 +41,7 @@ from espnet.utils.cli_utils import get_commandline_args
 
 from espnet_mvc import registry
 from espnet_mvc.checkpoints import safe_checkpoint_loading
+from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
 MVC_DECODE_OPTIONS = ("n_timesteps", "solver", "temperature")
 TIMING_FILE = "rtf"
@@ -130,12 +132,8 @@ def write_timing(path, rows, cuda_peak=None):
 def get_parser():
     parser = espnet_tts_inference.get_parser()
     group = parser.add_argument_group("MVC decoding")
-    group.add_argument("--n_timesteps", type=int, default=None,
-                       help="flow-matching solver steps (default: from the model config)")
-    group.add_argument("--solver", choices=["euler", "midpoint"], default=None,
-                       help="ODE solver (default: from the model config)")
-    group.add_argument("--temperature", type=float, default=None,
-                       help="sampler noise scale (default: --noise_scale)")
+    DecodeOptions.add_arguments(group, MVC_DECODE_OPTIONS, helps=dict(
+        temperature="sampler noise scale (default: --noise_scale if given, else the model's)"))
     return parser
 
 
@@ -145,7 +143,9 @@ def main(cmd=None):
     kwargs = vars(args)
     kwargs.pop("config", None)
     overrides = {k: kwargs.pop(k) for k in MVC_DECODE_OPTIONS}
-    registry.MVC_DECODE_OVERRIDES.update({k: v for k, v in overrides.items() if v is not None})
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    DecodeOptions.of(**overrides)  # out-of-range values fail here, before the model loads
+    registry.MVC_DECODE_OVERRIDES.update(overrides)
     with safe_checkpoint_loading(), record_timing(Path(args.output_dir) / TIMING_FILE):
         espnet_tts_inference.inference(**kwargs)
 

@@ -121,7 +121,7 @@ class GatedBiMambaBlock(nn.Module):
         # at inference h_b, consumed by the merge, goes to a reused buffer
         h_b_buf = (
             scratch("bimamba_h_b", u.shape)
-            if inference and self.mamba_bwd._can_fuse(u) else None
+            if inference and self.mamba_bwd.can_fuse(u) else None
         )
         h_b = self.mamba_bwd(u, lengths=lengths, reverse=True, out=h_b_buf)
         del u

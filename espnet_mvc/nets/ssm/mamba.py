@@ -239,7 +239,7 @@ class Mamba(nn.Module):
             self._check_state(state, bsz)
         if lengths is not None:
             lengths = check_lengths(hidden_states, lengths)
-        if self._can_fuse(hidden_states):
+        if self.can_fuse(hidden_states):
             out, new_state = self._forward_fused(hidden_states, state, lengths, reverse, out)
         else:
             x = hidden_states
@@ -253,7 +253,7 @@ class Mamba(nn.Module):
                 out = out * valid_mask(lengths, length).unsqueeze(-1).to(out.dtype)
         return out if state is None else (out, new_state)
 
-    def _can_fuse(self, x: torch.Tensor) -> bool:
+    def can_fuse(self, x: torch.Tensor) -> bool:
         """Fused CPU inference applies: no autograd, float32 CPU, compiled kernel."""
         if x.device.type != "cpu" or x.dtype != torch.float32:
             return False

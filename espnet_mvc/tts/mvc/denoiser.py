@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_mvc.nets.ssm import GatedBiMambaBlock
+from espnet_mvc.tts.mvc.streaming_cache import WHOLE_SEQUENCE, StreamingConvCache, WholeSequence
 
 
 def sinusoidal_embedding(t: torch.Tensor, dim: int, scale: float = 1000.0) -> torch.Tensor:
@@ -49,12 +50,22 @@ class ResnetBlock1d(nn.Module):
         self.norm2 = ChannelNorm(out_ch)
         self.skip = nn.Conv1d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
 
-    def forward(self, x, mask, cond):
-        h = F.silu(self.norm1(self.conv1(x * mask)))
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        cond: torch.Tensor,
+        runner: WholeSequence = WHOLE_SEQUENCE,
+        key: str = "",
+        commit: Optional[int] = None,
+    ) -> torch.Tensor:
+        """(B, in_ch, T) -> (B, out_ch, T); ``runner``, ``key`` and ``commit`` stream it
+        (see :mod:`espnet_mvc.tts.mvc.streaming_cache`)."""
+        h = F.silu(self.norm1(runner.conv1d(self.conv1, x * mask, key + ".conv1", commit)))
         scale, shift = self.film(cond).unsqueeze(-1).chunk(2, dim=1)
         h = h * (1 + scale) + shift
-        h = F.silu(self.norm2(self.conv2(h * mask)))
-        return (h + self.skip(x)) * mask
+        h = F.silu(self.norm2(runner.conv1d(self.conv2, h * mask, key + ".conv2", commit)))
+        return (h + self.skip(x)) * mask  # 1x1 skip: no context to carry
 
 
 class BiMambaUNet1d(nn.Module):
@@ -105,10 +116,6 @@ class BiMambaUNet1d(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    @staticmethod
-    def _ssm(block, x, lengths, cond):
-        return block(x.transpose(1, 2), lengths, cond).transpose(1, 2)
-
     def forward(
         self,
         x: torch.Tensor,
@@ -129,24 +136,8 @@ class BiMambaUNet1d(nn.Module):
         Returns:
             Tensor: Vector field (B, n_feats, T).
         """
-        cond = self.time_mlp(sinusoidal_embedding(t, self.cond_dim))
-        if self.style_proj is not None and style is not None:
-            cond = cond + self.style_proj(style)
         lengths = mask.sum(dim=(1, 2)).long()
-        h = self.down_res(torch.cat([x, mu], dim=1), mask, cond)
-        h = self._ssm(self.down_ssm, h, lengths, cond)
-        skip = h
-        # inner level at half rate
-        mask_half = mask[:, :, ::2]
-        lengths_half = (lengths + 1) // 2
-        h = self.downsample(h * mask) * mask_half
-        h = self.mid_res(h, mask_half, cond)
-        for block in self.mid_ssm:
-            h = self._ssm(block, h, lengths_half, cond)
-        h = self.upsample(h)[:, :, : x.shape[-1]] * mask
-        h = self.up_res(torch.cat([h, skip], dim=1), mask, cond)
-        h = self._ssm(self.up_ssm, h, lengths, cond)
-        return self.out(self.final(h * mask) * mask) * mask
+        return self._estimate(x, mask, mu, t, style, WHOLE_SEQUENCE, lengths, None)
 
     # ------------------------------------------------------------------ streaming
     def forward_chunk(
@@ -159,17 +150,18 @@ class BiMambaUNet1d(nn.Module):
         commit: Optional[int] = None,
         cache: Optional[Dict[str, object]] = None,
     ) -> Tuple[torch.Tensor, Dict[str, object]]:
-        """Streaming estimate over a window ``[s, s + W)`` of one stream.
+        """Streaming :meth:`forward` over a window ``[s, s + W)`` of one stream.
 
         The window's first ``commit`` frames become final; the next call's window starts
         at ``s + commit``. ``cache`` (None at the start of the stream) carries what the
-        earlier frames leave behind: each Bi-Mamba block's forward :class:`MambaState`
-        (after the committed frames) and the left-context input frames of every k=3 conv,
-        of the stride-2 downsample and of the transposed-conv upsample. The backward scans
-        are recomputed over the window from a zero state at its end, and every conv pads
-        the window's right end with zeros, exactly as the offline :meth:`forward` does at
-        the end of the sequence: a window that reaches the end of the utterance gives the
-        offline result (up to float rounding) for all its frames.
+        earlier frames leave behind (:class:`StreamingConvCache`): each Bi-Mamba block's
+        forward :class:`MambaState` (after the committed frames) and the left-context input
+        frames of every k=3 conv, of the stride-2 downsample and of the transposed-conv
+        upsample. The backward scans are recomputed over the window from a zero state at
+        its end, and every conv pads the window's right end with zeros, exactly as the
+        offline :meth:`forward` does at the end of the sequence: a window that reaches the
+        end of the utterance gives the offline result (up to float rounding) for all its
+        frames.
 
         Args:
             x (Tensor): Noisy mel x_t over the window (B, n_feats, W).
@@ -191,63 +183,50 @@ class BiMambaUNet1d(nn.Module):
         commit = width if commit is None else int(commit)
         if not 1 <= commit <= width:
             raise ValueError(f"commit must be in [1, {width}], got {commit}")
-        cache = {} if cache is None else cache
-        if cache.get("_closed"):
+        if cache is not None and cache.get("_closed"):
             raise ValueError(
                 "this stream already committed an odd number of frames (its last chunk)"
             )
-        new: Dict[str, object] = {"_closed": commit % 2 == 1}
-        half_commit = (commit + 1) // 2
+        runner = StreamingConvCache(cache)
+        v = self._estimate(x, mask, mu, t, style, runner, None, commit)
+        runner.next["_closed"] = commit % 2 == 1
+        return v, runner.next
 
-        def conv(layer, inp, key, n_commit, right=1, stride=1):
-            # ``layer`` has kernel 3 (padding 1): one left-context frame from the cache,
-            # zero padding on the right (= the offline sequence end).
-            prev = cache.get(key)
-            if prev is None:
-                prev = inp.new_zeros(inp.shape[0], inp.shape[1], 1)
-            xin = torch.cat([prev, inp, inp.new_zeros(inp.shape[0], inp.shape[1], right)], 2)
-            new[key] = xin[:, :, n_commit : n_commit + 1]  # last committed input frame
-            return F.conv1d(
-                xin, layer.weight, layer.bias, stride=stride, dilation=layer.dilation,
-                groups=layer.groups,
-            )
-
-        def res(block, inp, m, key, n_commit):
-            h = F.silu(block.norm1(conv(block.conv1, inp * m, key + ".conv1", n_commit)))
-            scale, shift = block.film(cond).unsqueeze(-1).chunk(2, dim=1)
-            h = h * (1 + scale) + shift
-            h = F.silu(block.norm2(conv(block.conv2, h * m, key + ".conv2", n_commit)))
-            return (h + block.skip(inp)) * m
-
-        def ssm(block, inp, key, n_commit):
-            out, st = block.forward_chunk(inp.transpose(1, 2), n_commit, cache.get(key), cond)
-            new[key] = st
-            return out.transpose(1, 2)
-
+    def _estimate(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        mu: torch.Tensor,
+        t: torch.Tensor,
+        style: Optional[torch.Tensor],
+        runner: WholeSequence,
+        lengths: Optional[torch.Tensor],
+        commit: Optional[int],
+    ) -> torch.Tensor:
+        """The U-Net, offline (``lengths``) or over a streamed window (``commit``)."""
+        width = x.shape[-1]
         cond = self.time_mlp(sinusoidal_embedding(t, self.cond_dim))
         if self.style_proj is not None and style is not None:
             cond = cond + self.style_proj(style)
-        h = res(self.down_res, torch.cat([x, mu], dim=1), mask, "down_res", commit)
-        h = ssm(self.down_ssm, h, "down_ssm", commit)
+
+        def ssm(block, h, key, lengths, commit):
+            return runner.bimamba(block, h.transpose(1, 2), key, commit, lengths,
+                                  cond).transpose(1, 2)
+
+        h = self.down_res(torch.cat([x, mu], dim=1), mask, cond, runner, "down_res", commit)
+        h = ssm(self.down_ssm, h, "down_ssm", lengths, commit)
         skip = h
+        # inner level at half rate
         mask_half = mask[:, :, ::2]
-        h = conv(self.downsample, h * mask, "downsample", commit, stride=2) * mask_half
-        h = res(self.mid_res, h, mask_half, "mid_res", half_commit)
+        lengths_half = None if lengths is None else (lengths + 1) // 2
+        commit_half = None if commit is None else (commit + 1) // 2
+        h = runner.conv1d(self.downsample, h * mask, "downsample", commit) * mask_half
+        h = self.mid_res(h, mask_half, cond, runner, "mid_res", commit_half)
         for i, block in enumerate(self.mid_ssm):
-            h = ssm(block, h, f"mid_ssm.{i}", half_commit)
-        # transposed conv (k=4, stride 2, padding 1): output n = 2j + k - 1; with the last
-        # committed half-rate frame prepended, window frame 0 is output index 3.
-        prev = cache.get("upsample")
-        if prev is None:
-            prev = h.new_zeros(h.shape[0], h.shape[1], 1)
-        hin = torch.cat([prev, h], dim=2)
-        new["upsample"] = hin[:, :, half_commit : half_commit + 1]
-        up = self.upsample
-        h = F.conv_transpose1d(
-            hin, up.weight, up.bias, stride=up.stride, dilation=up.dilation, groups=up.groups
-        )[:, :, 3 : 3 + width] * mask
-        h = res(self.up_res, torch.cat([h, skip], dim=1), mask, "up_res", commit)
-        h = ssm(self.up_ssm, h, "up_ssm", commit)
-        conv_f, norm_f, act_f = self.final
-        h = act_f(norm_f(conv(conv_f, h * mask, "final", commit)))
-        return self.out(h * mask) * mask, new
+            h = ssm(block, h, f"mid_ssm.{i}", lengths_half, commit_half)
+        h = runner.conv_transpose1d(self.upsample, h, "upsample", commit_half, width) * mask
+        h = self.up_res(torch.cat([h, skip], dim=1), mask, cond, runner, "up_res", commit)
+        h = ssm(self.up_ssm, h, "up_ssm", lengths, commit)
+        conv, norm, act = self.final
+        h = act(norm(runner.conv1d(conv, h * mask, "final", commit)))
+        return self.out(h * mask) * mask

@@ -21,14 +21,14 @@ Where the flow starts (``prior``):
   did not speak. Kept for reproducing Matcha-style decoders.
 """
 
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
+from espnet_mvc.tts.mvc.decode_options import DecodeOptions, check_solver
 from espnet_mvc.tts.mvc.denoiser import BiMambaUNet1d
 
-SOLVERS = ("euler", "midpoint")
 PRIORS = ("mu", "zero")
 
 
@@ -59,8 +59,7 @@ class CFMDecoder(nn.Module):
         denoiser_conf: Optional[dict] = None,
     ):
         super().__init__()
-        if solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        check_solver(solver)
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         self.prior = prior
@@ -103,24 +102,39 @@ class CFMDecoder(nn.Module):
         x1_hat = (xt + (1 - tt) * v) * mask
         return loss, x1_hat
 
-    def _check(
-        self, n_timesteps: Optional[int], solver: Optional[str], temperature: Optional[float]
-    ) -> Tuple[int, float]:
-        """Validate the decode options; returns the solver steps and the temperature."""
-        steps = int(self.n_timesteps if n_timesteps is None else n_timesteps)
-        temperature = self.temperature if temperature is None else float(temperature)
-        if steps < 0:
-            raise ValueError(f"n_timesteps must be >= 0 (0: the prior mean only), got {steps}")
-        if (solver or self.solver) not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
-        return steps, temperature
+    def resolve(
+        self, n_timesteps: Optional[int], temperature: Optional[float], solver: Optional[str]
+    ) -> Tuple[int, float, str]:
+        """The decode options a call gives, checked, with the model's own for the ones it
+        leaves None: (solver steps, temperature, solver)."""
+        opts = DecodeOptions(n_timesteps=n_timesteps, temperature=temperature, solver=solver)
+        steps = self.n_timesteps if opts.n_timesteps is None else opts.n_timesteps
+        temperature = self.temperature if opts.temperature is None else opts.temperature
+        return int(steps), temperature, opts.solver or self.solver
 
     def _start(self, noise: torch.Tensor, mu: torch.Tensor, temperature: float) -> torch.Tensor:
         """x_0 of the flow: scaled noise, centred on mu for the data-dependent prior."""
         x = noise * temperature
         return x + mu if self.prior == "mu" else x
+
+    def _integrate(
+        self,
+        x: torch.Tensor,
+        estimate: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        steps: int,
+        solver: str,
+    ) -> torch.Tensor:
+        """Integrate dx/dt = estimate(x, t) from t = 0 to 1 in ``steps`` solver steps."""
+        ts = torch.linspace(0, 1, steps + 1, device=x.device, dtype=x.dtype)
+        bsz = x.shape[0]
+        for i in range(steps):
+            t, dt = ts[i], ts[i + 1] - ts[i]
+            v = estimate(x, t.expand(bsz))
+            if solver == "midpoint":
+                x_mid = x + 0.5 * dt * v
+                v = estimate(x_mid, (t + 0.5 * dt).expand(bsz))
+            x = x + dt * v
+        return x
 
     @torch.no_grad()
     def sample(
@@ -149,21 +163,15 @@ class CFMDecoder(nn.Module):
         Returns:
             Tensor: Mel (B, odim, T).
         """
-        steps, temperature = self._check(n_timesteps, solver, temperature)
-        solver = solver or self.solver
+        steps, temperature, solver = self.resolve(n_timesteps, temperature, solver)
         if steps == 0:  # prior-only decode: the condition's mean mu (a diagnostic)
             return mu * mask
         x = self._start(torch.randn_like(mu) if noise is None else noise, mu, temperature)
-        ts = torch.linspace(0, 1, steps + 1, device=mu.device, dtype=mu.dtype)
-        bsz = mu.shape[0]
-        for i in range(steps):
-            t, dt = ts[i], ts[i + 1] - ts[i]
-            v = self.estimator(x, mask, mu, t.expand(bsz), style)
-            if solver == "midpoint":
-                x_mid = x + 0.5 * dt * v
-                v = self.estimator(x_mid, mask, mu, (t + 0.5 * dt).expand(bsz), style)
-            x = x + dt * v
-        return x * mask
+
+        def estimate(x, t):
+            return self.estimator(x, mask, mu, t, style)
+
+        return self._integrate(x, estimate, steps, solver) * mask
 
     @torch.no_grad()
     def sample_chunk(
@@ -200,8 +208,7 @@ class CFMDecoder(nn.Module):
             Tensor: Mel over the window (B, odim, W); frames past ``commit`` provisional.
             list: Caches for the next window.
         """
-        steps, temperature = self._check(n_timesteps, solver, temperature)
-        solver = solver or self.solver
+        steps, temperature, solver = self.resolve(n_timesteps, temperature, solver)
         if steps == 0:
             return mu * mask, []
         evals = steps * (2 if solver == "midpoint" else 1)
@@ -209,23 +216,13 @@ class CFMDecoder(nn.Module):
         if len(caches) != evals:
             raise ValueError(f"expected {evals} caches (one per evaluation), got {len(caches)}")
         new_caches: List[dict] = []
-        x = self._start(noise, mu, temperature)
-        ts = torch.linspace(0, 1, steps + 1, device=mu.device, dtype=mu.dtype)
-        bsz = mu.shape[0]
-        k = 0
-        for i in range(steps):
-            t, dt = ts[i], ts[i + 1] - ts[i]
-            v, c = self.estimator.forward_chunk(
-                x, mask, mu, t.expand(bsz), style, commit, caches[k]
+
+        def estimate(x, t):  # the k-th evaluation of the stream continues the k-th cache
+            v, cache = self.estimator.forward_chunk(
+                x, mask, mu, t, style, commit, caches[len(new_caches)]
             )
-            new_caches.append(c)
-            k += 1
-            if solver == "midpoint":
-                x_mid = x + 0.5 * dt * v
-                v, c = self.estimator.forward_chunk(
-                    x_mid, mask, mu, (t + 0.5 * dt).expand(bsz), style, commit, caches[k]
-                )
-                new_caches.append(c)
-                k += 1
-            x = x + dt * v
+            new_caches.append(cache)
+            return v
+
+        x = self._integrate(self._start(noise, mu, temperature), estimate, steps, solver)
         return x * mask, new_caches

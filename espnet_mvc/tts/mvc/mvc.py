@@ -18,7 +18,7 @@ stack unless its ``_conf`` overrides them.
 """
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -28,6 +28,7 @@ from espnet2.tts.abs_tts import AbsTTS
 
 from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.tts.mvc.aligner import JETSAligner
+from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 from espnet_mvc.tts.mvc.diffusion_decoder import CFMDecoder
 from espnet_mvc.tts.mvc.duration_predictor import TemporalBiMambaDurationPredictor
 from espnet_mvc.tts.mvc.length_regulator import TokenToFrame
@@ -41,6 +42,15 @@ PROSODY_PREDICTORS = {"expressive_mamba": ExpressiveMambaProsodyPredictor}
 STYLE_ENCODERS = {"mamba_reference": MambaReferenceEncoder}
 DECODERS = {"cfm": CFMDecoder}
 ALIGNERS = {"jets": JETSAligner}
+
+
+class TextSide(NamedTuple):
+    """What one utterance computes once, before any frame is decoded
+    (:meth:`MVC.text_side`)."""
+
+    durations: torch.Tensor  # (T_text,) frames per token
+    frames: torch.Tensor  # (1, T_feats, adim) frame states, the prosody stack's input
+    noise: torch.Tensor  # (1, T_feats, odim) the decoder's starting noise
 
 
 def _pick(table: Dict[str, type], name: str, what: str) -> type:
@@ -203,16 +213,37 @@ class MVC(AbsTTS):
             )
         )
 
-    # ------------------------------------------------------------------ pieces
-    def _style(
+    # ------------------------------------------------------------------ stages
+    # Inference is these stages in order (see :meth:`inference`); the streamer
+    # (:mod:`espnet_mvc.streaming`) runs the same ones, the frame-level ones window by window.
+    def encode_style(
         self,
-        ref: Optional[torch.Tensor],
-        ref_lengths: Optional[torch.Tensor],
-        sids: Optional[torch.Tensor],
-        spembs: Optional[torch.Tensor],
-        lids: Optional[torch.Tensor],
-        validate: bool,
+        ref: Optional[torch.Tensor] = None,
+        ref_lengths: Optional[torch.Tensor] = None,
+        sids: Optional[torch.Tensor] = None,
+        spembs: Optional[torch.Tensor] = None,
+        lids: Optional[torch.Tensor] = None,
+        validate: bool = True,
     ) -> Optional[torch.Tensor]:
+        """The style vector of a voice: the sum of every style source the model has.
+
+        Args:
+            ref (Optional[Tensor]): Reference mel, normalised like the targets,
+                (B, T_ref, odim) or one reference (T_ref, odim).
+            ref_lengths (Optional[LongTensor]): (B,); None: every reference is whole.
+            sids (Optional[LongTensor]): Speaker ids (B, 1) or (B,).
+            spembs (Optional[Tensor]): Speaker embeddings (B, spk_embed_dim).
+            lids (Optional[LongTensor]): Language ids (B, 1) or (B,).
+            validate (bool): Reject too-short and silent references (inference); training
+                crops skip the checks.
+
+        Returns:
+            Optional[Tensor]: Style (B, S); None for a model without style sources.
+
+        Raises:
+            ValueError: a style source the model needs is missing, or the reference is
+                unusable.
+        """
         parts = []
         if self.style_encoder is not None:
             if ref is None:
@@ -220,6 +251,9 @@ class MVC(AbsTTS):
                     "this MVC model clones a voice from a reference: pass reference "
                     "speech (Text2Speech(..., speech=wav)) or feats"
                 )
+            ref = ref.unsqueeze(0) if ref.dim() == 2 else ref
+            if ref_lengths is None:
+                ref_lengths = torch.full((ref.shape[0],), ref.shape[1], device=ref.device)
             parts.append(self.style_encoder(ref, ref_lengths, validate=validate))
         if self.spks is not None:
             if sids is None:
@@ -234,6 +268,276 @@ class MVC(AbsTTS):
                 raise ValueError("this MVC model is multilingual: pass lids")
             parts.append(self.lid_emb(lids.view(-1)))
         return torch.stack(parts).sum(0) if parts else None
+
+    def check_text(self, text: torch.Tensor) -> None:
+        """Raise ValueError for token ids that cannot be synthesized (any shape)."""
+        if text.numel() == 0:
+            raise ValueError("empty text: nothing to synthesize")
+        if bool((text == self.unk_id).all()):
+            raise ValueError(
+                "the text contains only unknown symbols (<unk>) or is empty (ESPnet's "
+                "tokenizer turns '' into <unk>): check the text, language, g2p and token "
+                "list"
+            )
+        if int(text.max()) >= self.idim or int(text.min()) < 0:
+            raise ValueError(
+                f"token ids must be in [0, {self.idim}), got [{int(text.min())}, "
+                f"{int(text.max())}]"
+            )
+
+    def encode_text(
+        self, text: torch.Tensor, text_lengths: torch.Tensor, style: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Token states: the Bi-Mamba text encoder, conditioned on the style.
+
+        Args:
+            text (LongTensor): Token ids (B, T_text).
+            text_lengths (LongTensor): (B,).
+            style (Optional[Tensor]): (B, S) from :meth:`encode_style`.
+
+        Returns:
+            Tensor: Token states (B, T_text, adim), zero on padding.
+        """
+        bias = None
+        if style is not None and not self.adaln:
+            bias = self.style_to_text(style)
+        return self.text_encoder(text, text_lengths, self._adaln_style(style), bias)
+
+    def predict_durations(
+        self,
+        token_states: torch.Tensor,
+        text_lengths: torch.Tensor,
+        style: Optional[torch.Tensor] = None,
+        alpha: float = 1.0,
+    ) -> torch.Tensor:
+        """Frames per token from the Temporal Bi-Mamba duration predictor.
+
+        Args:
+            token_states (Tensor): (B, T_text, adim) from :meth:`encode_text`.
+            text_lengths (LongTensor): (B,).
+            style (Optional[Tensor]): (B, S).
+            alpha (float): Duration scale: > 1 slower, < 1 faster.
+
+        Returns:
+            LongTensor: Durations (B, T_text): >= 1 per token, 0 on padding.
+        """
+        log_d = self.duration_predictor(token_states, text_lengths, self._adaln_style(style))
+        durations = self.duration_predictor.to_durations(log_d, alpha)
+        # padding predicts log 0, which to_durations would turn into one frame
+        return durations * valid_mask(text_lengths, durations.shape[1])
+
+    def expand_to_frames(
+        self, token_states: torch.Tensor, durations: torch.Tensor, text_lengths: torch.Tensor
+    ) -> torch.Tensor:
+        """Token states repeated (or Gaussian-upsampled) to frames by the length regulator.
+
+        Args:
+            token_states (Tensor): (B, T_text, adim).
+            durations (LongTensor): (B, T_text).
+            text_lengths (LongTensor): (B,).
+
+        Returns:
+            Tensor: Frame states (B, T_feats, adim), T_feats = max of ``durations.sum(1)``.
+        """
+        return self.length_regulator(token_states, durations, text_lengths)
+
+    def starting_noise(
+        self, n_frames: int, seed: Optional[int] = None, like: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """The decoder's starting noise for one utterance of ``n_frames`` frames.
+
+        Drawn once for the whole utterance, so that a stream (which slices it window by
+        window) uses the very noise offline sampling uses.
+
+        Args:
+            n_frames (int): T_feats.
+            seed (Optional[int]): A CPU generator's seed (the same numbers on any device);
+                None: torch's global generator.
+            like (Optional[Tensor]): A tensor with the device and dtype wanted.
+
+        Returns:
+            Tensor: Noise (1, T_feats, odim), before the temperature.
+        """
+        device = None if like is None else like.device
+        dtype = None if like is None else like.dtype
+        if seed is None:
+            noise = torch.randn(1, self.odim, n_frames, device=device, dtype=dtype)
+        else:
+            gen = torch.Generator(device="cpu").manual_seed(int(seed))
+            noise = torch.randn(1, self.odim, n_frames, generator=gen).to(device, dtype)
+        # drawn in the decoder's (B, odim, T) layout, whose order the seed's numbers follow
+        return noise.transpose(1, 2)
+
+    def text_side(
+        self,
+        text: torch.Tensor,
+        style: Optional[torch.Tensor] = None,
+        options: Optional[DecodeOptions] = None,
+        durations: Optional[torch.Tensor] = None,
+        noise: Optional[torch.Tensor] = None,
+    ) -> TextSide:
+        """Everything one utterance computes once, before any frame is decoded.
+
+        Token states, durations (predicted with ``options.alpha``, or given), the frame
+        states they imply and the starting noise (from ``options.seed``, or given).
+
+        Args:
+            text (LongTensor): Token ids of one utterance (T_text,) or (1, T_text).
+            style (Optional[Tensor]): (1, S) from :meth:`encode_style`.
+            options (Optional[DecodeOptions]): alpha and seed.
+            durations (Optional[LongTensor]): Frames per token (T_text,), replacing the
+                predicted ones (teacher forcing).
+            noise (Optional[Tensor]): Starting noise (odim, T_feats), replacing the drawn one.
+
+        Returns:
+            TextSide: ``durations`` (T_text,), ``frames`` (1, T_feats, adim), ``noise``
+                (1, T_feats, odim).
+        """
+        options = DecodeOptions() if options is None else options
+        text = text.view(-1)
+        self.check_text(text)
+        text = text.unsqueeze(0)
+        text_lengths = torch.tensor([text.shape[1]], device=text.device)
+        token_states = self.encode_text(text, text_lengths, style)
+        if durations is None:
+            durations = self.predict_durations(token_states, text_lengths, style, options.alpha)
+        else:
+            durations = durations.view(1, -1).long()
+        frames = self.expand_to_frames(token_states, durations, text_lengths)
+        if noise is None:
+            noise = self.starting_noise(frames.shape[1], options.seed, like=frames)
+        else:
+            noise = noise.view(1, self.odim, -1).to(frames).transpose(1, 2)
+        return TextSide(durations=durations[0], frames=frames, noise=noise)
+
+    def decoder_condition(
+        self,
+        frames: torch.Tensor,
+        feats_lengths: torch.Tensor,
+        style: Optional[torch.Tensor] = None,
+        pitch: Optional[torch.Tensor] = None,
+        energy: Optional[torch.Tensor] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Frames to the decoder's condition mu: the Expressive Mamba prosody stack.
+
+        Args:
+            frames (Tensor): Frame states (B, T_feats, adim) from :meth:`expand_to_frames`.
+            feats_lengths (LongTensor): (B,).
+            style (Optional[Tensor]): (B, S).
+            pitch, energy (Optional[Tensor]): Targets (B, T_feats, 1) replacing the
+                predicted F0 / energy in the condition (training, teacher forcing).
+
+        Returns:
+            Tensor: mu (B, T_feats, odim), the prior mean of the mel.
+            Tensor: Predicted F0 (B, T_feats, 1).
+            Tensor: Predicted energy (B, T_feats, 1).
+        """
+        c, f0_hat, e_hat = self.prosody_predictor(
+            self._add_frame_style(frames, style), feats_lengths, self._adaln_style(style),
+            pitch, energy,
+        )
+        return self.mu_proj(c), f0_hat, e_hat
+
+    def decoder_condition_chunk(
+        self,
+        frames: torch.Tensor,
+        commit: int,
+        style: Optional[torch.Tensor] = None,
+        cache: Optional[Dict[str, object]] = None,
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dict[str, object]]:
+        """:meth:`decoder_condition` over a window ``[s, s + W)`` of one stream.
+
+        Args:
+            frames (Tensor): Frame states of the window (1, W, adim).
+            commit (int): Frames of the window made final; the next window starts at
+                ``s + commit``.
+            style (Optional[Tensor]): (1, S).
+            cache (Optional[dict]): From the stream's previous window, or None.
+
+        Returns:
+            Tensor: mu (1, W, odim). Tensor: F0 (1, W, 1). Tensor: energy (1, W, 1).
+            dict: Cache for the next window. Frames past ``commit`` are provisional.
+        """
+        c, f0_hat, e_hat, cache = self.prosody_predictor.forward_chunk(
+            self._add_frame_style(frames, style), commit, self._adaln_style(style), cache
+        )
+        return self.mu_proj(c), f0_hat, e_hat, cache
+
+    def sample_mel(
+        self,
+        mu: torch.Tensor,
+        feats_lengths: Optional[torch.Tensor] = None,
+        style: Optional[torch.Tensor] = None,
+        noise: Optional[torch.Tensor] = None,
+        options: Optional[DecodeOptions] = None,
+    ) -> torch.Tensor:
+        """The flow-matching decoder: a mel from its condition.
+
+        Args:
+            mu (Tensor): Condition (B, T_feats, odim) from :meth:`decoder_condition`.
+            feats_lengths (Optional[LongTensor]): (B,); None: no padding.
+            style (Optional[Tensor]): (B, S).
+            noise (Optional[Tensor]): Starting noise (B, T_feats, odim); None: drawn from
+                torch's global generator.
+            options (Optional[DecodeOptions]): n_timesteps, temperature and solver.
+
+        Returns:
+            Tensor: Mel (B, T_feats, odim), normalised; zero on padding.
+        """
+        options = DecodeOptions() if options is None else options
+        if feats_lengths is None:
+            mask = mu.new_ones(mu.shape[0], 1, mu.shape[1])
+        else:
+            mask = valid_mask(feats_lengths, mu.shape[1]).unsqueeze(1).to(mu.dtype)
+        mel = self.decoder.sample(
+            mu.transpose(1, 2), mask, style, options.n_timesteps, options.temperature,
+            options.solver, None if noise is None else noise.transpose(1, 2),
+        )
+        return mel.transpose(1, 2)
+
+    def sample_mel_chunk(
+        self,
+        mu: torch.Tensor,
+        noise: torch.Tensor,
+        commit: int,
+        style: Optional[torch.Tensor] = None,
+        caches: Optional[List[Optional[dict]]] = None,
+        options: Optional[DecodeOptions] = None,
+    ) -> Tuple[torch.Tensor, List[dict]]:
+        """:meth:`sample_mel` over a window ``[s, s + W)`` of one stream.
+
+        Args:
+            mu (Tensor): Condition of the window (1, W, odim).
+            noise (Tensor): The window's frames of the utterance's starting noise
+                (1, W, odim) (:meth:`starting_noise`).
+            commit (int): Frames of the window made final (even, except the last window).
+            style (Optional[Tensor]): (1, S).
+            caches (Optional[list]): From the stream's previous window, or None.
+            options (Optional[DecodeOptions]): n_timesteps, temperature and solver.
+
+        Returns:
+            Tensor: Mel (1, W, odim); frames past ``commit`` provisional.
+            list: One cache per solver evaluation, for the next window.
+        """
+        options = DecodeOptions() if options is None else options
+        mask = mu.new_ones(mu.shape[0], 1, mu.shape[1])
+        mel, caches = self.decoder.sample_chunk(
+            noise.transpose(1, 2), mu.transpose(1, 2), mask, style, commit, caches,
+            options.n_timesteps, options.temperature, options.solver,
+        )
+        return mel.transpose(1, 2), caches
+
+    def _adaln_style(self, style: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """The style the stacks' AdaLN sees (none in the no-AdaLN ablation)."""
+        return style if self.adaln else None
+
+    def _add_frame_style(
+        self, frames: torch.Tensor, style: Optional[torch.Tensor]
+    ) -> torch.Tensor:
+        """No-AdaLN ablation: the projected style added to every frame state."""
+        if style is not None and not self.adaln:
+            return frames + self.style_to_frames(style).unsqueeze(1)
+        return frames
 
     def _random_reference(
         self, feats: torch.Tensor, feats_lengths: torch.Tensor
@@ -270,19 +574,6 @@ class MVC(AbsTTS):
         idx = idx.clamp(max=feats.shape[1] - 1)
         gather = idx.unsqueeze(-1).expand(-1, -1, feats.shape[2])
         return feats.gather(1, gather), mu.gather(1, gather), mask
-
-    def _encode(self, text, text_lengths, style):
-        bias = None
-        if style is not None and not self.adaln:
-            bias = self.style_to_text(style)
-        return self.text_encoder(text, text_lengths, style if self.adaln else None, bias)
-
-    def _frames(self, h, feats_lengths, style, pitch=None, energy=None):
-        if style is not None and not self.adaln:
-            h = h + self.style_to_frames(style).unsqueeze(1)
-        adaln_style = style if self.adaln else None
-        c, f0_hat, e_hat = self.prosody_predictor(h, feats_lengths, adaln_style, pitch, energy)
-        return self.mu_proj(c), f0_hat, e_hat
 
     @staticmethod
     def _fit(x: Optional[torch.Tensor], length: int) -> Optional[torch.Tensor]:
@@ -347,7 +638,7 @@ class MVC(AbsTTS):
         ref, ref_lengths = (None, None)
         if self.style_encoder is not None:
             ref, ref_lengths = self._random_reference(feats, feats_lengths)
-        style = self._style(ref, ref_lengths, sids, spembs, lids, validate=False)
+        style = self.encode_style(ref, ref_lengths, sids, spembs, lids, validate=False)
 
         too_short = int((feats_lengths < text_lengths).sum())
         if too_short:
@@ -358,7 +649,7 @@ class MVC(AbsTTS):
                 "(feats %s vs text %s): their alignment is meaningless",
                 too_short, feats_lengths.tolist(), text_lengths.tolist(),
             )
-        hs = self._encode(text, text_lengths, style)
+        hs = self.encode_text(text, text_lengths, style)
         if durations is not None:
             # External (e.g. teacher) durations replace the aligner, which is then idle.
             if durations_lengths is not None and not torch.equal(
@@ -382,17 +673,16 @@ class MVC(AbsTTS):
             ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
             align_losses = dict(align=fs_loss, bin=bin_loss)
 
-        adaln_style = style if self.adaln else None
-        log_d_hat = self.duration_predictor(hs, text_lengths, adaln_style)
+        log_d_hat = self.duration_predictor(hs, text_lengths, self._adaln_style(style))
         text_mask = valid_mask(text_lengths, text.shape[1])
         log_d = torch.log(ds.float() + self.duration_predictor.offset)
         dur_loss = F.mse_loss(log_d_hat[text_mask], log_d[text_mask])
 
-        h = self.length_regulator(hs, ds, text_lengths)[:, :t_feats]
+        h = self.expand_to_frames(hs, ds, text_lengths)[:, :t_feats]
         if h.shape[1] < t_feats:
             h = F.pad(h, (0, 0, 0, t_feats - h.shape[1]))
         pitch, energy = self._fit(pitch, t_feats), self._fit(energy, t_feats)
-        mu, f0_hat, e_hat = self._frames(h, feats_lengths, style, pitch, energy)
+        mu, f0_hat, e_hat = self.decoder_condition(h, feats_lengths, style, pitch, energy)
 
         frame_mask = valid_mask(feats_lengths, t_feats)
         prior_loss = F.mse_loss(mu[frame_mask], feats[frame_mask])
@@ -417,21 +707,6 @@ class MVC(AbsTTS):
         return loss, stats, weight
 
     # ------------------------------------------------------------------ inference
-    def _check_text(self, text: torch.Tensor) -> None:
-        if text.numel() == 0:
-            raise ValueError("empty text: nothing to synthesize")
-        if bool((text == self.unk_id).all()):
-            raise ValueError(
-                "the text contains only unknown symbols (<unk>) or is empty (ESPnet's "
-                "tokenizer turns '' into <unk>): check the text, language, g2p and token "
-                "list"
-            )
-        if int(text.max()) >= self.idim or int(text.min()) < 0:
-            raise ValueError(
-                f"token ids must be in [0, {self.idim}), got [{int(text.min())}, "
-                f"{int(text.max())}]"
-            )
-
     @torch.no_grad()
     def inference(
         self,
@@ -444,15 +719,14 @@ class MVC(AbsTTS):
         pitch: Optional[torch.Tensor] = None,
         energy: Optional[torch.Tensor] = None,
         use_teacher_forcing: bool = False,
-        n_timesteps: Optional[int] = None,
-        temperature: Optional[float] = None,
-        alpha: float = 1.0,
-        solver: Optional[str] = None,
-        seed: Optional[int] = None,
         noise: Optional[torch.Tensor] = None,
+        options: Optional[DecodeOptions] = None,
         **kwargs,
     ) -> Dict[str, torch.Tensor]:
         """Synthesize a mel for one utterance.
+
+        The public stages in order: :meth:`encode_style`, :meth:`text_side` (token states,
+        durations, frames, noise), :meth:`decoder_condition` and :meth:`sample_mel`.
 
         Args:
             text (LongTensor): Text index tensor (T_text,).
@@ -463,66 +737,38 @@ class MVC(AbsTTS):
             durations (Optional[LongTensor]): (T_text,) with ``use_teacher_forcing``.
             pitch, energy (Optional[Tensor]): (T_feats, 1) with ``use_teacher_forcing``.
             use_teacher_forcing (bool): Use the given durations / pitch / energy.
-            n_timesteps (Optional[int]): Flow-matching solver steps (default from config).
-            temperature (Optional[float]): Noise scale of the sampler (default: the
-                decoder's configured ``temperature``).
-            alpha (float): Speaking rate: > 1 slower, < 1 faster.
-            solver (Optional[str]): "euler" or "midpoint".
-            seed (Optional[int]): Seed of the sampler's noise (reproducible output).
             noise (Optional[Tensor]): Explicit starting noise (odim, T_feats).
+            options (Optional[DecodeOptions]): How to decode. Without it (and without a
+                ``seed`` keyword) the noise is unseeded, a fresh draw every call, as
+                ESPnet's ``Text2Speech`` expects of a sampler.
+            **kwargs: :class:`DecodeOptions` fields overriding ``options``, as ESPnet's
+                ``decode_conf`` gives them: ``n_timesteps``, ``temperature``, ``alpha``,
+                ``solver``, ``seed``. Other keywords are ignored (ESPnet passes its own).
 
         Returns:
             Dict[str, Tensor]: ``feat_gen`` (T_feats, odim), ``duration`` (T_text,),
                 ``pitch`` (T_feats, 1), ``energy`` (T_feats, 1), ``prior`` (T_feats, odim).
         """
-        if alpha <= 0:
-            raise ValueError(f"alpha (speaking rate) must be > 0, got {alpha}")
-        text = text.view(-1)
-        self._check_text(text)
-        text = text.unsqueeze(0)
-        text_lengths = torch.tensor([text.shape[1]], device=text.device)
-        ref = ref_lengths = None
-        if self.style_encoder is not None:
-            if feats is None:
-                raise ValueError(
-                    "this MVC model clones a voice: pass a reference (speech/feats)"
-                )
-            ref = feats.unsqueeze(0) if feats.dim() == 2 else feats
-            ref_lengths = torch.tensor([ref.shape[1]], device=ref.device)
-        style = self._style(
-            ref, ref_lengths,
-            None if sids is None else sids.view(1, -1),
-            None if spembs is None else spembs.view(1, -1),
-            None if lids is None else lids.view(1, -1),
-            validate=True,
+        if options is None:
+            options = DecodeOptions(seed=None)
+        options = DecodeOptions.of(options, **DecodeOptions.pick(kwargs))
+        style = self.encode_style(feats, sids=sids, spembs=spembs, lids=lids)
+        side = self.text_side(
+            text, style, options, durations if use_teacher_forcing else None, noise
         )
-        hs = self._encode(text, text_lengths, style)
-        if use_teacher_forcing and durations is not None:
-            ds = durations.view(1, -1).long()
-        else:
-            log_d = self.duration_predictor(hs, text_lengths, style if self.adaln else None)
-            ds = self.duration_predictor.to_durations(log_d, alpha)
-        h = self.length_regulator(hs, ds, text_lengths)
-        feats_lengths = ds.sum(1)
+        n_frames = side.frames.shape[1]
+        feats_lengths = side.durations.sum().view(1)
         tf_pitch = tf_energy = None
         if use_teacher_forcing:
-            tf_pitch = None if pitch is None else self._fit(pitch.view(1, -1, 1), h.shape[1])
-            tf_energy = (
-                None if energy is None else self._fit(energy.view(1, -1, 1), h.shape[1])
-            )
-        mu, f0_hat, e_hat = self._frames(h, feats_lengths, style, tf_pitch, tf_energy)
-        mask = torch.ones(1, 1, mu.shape[1], device=mu.device, dtype=mu.dtype)
-        if noise is None and seed is not None:
-            gen = torch.Generator(device="cpu").manual_seed(int(seed))
-            noise = torch.randn(1, self.odim, mu.shape[1], generator=gen).to(mu)
-        elif noise is not None:
-            noise = noise.view(1, self.odim, -1).to(mu)
-        mel = self.decoder.sample(
-            mu.transpose(1, 2), mask, style, n_timesteps, temperature, solver, noise
+            tf_pitch = None if pitch is None else self._fit(pitch.view(1, -1, 1), n_frames)
+            tf_energy = None if energy is None else self._fit(energy.view(1, -1, 1), n_frames)
+        mu, f0_hat, e_hat = self.decoder_condition(
+            side.frames, feats_lengths, style, tf_pitch, tf_energy
         )
+        mel = self.sample_mel(mu, None, style, side.noise, options)
         return dict(
-            feat_gen=mel[0].transpose(0, 1),
-            duration=ds[0],
+            feat_gen=mel[0],
+            duration=side.durations,
             pitch=f0_hat[0] if tf_pitch is None else tf_pitch[0],
             energy=e_hat[0] if tf_energy is None else tf_energy[0],
             prior=mu[0],

@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.nets.ssm import BiMambaStack
+from espnet_mvc.tts.mvc.streaming_cache import WHOLE_SEQUENCE, StreamingConvCache, WholeSequence
 
 
 class ExpressiveMambaProsodyPredictor(nn.Module):
@@ -52,12 +53,6 @@ class ExpressiveMambaProsodyPredictor(nn.Module):
         self.f0_embed = nn.Conv1d(1, adim, embed_kernel_size, padding=pad)
         self.energy_embed = nn.Conv1d(1, adim, embed_kernel_size, padding=pad)
 
-    def embed(self, f0: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        """(B, T, 1) x 2 -> (B, T, D)."""
-        return (
-            self.f0_embed(f0.transpose(1, 2)) + self.energy_embed(energy.transpose(1, 2))
-        ).transpose(1, 2)
-
     def forward(
         self,
         h: torch.Tensor,
@@ -81,13 +76,7 @@ class ExpressiveMambaProsodyPredictor(nn.Module):
             Tensor: Predicted energy (B, T_feats, 1).
         """
         mask = valid_mask(feats_lengths, h.shape[1]).unsqueeze(-1).to(h.dtype)  # (B, T_feats, 1)
-        p = self.blocks(h, feats_lengths, style)
-        f0_hat = self.f0_head(p) * mask
-        energy_hat = self.energy_head(p) * mask
-        f0_in = f0_hat if f0 is None else f0
-        energy_in = energy_hat if energy is None else energy
-        c = (p + self.embed(f0_in * mask, energy_in * mask)) * mask
-        return c, f0_hat, energy_hat
+        return self._predict(h, mask, style, f0, energy, WHOLE_SEQUENCE, feats_lengths, None)
 
     # ------------------------------------------------------------------ streaming
     def forward_chunk(
@@ -116,24 +105,33 @@ class ExpressiveMambaProsodyPredictor(nn.Module):
             Tensor: Condition c (B, W, D). Tensor: F0 (B, W, 1). Tensor: energy (B, W, 1).
             dict: Cache for the next window.
         """
-        cache = {} if cache is None else cache
-        p, states = self.blocks.forward_chunk(h, commit, cache.get("states"), style)
-        f0_hat = self.f0_head(p)
-        energy_hat = self.energy_head(p)
-        new: Dict[str, object] = {"states": states}
+        runner = StreamingConvCache(cache)
+        mask = h.new_ones(h.shape[0], h.shape[1], 1)  # one unpadded stream per batch item
+        c, f0_hat, energy_hat = self._predict(h, mask, style, None, None, runner, None, commit)
+        return c, f0_hat, energy_hat, runner.next
 
-        def embed(conv, y, key):
-            x = y.transpose(1, 2)  # (B, 1, W)
-            k = conv.kernel_size[0]
-            left, right = conv.padding[0], k - 1 - conv.padding[0]
-            prev = cache.get(key)
-            if prev is None:
-                prev = x.new_zeros(x.shape[0], x.shape[1], left)
-            xin = torch.cat([prev, x, x.new_zeros(x.shape[0], x.shape[1], right)], dim=2)
-            new[key] = xin[:, :, commit : commit + left]  # last committed frames
-            return torch.nn.functional.conv1d(xin, conv.weight, conv.bias)
+    def _predict(
+        self,
+        h: torch.Tensor,
+        mask: torch.Tensor,
+        style: Optional[torch.Tensor],
+        f0: Optional[torch.Tensor],
+        energy: Optional[torch.Tensor],
+        runner: WholeSequence,
+        lengths: Optional[torch.Tensor],
+        commit: Optional[int],
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The stack and the F0/energy embedding, offline (``lengths``) or over a streamed
+        window (``commit``); mask (B, T, 1)."""
+        p = runner.bimamba(self.blocks, h, "states", commit, lengths, style)
+        f0_hat = self.f0_head(p) * mask
+        energy_hat = self.energy_head(p) * mask
+        f0_in = f0_hat if f0 is None else f0
+        energy_in = energy_hat if energy is None else energy
 
-        c = p + (
-            embed(self.f0_embed, f0_hat, "f0") + embed(self.energy_embed, energy_hat, "energy")
-        ).transpose(1, 2)
-        return c, f0_hat, energy_hat, new
+        def embed(conv, y, key):  # (B, T, 1) -> (B, D, T)
+            return runner.conv1d(conv, (y * mask).transpose(1, 2), key, commit)
+
+        embedded = embed(self.f0_embed, f0_in, "f0") + embed(self.energy_embed, energy_in, "energy")
+        c = (p + embedded.transpose(1, 2)) * mask
+        return c, f0_hat, energy_hat
