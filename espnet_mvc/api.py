@@ -398,6 +398,12 @@ class MVCSynthesizer:
         return bool(getattr(self.mvc, "use_gst", False))
 
     @property
+    def default_alpha(self) -> float:
+        """The duration scale synthesis uses when ``alpha`` is left unset: the model's
+        ``duration_scale`` (1.0 for models without one)."""
+        return float(getattr(self.mvc, "duration_scale", 1.0))
+
+    @property
     def languages(self) -> List[str]:
         return sorted(k for k in self.lang2lid if k != "<unk>")
 

@@ -108,8 +108,11 @@ def _patch_text2speech() -> None:
         if is_mvc(self.tts):
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            self.decode_conf.update(alpha=bound.arguments["speed_control_alpha"])
-            # noise_scale left at ESPnet's default: the model's own default temperature
+            # either left at ESPnet's default: the model's own speaking rate (duration_scale)
+            # and temperature (decoder_conf)
+            if (bound.arguments["speed_control_alpha"]
+                    != signature.parameters["speed_control_alpha"].default):
+                self.decode_conf.update(alpha=bound.arguments["speed_control_alpha"])
             if bound.arguments["noise_scale"] != signature.parameters["noise_scale"].default:
                 self.decode_conf.update(temperature=bound.arguments["noise_scale"])
             self.decode_conf.update(MVC_DECODE_OVERRIDES)

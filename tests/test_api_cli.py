@@ -154,10 +154,20 @@ def test_options_reach_the_model(tts, ref_wav):
             bias.fill_(float(np.log(3.0 + tts.mvc.duration_predictor.offset)))
         normal = tts.synthesize(text, ref=ref_wav, seed=3, n_timesteps=1)
         slow = tts.synthesize(text, ref=ref_wav, seed=3, n_timesteps=1, alpha=2.0)
+        # the model's duration_scale is the rate of calls that leave alpha unset
+        tts.mvc.duration_scale = 2.0
+        try:
+            by_default = tts.synthesize(text, ref=ref_wav, seed=3, n_timesteps=1)
+            explicit = tts.synthesize(text, ref=ref_wav, seed=3, n_timesteps=1, alpha=1.0)
+            assert tts.default_alpha == 2.0
+        finally:
+            tts.mvc.duration_scale = 1.0
     finally:
         with torch.no_grad():
             bias.copy_(saved)
     assert slow.mel.shape[0] == pytest.approx(2 * normal.mel.shape[0], rel=0.05)
+    np.testing.assert_array_equal(by_default.mel, slow.mel)
+    np.testing.assert_array_equal(explicit.mel, normal.mel)
     cold = tts.synthesize(text, ref=ref_wav, seed=3, temperature=0.0, n_timesteps=2)
     colder = tts.synthesize(text, ref=ref_wav, seed=4, temperature=0.0, n_timesteps=2)
     np.testing.assert_allclose(cold.mel, colder.mel, atol=1e-6)  # no noise: seed-free
@@ -173,6 +183,10 @@ def test_text2speech_generic_options_map_to_mvc(exp_dir):
     )
     assert t2s.decode_conf["alpha"] == 1.7
     assert t2s.decode_conf["temperature"] == 0.3
+    # left at ESPnet's defaults, they leave the model's own rate and temperature in force
+    t2s = Text2Speech(train_config=str(exp_dir / "config.yaml"),
+                      model_file=str(exp_dir / "valid.loss.best.pth"))
+    assert "alpha" not in t2s.decode_conf and "temperature" not in t2s.decode_conf
 
 
 @pytest.mark.parametrize(

@@ -258,3 +258,9 @@ def test_t2s_bad_decode_options(text2speech):
             decode_conf={"n_timesteps": -1})
     _raises(ValueError, "solver must be one of", tts, "a b", speech=ref,
             decode_conf={"solver": "dpm++"})
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0])
+def test_duration_scale_must_be_positive(tiny_conf, scale):
+    _raises(ValueError, r"duration_scale must be > 0", MVC, idim=IDIM, odim=80,
+            **dict(tiny_conf, duration_scale=scale))

@@ -588,7 +588,9 @@ def create_app(config: ServerConfig, tts=None):
                                 f"{' or '.join(STREAMABLE)}", "unstreamable_format",
                            "response_format")
         opts: Dict[str, Any] = dict(n_timesteps=req.steps, temperature=req.temperature,
-                                    alpha=1.0 / req.speed, seed=req.seed)
+                                    seed=req.seed)
+        if req.speed != 1.0:  # relative to the model's own rate (its duration_scale)
+            opts["alpha"] = tts.default_alpha / req.speed
         voice = req.voice
         if voice is not None and voice in service.voices:
             opts["ref"] = (service.voices.get(voice), service.fs)

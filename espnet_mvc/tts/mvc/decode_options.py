@@ -35,7 +35,9 @@ class DecodeOptions:
             only (a diagnostic). None: the model's ``decoder_conf``.
         temperature (Optional[float]): Standard deviation of the sampler's starting noise.
             None: the model's ``decoder_conf`` (0.0 for the shipped model).
-        alpha (float): Duration scale (speaking rate): > 1 slower, < 1 faster.
+        alpha (Optional[float]): Duration scale (speaking rate): > 1 slower, < 1 faster.
+            None: the model's ``duration_scale`` (1.0 unless the model was shipped to speak
+            slower).
         solver (Optional[str]): "euler" or "midpoint" (two network calls per step). None:
             the model's ``decoder_conf``.
         seed (Optional[int]): Seed of the utterance's starting noise: the same seed gives
@@ -51,9 +53,10 @@ class DecodeOptions:
     temperature: Optional[float] = field(
         default=None, metadata=dict(type=float, help="sampler noise scale (default: the model's "
                                                      "decoder_conf; 0.0 for kokoro_en_mvc)"))
-    alpha: float = field(
-        default=1.0,
-        metadata=dict(type=float, help="duration scale: >1 slower, <1 faster (default 1.0)"))
+    alpha: Optional[float] = field(
+        default=None,
+        metadata=dict(type=float, help="duration scale: >1 slower, <1 faster (default: the "
+                                       "model's duration_scale)"))
     solver: Optional[str] = field(
         default=None, metadata=dict(choices=SOLVERS, help="ODE solver (default: the model's)"))
     seed: Optional[int] = field(
@@ -81,7 +84,7 @@ class DecodeOptions:
             )
         if self.temperature is not None and not self.temperature >= 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not self.alpha > 0:
+        if self.alpha is not None and not self.alpha > 0:
             raise ValueError(f"alpha (speaking rate) must be > 0, got {self.alpha}")
         if self.solver is not None:
             check_solver(self.solver)
@@ -117,12 +120,12 @@ class DecodeOptions:
     def model_kwargs(self) -> Dict[str, Any]:
         """The options as ``MVC.inference`` keywords (ESPnet's ``decode_conf``).
 
-        ``alpha`` and ``seed`` are always given; the others only when set, so that a
+        ``seed`` is always given; the others only when set, so that a
         ``Text2Speech``'s own settings (``noise_scale`` as temperature, ``tts_inference``'s
         ``--n_timesteps``) stay in force where the call leaves them to the model.
         """
-        kw: Dict[str, Any] = dict(alpha=self.alpha, seed=self.seed)
-        for name in ("n_timesteps", "temperature", "solver"):
+        kw: Dict[str, Any] = dict(seed=self.seed)
+        for name in ("n_timesteps", "temperature", "solver", "alpha"):
             if getattr(self, name) is not None:
                 kw[name] = getattr(self, name)
         return kw

@@ -84,6 +84,10 @@ class MVC(AbsTTS):
         ref_segment_frames (int): Length of the random reference crop in training.
         decoder_segment_frames (Optional[int]): Train the diffusion decoder on random
             windows of this many frames (None: whole utterances).
+        duration_scale (float): The speaking rate inference uses when a call leaves
+            ``alpha`` unset (> 1 slower). Inference only, like ``decoder_conf.temperature``:
+            a model may be shipped to speak a little slower than its data where that is
+            clearer (chosen on dev data, see the model card).
         lambda_prior, lambda_diff, lambda_dur, lambda_pitch, lambda_energy, lambda_align,
         lambda_bin (float): Loss weights.
         unk_id (int): Token id of ``<unk>`` (ESPnet token lists put it at 1).
@@ -120,6 +124,7 @@ class MVC(AbsTTS):
         spk_embed_dim: Optional[int] = None,
         ref_segment_frames: int = 128,
         decoder_segment_frames: Optional[int] = None,
+        duration_scale: float = 1.0,
         lambda_prior: float = 1.0,
         lambda_diff: float = 1.0,
         lambda_dur: float = 1.0,
@@ -137,6 +142,9 @@ class MVC(AbsTTS):
         self.spk_embed_dim = spk_embed_dim
         self.ref_segment_frames = ref_segment_frames
         self.decoder_segment_frames = decoder_segment_frames
+        if not duration_scale > 0:
+            raise ValueError(f"duration_scale must be > 0, got {duration_scale}")
+        self.duration_scale = float(duration_scale)
         self.lambdas = dict(
             prior=lambda_prior, diff=lambda_diff, dur=lambda_dur, pitch=lambda_pitch,
             energy=lambda_energy, align=lambda_align, bin=lambda_bin,
@@ -308,7 +316,7 @@ class MVC(AbsTTS):
         token_states: torch.Tensor,
         text_lengths: torch.Tensor,
         style: Optional[torch.Tensor] = None,
-        alpha: float = 1.0,
+        alpha: Optional[float] = None,
     ) -> torch.Tensor:
         """Frames per token from the Temporal Bi-Mamba duration predictor.
 
@@ -316,11 +324,14 @@ class MVC(AbsTTS):
             token_states (Tensor): (B, T_text, adim) from :meth:`encode_text`.
             text_lengths (LongTensor): (B,).
             style (Optional[Tensor]): (B, S).
-            alpha (float): Duration scale: > 1 slower, < 1 faster.
+            alpha (Optional[float]): Duration scale: > 1 slower, < 1 faster. None: the
+                model's ``duration_scale``.
 
         Returns:
             LongTensor: Durations (B, T_text): >= 1 per token, 0 on padding.
         """
+        if alpha is None:
+            alpha = self.duration_scale
         log_d = self.duration_predictor(token_states, text_lengths, self._adaln_style(style))
         durations = self.duration_predictor.to_durations(log_d, alpha)
         # padding predicts log 0, which to_durations would turn into one frame
