@@ -5,11 +5,12 @@
     >>> out = tts.synthesize("Hello there.", ref="voice.wav", n_timesteps=4)
     >>> out.wav, out.fs, out.rtf
 
-Models load through ESPnet's ``Text2Speech`` (so anything ESPnet can decode, this can), with
-two safety rules for downloaded archives: members are checked before unpacking (no absolute
-paths, no ``..``, no links), and ESPnet's checkpoint loads run with ``weights_only=True``
-(:mod:`espnet_mvc.checkpoints`) so a checkpoint cannot execute code. Configs are read with
-``yaml.safe_load`` (as ESPnet does).
+Any ESPnet TTS model loads: MVC models as ESPnet's ``Text2Speech`` builds them but without
+ESPnet's task stack (:mod:`espnet_mvc.text2speech`, a fast start), every other model through
+ESPnet's ``Text2Speech`` itself. Two safety rules hold for downloaded archives: members are
+checked before unpacking (no absolute paths, no ``..``, no links), and checkpoints load with
+``weights_only=True`` (:mod:`espnet_mvc.checkpoints`) so a checkpoint cannot execute code.
+Configs are read with ``yaml.safe_load`` (as ESPnet does).
 """
 
 import hashlib
@@ -31,7 +32,7 @@ import yaml
 
 import espnet_mvc  # noqa: F401  (registers the plugin)
 from espnet_mvc.audio import AudioInput, load_reference
-from espnet_mvc.checkpoints import UnsafeCheckpointError, safe_checkpoint_loading
+from espnet_mvc.checkpoints import UnsafeCheckpointError
 from espnet_mvc.registry import is_mvc
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
@@ -237,6 +238,16 @@ def _faded_chunks(chunks, fade: np.ndarray, gap: np.ndarray) -> Iterator[np.ndar
     yield np.concatenate([held, gap])
 
 
+def default_language(languages: Sequence[str]) -> Optional[str]:
+    """The language a multilingual model speaks when none is asked for: English where it
+    has it, else its first (sorted); None without languages."""
+    from espnet_mvc.metrics.asr import normalize_lang
+
+    languages = sorted(lang for lang in languages if lang != "<unk>")
+    english = [lang for lang in languages if normalize_lang(lang) == "en"]
+    return (english or languages or [None])[0]
+
+
 def split_phrases(text: str, max_chars: int = 200) -> List[str]:
     """Cut long text into phrases: sentences, then clauses, then word groups.
 
@@ -269,6 +280,11 @@ def split_phrases(text: str, max_chars: int = 200) -> List[str]:
 class MVCSynthesizer:
     """Synthesize with a trained MVC model (or any ESPnet TTS model).
 
+    Other models (VITS, JETS, FastSpeech2, ...) synthesize, take their reference, language
+    and speaker as ESPnet's ``Text2Speech`` does, and report :meth:`info`; what is MVC's
+    only is not there: decode options are not passed to them, :attr:`mvc` is None and
+    :meth:`stream` raises ``ValueError``.
+
     Args:
         train_config (str|Path): The training config (config.yaml).
         model_file (str|Path): The model weights (*.pth).
@@ -294,21 +310,17 @@ class MVCSynthesizer:
         vocoder_file: Optional[Union[str, Path]] = None,
         vocoder_config: Optional[Union[str, Path]] = None,
     ):
-        from espnet2.bin.tts_inference import Text2Speech
+        from espnet_mvc.text2speech import load_text2speech
 
         train_config, model_file = Path(train_config), Path(model_file)
         for what, p in (("config", train_config), ("model file", model_file)):
             if not p.is_file():
                 raise ModelLoadError(f"{what} {p}: file not found")
-        with safe_checkpoint_loading():  # ESPnet's loads run with weights_only=True
-            try:
-                self.t2s = Text2Speech(
-                    train_config=str(train_config), model_file=str(model_file), device=device,
-                    vocoder_file=None if vocoder_file is None else str(vocoder_file),
-                    vocoder_config=None if vocoder_config is None else str(vocoder_config),
-                )
-            except UnsafeCheckpointError as e:
-                raise ModelLoadError(str(e)) from e
+        try:  # MVC models without ESPnet's task stack (a fast start), others through it
+            self.t2s = load_text2speech(train_config, model_file, device=device,
+                                        vocoder_file=vocoder_file, vocoder_config=vocoder_config)
+        except UnsafeCheckpointError as e:
+            raise ModelLoadError(str(e)) from e
         self.device = device
         self.search_dir = Path(search_dir) if search_dir else None
         self.train_config = train_config
@@ -389,13 +401,16 @@ class MVCSynthesizer:
 
     @property
     def mvc(self):
-        """The MVC text2mel module (also inside a joint text2mel + vocoder model)."""
+        """The MVC text2mel module (also inside a joint text2mel + vocoder model); None for
+        other models (VITS, JETS, FastSpeech2, ...), which have no MVC options."""
         tts = self.t2s.tts
+        if not is_mvc(tts):
+            return None
         return tts.generator["text2mel"] if hasattr(tts, "generator") else tts
 
     @property
     def uses_reference(self) -> bool:
-        return bool(getattr(self.mvc, "use_gst", False))
+        return bool(getattr(self.t2s.tts, "use_gst", False))
 
     @property
     def default_alpha(self) -> float:
@@ -507,9 +522,19 @@ class MVCSynthesizer:
         raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
 
     def _default_lang(self) -> str:
-        if self.languages:
-            return "en-us" if "en-us" in self.languages else self.languages[0]
-        return "en-us"
+        """The language of a call that names none: the one the model's g2p speaks
+        (``espeak_ng_multilingual_<lang>``, recorded when packing), else
+        :func:`default_language`; ``en-us`` for a model without languages."""
+        from espnet_mvc.metrics.asr import normalize_lang
+        from espnet_mvc.text.espeak import MULTILINGUAL_G2P
+
+        prefix = MULTILINGUAL_G2P + "_"
+        if self.g2p and self.g2p.startswith(prefix):
+            spoken = self.g2p[len(prefix):]
+            match = next((lang for lang in self.languages if normalize_lang(lang) == spoken), None)
+            if match is not None:
+                return match
+        return default_language(self.languages) or "en-us"
 
     # ------------------------------------------------------------------ synthesis
     def voice_inputs(

@@ -82,11 +82,27 @@ def _read(ref: AudioInput, sr: Optional[int]) -> Tuple[np.ndarray, int, str]:
 
 
 def trim_silence(wav: np.ndarray, fs: int, top_db: float = 40.0) -> np.ndarray:
-    """Cut leading and trailing parts quieter than ``top_db`` below the peak."""
-    import librosa
+    """Cut leading and trailing parts quieter than ``top_db`` below the peak.
 
-    trimmed, _ = librosa.effects.trim(wav, top_db=top_db, frame_length=1024, hop_length=256)
-    return trimmed if trimmed.size else wav
+    ``librosa.effects.trim(wav, top_db=top_db, frame_length=1024, hop_length=256)``: frame
+    RMS of the zero-padded, centred signal, in dB against the loudest frame. The same numpy
+    operations are done here because ``librosa.effects`` imports scikit-learn, about half a
+    second of the command line's cold start (``tests/test_shared_utilities.py`` checks that
+    the cut is librosa's).
+    """
+    frame_length, hop_length = 1024, 256
+    padded = np.pad(wav, frame_length // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length].T
+    rms = np.sqrt(np.mean(np.square(frames, dtype=np.float32), axis=-2))
+    amin = 1e-5 ** 2
+    db = 10.0 * np.log10(np.maximum(amin, np.square(rms)))
+    db -= 10.0 * np.log10(np.maximum(amin, np.max(rms) ** 2))
+    loud = np.flatnonzero(db > -top_db)
+    if loud.size == 0:
+        return wav
+    start = int(loud[0]) * hop_length
+    end = min(len(wav), (int(loud[-1]) + 1) * hop_length)
+    return wav[start:end]
 
 
 def load_reference(

@@ -1,27 +1,55 @@
-"""Register the plugin's models into ESPnet's class registries.
+"""Register the plugin into ESPnet.
 
-ESPnet has no entry-point mechanism for models: tasks pick classes from ``ClassChoices``
-objects (``tts_choices``) and ``JointText2Wav`` looks text2mel classes up in the module
-dict ``AVAILABLE_TEXT2MEL``. ``Text2Speech`` and packed-model loading rebuild models
-through ``TTSTask`` / ``GANTTSTask``, so the plugin registers into all three. It also
-teaches ``TTSTask.build_vocoder_from_file`` (``Text2Speech``'s vocoder loading) the plugin's
-own vocoder files (:mod:`espnet_mvc.vocoder`).
+ESPnet has no entry-point mechanism for models or text front ends: tasks pick classes from
+``ClassChoices`` objects (``tts_choices``), ``JointText2Wav`` looks text2mel classes up in
+the module dict ``AVAILABLE_TEXT2MEL`` and ``PhonemeTokenizer`` picks its g2p in an if/elif
+chain. ``Text2Speech`` and packed-model loading rebuild models through ``TTSTask`` /
+``GANTTSTask``, so the plugin has to be in those tables.
 
-``import espnet_mvc`` calls :func:`register_all`, which patches the ESPnet modules that are
-already imported and installs an import hook for the others: each is patched the moment it
-finishes importing. So ``import espnet_mvc`` stays cheap (ESPnet's task modules pull in its
-whole g2p stack, ~9 s of CPU) and registration still holds for any code that reaches the
-registries, which it can only do by importing those modules.
+When:
+
+* The ``espnet_mvc.bin.*`` entry points call :func:`register_now`: they import ESPnet's
+  task modules anyway, so they register into them at once.
+* ``import espnet_mvc`` calls :func:`register_all`, which registers into the ESPnet modules
+  already imported and installs an import hook for the others (each is changed the moment
+  it finishes importing). The hook stays because library use has no other way:
+  ``import espnet_mvc`` must stay cheap (the CLI and the API import it; ESPnet's task
+  modules cost ~10 s of CPU on 2 cores), yet ``Text2Speech.from_pretrained(...)`` after it
+  must find ``tts: mvc`` and the plugin's g2p, and code reaches those tables only by
+  importing ESPnet's modules.
+
+What, and why each change exists (ESPnet offers no extension point for any of them):
+
+* ``tts_choices`` (tts and gan_tts tasks) and ``AVAILABLE_TEXT2MEL``: the plugin's model
+  classes are added as entries; no code is replaced.
+* ``PhonemeTokenizer.__init__`` and ``g2p_choices`` (:func:`_add_g2p`): the plugin's g2p
+  types, so that packed models read raw text through ESPnet's own ``Text2Speech``.
+* ``TTSTask.build_vocoder_from_file`` (:func:`_patch_build_vocoder`): ``Text2Speech`` builds
+  its vocoder there, and it rejects the plugin's vocoder files.
+* ``Text2Speech.__init__`` (:func:`_patch_text2speech`): it hands its generic decode
+  options only to the model classes it knows.
+* ``JointText2Wav.use_gst`` (:func:`_patch_joint_text2wav`): the joint wrapper hides the
+  flag that makes ESPnet pass a reference clip.
+
+Outside ESPnet, for the same import hook:
+
+* ``g2p_en`` runs only on first use (:class:`_RunOnFirstUse`): ESPnet's tokenizer module
+  imports it, and it calls ``nltk.download()`` at import when its data is missing.
+* ``phonemizer``'s espeak wrapper is pointed at espeakng-loader's library when it loads
+  (:func:`espnet_mvc.text.espeak.configure_phonemizer`), in place of environment variables
+  set at ``import espnet_mvc``.
+
+The CLI's loading path for MVC models (:mod:`espnet_mvc.text2speech`) needs none of this.
 """
 
 import functools
 import importlib
 import importlib.abc
-import importlib.util
 import inspect
 import logging
 import sys
-from typing import Callable, Dict, List, Tuple, Type
+import types
+from typing import Callable, Dict, List, Optional, Tuple, Type
 
 # name -> "module:Class" of every model this plugin adds (imported lazily on registration)
 PLUGIN_TEXT2MEL: Dict[str, str] = {
@@ -191,23 +219,40 @@ def _warn_vocoder_feature_mismatch(vocoder, vocoder_file, model) -> None:
         )
 
 
-# g2p types the plugin adds to ESPnet's PhonemeTokenizer: name -> "module:function"
-PLUGIN_G2P: Dict[str, str] = {
-    "kokoro_en": "espnet_mvc.text.kokoro:g2p",
-}
+def plugin_g2p_types() -> Dict[str, Callable[[], Callable[[str], List[str]]]]:
+    """The g2p types the plugin adds to ESPnet: name -> builder of its ``text -> tokens``.
+
+    * ``kokoro_en``: the natural-voice corpus's English symbols (:mod:`espnet_mvc.text.kokoro`).
+    * ``espeak_ng_multilingual_<lang>``: the recipes' multilingual espeak front end in one
+      language (:class:`espnet_mvc.text.espeak.LanguageG2p`); what ``espnet_mvc.bin.pack
+      --g2p espeak_ng_multilingual`` records for a model trained on pre-phonemized text.
+    """
+    from espnet_mvc.text import espeak
+
+    g2p_types = {"kokoro_en": lambda: _load("espnet_mvc.text.kokoro:g2p")}
+    for lang in espeak.LANG2G2P:
+        g2p_types[espeak.multilingual_g2p_type(lang)] = functools.partial(espeak.LanguageG2p, lang)
+    return g2p_types
+
+
+def plugin_g2p(g2p_type: Optional[str]) -> Optional[Callable[[str], List[str]]]:
+    """The plugin's ``text -> tokens`` function for ``g2p_type``; None for ESPnet's own."""
+    build = plugin_g2p_types().get(g2p_type) if g2p_type else None
+    return None if build is None else build()
 
 
 def _add_g2p(module) -> None:
-    """Teach ``espnet2.text.phoneme_tokenizer`` the plugin's g2p types (``kokoro_en``).
+    """Teach ``espnet2.text.phoneme_tokenizer`` the plugin's g2p types.
 
     ESPnet has no g2p registry: ``PhonemeTokenizer.__init__`` is an if/elif chain over
     names and ``--g2p`` is validated against the list ``g2p_choices``. Models trained on
     the natural-voice corpus store ``g2p: kokoro_en`` in their config, so ESPnet's own
-    ``Text2Speech`` (and packed models) must turn raw text into those symbols. The name is
+    ``Text2Speech`` (and packed models) must turn raw text into those symbols. The names are
     appended to ``g2p_choices`` (argparse keeps a reference to that list) and the
     tokenizer built with ``g2p_type=None`` gets the plugin's g2p function.
     """
-    for name in PLUGIN_G2P:
+    names = list(plugin_g2p_types())
+    for name in names:
         if name not in module.g2p_choices:
             module.g2p_choices.append(name)
     cls = module.PhonemeTokenizer
@@ -217,14 +262,20 @@ def _add_g2p(module) -> None:
 
     @functools.wraps(original)
     def __init__(self, g2p_type, *args, **kwargs):
-        if g2p_type not in PLUGIN_G2P:
+        if g2p_type not in names:
             return original(self, g2p_type, *args, **kwargs)
         original(self, None, *args, **kwargs)
         self.g2p_type = g2p_type
-        self.g2p = _load(PLUGIN_G2P[g2p_type])
+        self.g2p = plugin_g2p(g2p_type)
 
     cls.__init__ = __init__
     cls._mvc_g2p_patched = True
+
+
+def _configure_phonemizer(module) -> None:
+    from espnet_mvc.text.espeak import configure_phonemizer
+
+    configure_phonemizer()
 
 
 def _setup_tts_task(module) -> None:
@@ -245,6 +296,8 @@ _HOOKS: Dict[str, Callable] = {
     "espnet2.gan_tts.joint.joint_text2wav": _add_to_joint,
     "espnet2.bin.tts_inference": lambda module: _patch_text2speech(),
     "espnet2.text.phoneme_tokenizer": _add_g2p,
+    # ESPnet's espeak_ng_* g2p types (and ours) phonemize through it
+    "phonemizer.backend.espeak.wrapper": _configure_phonemizer,
 }
 
 
@@ -266,16 +319,47 @@ class _HookLoader(importlib.abc.Loader):
         return getattr(self._inner, item)
 
 
-# Imported lazily (executed on first attribute access): ESPnet's phoneme tokenizer imports
-# g2p_en at module level, and g2p_en calls nltk.download() at import when its data is
-# missing -- a network request (and a stall where DNS hangs) for a g2p our configs never
-# use. With the lazy module, that happens only if a config really picks g2p_en.
+class _NotRunYet(types.ModuleType):
+    """A module whose code has not run: reading an attribute it lacks runs it."""
+
+    def __getattr__(self, name):  # only called for names the module does not have yet
+        loader = self.__spec__.loader
+        self.__class__ = types.ModuleType
+        loader.run(self)
+        return getattr(self, name)
+
+
+class _RunOnFirstUse(importlib.abc.Loader):
+    """Creates the module but runs its code when one of its own attributes is first read.
+
+    Unlike ``importlib.util.LazyLoader``, reading what the import system set
+    (``__file__``, ``__spec__``, ``__path__``) does not run it: ``inspect.getmodule``, which
+    librosa's lazy loader calls, reads ``__file__`` of every module in ``sys.modules``.
+    """
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def create_module(self, spec):
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module):
+        module.__class__ = _NotRunYet
+
+    def run(self, module):
+        self._inner.exec_module(module)
+
+
+# Run on first use: ESPnet's phoneme tokenizer imports g2p_en at module level, and g2p_en
+# calls nltk.download() at import when its data is missing -- a network request (and a
+# stall where DNS hangs) for a g2p our configs never use. Deferred, that happens only if a
+# config really picks g2p_en.
 _LAZY = ("g2p_en",)
 
 
 class _RegisterOnImport(importlib.abc.MetaPathFinder):
-    """Meta-path finder that wraps the loaders of the modules in ``_HOOKS`` (and makes the
-    modules in ``_LAZY`` lazy)."""
+    """Meta-path finder that wraps the loaders of the modules in ``_HOOKS`` (and defers the
+    modules in ``_LAZY`` to their first use)."""
 
     def find_spec(self, fullname, path, target=None):
         if fullname not in _HOOKS and fullname not in _LAZY:
@@ -290,10 +374,26 @@ class _RegisterOnImport(importlib.abc.MetaPathFinder):
             return None
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
             if fullname in _LAZY:
-                spec.loader = importlib.util.LazyLoader(spec.loader)
+                spec.loader = _RunOnFirstUse(spec.loader)
             else:
                 spec.loader = _HookLoader(spec.loader, fullname)
         return spec
+
+
+def register_now() -> None:
+    """Import ESPnet's registries and register the plugin into them at once (idempotent).
+
+    What the ``espnet_mvc.bin.*`` entry points call: they use ESPnet's tasks anyway, so
+    registering does not wait for (or depend on) the import hook.
+    """
+    register_all()
+    for fullname, hook in _HOOKS.items():
+        try:
+            hook(importlib.import_module(fullname))
+        except ImportError as e:  # phonemizer is optional for ESPnet
+            if not (fullname.startswith("phonemizer") and e.name
+                    and fullname.startswith(e.name)):
+                raise
 
 
 def register_all() -> None:

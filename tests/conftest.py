@@ -41,7 +41,7 @@ TOKENS = ["<blank>", "<unk>", "a", "b", "c", "d", "e", "f", "<sos/eos>"]
 
 
 def _load_conf(name: str) -> dict:
-    with open(REPO_ROOT / "conf" / f"{name}.yaml", encoding="utf-8") as f:
+    with open(REPO_ROOT / "espnet_mvc" / "conf" / f"{name}.yaml", encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 

@@ -12,11 +12,13 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 from espnet_mvc.text.espeak import EspeakSynthesizer
 
@@ -736,6 +738,11 @@ def test_mini_espeak_stages_1_to_8(tmp_path):
     p = ok(run(["./run.sh", "--stage", "10", "--stop-stage", "11", "--train_config",
                 "conf/tuning/train_mvc_tiny.yaml", "--hf_repo", "someone/mvc_mini", "--hf_dry_run", "true"], d))
     assert (exp / "packed.zip").is_file()
+    with zipfile.ZipFile(exp / "packed.zip") as z:  # raw text reads in English (en, es)
+        meta = yaml.safe_load(z.read("meta.yaml"))
+        assert yaml.safe_load(z.read(meta["yaml_files"]["train_config"]))["g2p"] == \
+            "espeak_ng_multilingual_en"
+    assert yaml.safe_load((exp / "config.yaml").read_text())["g2p"] is None  # as trained
     assert "[dry run] would upload to https://huggingface.co/someone/mvc_mini" in p.stdout
     assert "config.yaml" in p.stdout and "feats_stats.npz" in p.stdout
     # re-running training is safe: it resumes from the finished checkpoint

@@ -5,6 +5,7 @@
 (``AVAILABLE_TEXT2MEL``); ``espnet_mvc.registry.register_text2mel`` is the mechanism.
 """
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,73 @@ def test_g2p_en_is_imported_lazily():
     lines = proc.stdout.split()
     assert lines[0] == "False", "g2p_en (and nltk) ran at import"
     assert lines[1:] == ["True", "True"], proc.stdout  # first use loads the real module
+
+
+def test_g2p_en_survives_module_scans():
+    """librosa's lazy loader calls ``inspect.stack()``, which reads ``__file__`` of every
+    module in ``sys.modules``: that must not run g2p_en (nltk downloads)."""
+    code = (
+        "import inspect, sys, espnet_mvc, espnet2.text.phoneme_tokenizer\n"
+        "inspect.stack()\n"
+        "m = sys.modules['g2p_en']\n"
+        "print(hasattr(m, '__file__'), 'nltk' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False"], proc.stdout
+    assert "nltk_data" not in proc.stderr
+
+
+def test_import_sets_no_environment_variable():
+    code = (
+        "import json, os\n"
+        "before = dict(os.environ)\n"
+        "import espnet_mvc\n"
+        "print(json.dumps(sorted(k for k in os.environ if os.environ[k] != before.get(k))))\n"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PHONEMIZER_ESPEAK_LIBRARY", "ESPEAK_DATA_PATH")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[]"], proc.stdout
+
+
+def test_espnet_espeak_g2p_works_without_environment_variables():
+    """ESPnet's own espeak_ng_* g2p finds espeakng-loader's library: phonemizer is configured
+    in the process when it loads, not through variables set at import."""
+    code = (
+        "import espnet_mvc\n"
+        "from espnet2.text.phoneme_tokenizer import PhonemeTokenizer\n"
+        "print(' '.join(PhonemeTokenizer('espeak_ng_english_us_vits').text2tokens('Hello')))\n"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PHONEMIZER_ESPEAK_LIBRARY", "ESPEAK_DATA_PATH")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "h" in proc.stdout.splitlines()[-1].split()
+
+
+def test_entry_points_register_without_the_import_hook():
+    """``register_now`` (what the espnet_mvc.bin entry points call) registers into ESPnet's
+    modules by itself; the import hook is only for code that imports ESPnet later."""
+    code = (
+        "import sys\n"
+        "from espnet_mvc import registry\n"
+        "import g2p_en  # deferred (no nltk download) before the finder goes\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path\n"
+        "                    if not isinstance(f, registry._RegisterOnImport)]\n"
+        "from espnet2.tasks import tts\n"
+        "print('mvc' in tts.tts_choices.classes)\n"
+        "registry.register_now()\n"
+        "from espnet2.tasks import gan_tts\n"
+        "from espnet2.text import phoneme_tokenizer\n"
+        "print('mvc' in tts.tts_choices.classes, 'mvc' in gan_tts.tts_choices.classes,\n"
+        "      'espeak_ng_multilingual_en' in phoneme_tokenizer.g2p_choices)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-4:] == ["False", "True", "True", "True"], proc.stdout

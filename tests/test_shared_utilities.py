@@ -20,6 +20,45 @@ ROOT = Path(__file__).resolve().parents[1]
 RATES = [(22050, 16000), (22050, 24000), (48000, 22050), (16000, 44100)]
 
 
+# ---------------------------------------------------------------- silence trimming
+
+
+def _clips(n: int):
+    """Sound in silence: noise bursts, tones, fades, with and without a noise floor."""
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        length = int(rng.integers(300, 60000))
+        wav = np.zeros(length, np.float32)
+        a, b = sorted(rng.integers(0, length, 2))
+        if i % 4 == 1:
+            wav[a:b] = np.sin(np.arange(b - a) * rng.uniform(0.01, 1)) * rng.uniform(1e-3, 1)
+        else:
+            wav[a:b] = rng.standard_normal(b - a) * rng.uniform(1e-4, 1)
+        if i % 4 != 3:
+            wav += (rng.standard_normal(length) * 10 ** rng.uniform(-7, -2)).astype(np.float32)
+        if i % 4 == 2:
+            wav *= np.linspace(0, 1, length, dtype=np.float32) ** 3
+        yield wav
+
+
+def test_trim_silence_cuts_where_librosa_does():
+    import librosa
+
+    from espnet_mvc.audio import trim_silence
+
+    clips = list(_clips(200))
+    clips += [sf_read(f) for f in sorted((ROOT / "espnet_mvc/pretrained").rglob("*.flac"))[:20]]
+    for wav in clips:
+        expected, _ = librosa.effects.trim(wav, top_db=40, frame_length=1024, hop_length=256)
+        np.testing.assert_array_equal(trim_silence(wav, 22050), expected if expected.size else wav)
+
+
+def sf_read(path):
+    import soundfile as sf
+
+    return sf.read(str(path), dtype="float32")[0]
+
+
 # ---------------------------------------------------------------- resampler
 
 

@@ -47,8 +47,8 @@ try:  # torch >= 2.1
 except ImportError:  # pragma: no cover
     from torch.nn.utils import weight_norm as _weight_norm
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MVC_BASE_CONF = REPO_ROOT / "conf" / "mvc_base.yaml"
+# package data (``conf/`` in a checkout is a link to it), so that it is there when installed
+MVC_BASE_CONF = Path(__file__).resolve().parents[1] / "conf" / "mvc_base.yaml"
 
 
 # ============================================================================ measuring

@@ -1,15 +1,18 @@
 """`python -m espnet_mvc.bin.gan_tts_train`: ESPnet's `espnet2.bin.gan_tts_train` with the MVC plugin registered.
 
-Same arguments and behaviour as ESPnet's module; importing `espnet_mvc` first makes
-`tts: mvc` (and the plugin's other classes) selectable. Checkpoints (`--resume`'s
-`checkpoint.pth`, `--init_param` files, the epoch files averaged at the end) are loaded with
-`torch.load(weights_only=True)`; see :mod:`espnet_mvc.checkpoints`.
+Same arguments and behaviour as ESPnet's module; the plugin is registered into ESPnet's
+task modules at once, so `tts: mvc` (and the plugin's other classes) is selectable.
+Checkpoints (`--resume`'s `checkpoint.pth`, `--init_param` files, the epoch files averaged
+at the end) are loaded with `torch.load(weights_only=True)`; see :mod:`espnet_mvc.checkpoints`.
 """
 
-import espnet_mvc  # noqa: F401  (registers the plugin)
-from espnet2.bin import gan_tts_train as espnet_gan_tts_train
+# first: the package defers g2p_en (nltk downloads at import) before ESPnet imports it
+from espnet_mvc import registry  # isort: skip
+from espnet2.bin import gan_tts_train as espnet_gan_tts_train  # noqa: E402
 
-from espnet_mvc.checkpoints import safe_checkpoint_loading
+from espnet_mvc.checkpoints import safe_checkpoint_loading  # noqa: E402
+
+registry.register_now()
 
 get_parser = espnet_gan_tts_train.get_parser
 

@@ -35,13 +35,15 @@ import sys
 import time
 from pathlib import Path
 
-import espnet_mvc  # noqa: F401  (registers the plugin)
-from espnet2.bin import tts_inference as espnet_tts_inference
-from espnet.utils.cli_utils import get_commandline_args
+# first: the package defers g2p_en (nltk downloads at import) before ESPnet imports it
+from espnet_mvc import registry  # isort: skip
+from espnet2.bin import tts_inference as espnet_tts_inference  # noqa: E402
+from espnet.utils.cli_utils import get_commandline_args  # noqa: E402
 
-from espnet_mvc import registry
-from espnet_mvc.checkpoints import safe_checkpoint_loading
-from espnet_mvc.tts.mvc.decode_options import DecodeOptions
+from espnet_mvc.checkpoints import safe_checkpoint_loading  # noqa: E402
+from espnet_mvc.tts.mvc.decode_options import DecodeOptions  # noqa: E402
+
+registry.register_now()
 
 MVC_DECODE_OPTIONS = ("n_timesteps", "solver", "temperature")
 TIMING_FILE = "rtf"

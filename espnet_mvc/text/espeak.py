@@ -3,13 +3,17 @@
 Both use the shared library and voice data shipped in the ``espeakng-loader`` wheel, so
 nothing has to be installed system-wide.
 
-* :func:`setup_espeak_env` points ``phonemizer`` (and therefore ESPnet's own
-  ``espnet2.text.phoneme_tokenizer`` g2p types ``espeak_ng_*``) at that library.
+* :func:`configure_phonemizer` points ``phonemizer`` (and therefore ESPnet's own
+  ``espnet2.text.phoneme_tokenizer`` g2p types ``espeak_ng_*``) at that library, in this
+  process only; :func:`setup_espeak_env` does it through environment variables, for
+  scripts that start other processes.
 * :class:`EspeakSynthesizer` drives the espeak-ng C API through ``ctypes``
   (synchronous output at 22050 Hz) to make waveforms; it is what the embedded offline
   corpus (``egs2/mini_espeak``) and the tests use.
 * :func:`phonemize` phonemizes one string with ESPnet's per-language g2p settings and
-  strips the French liaison marks (``e-``) that espeak emits.
+  strips the French liaison marks (``e-``) that espeak emits: the recipes' multilingual
+  front end (``--g2p espeak_ng_multilingual``). :class:`LanguageG2p` is that front end in
+  one language as an ESPnet g2p (``g2p: espeak_ng_multilingual_en`` in a packed model).
 """
 
 from __future__ import annotations
@@ -71,6 +75,28 @@ def _loader_paths():
     return lib, data
 
 
+def configure_phonemizer() -> None:
+    """Point phonemizer's espeak backend at the espeakng-loader library and data.
+
+    Configures ``phonemizer``'s ``EspeakWrapper`` in this process only (no environment
+    variable is set, so nothing leaks into child processes), unless the environment or an
+    earlier ``EspeakWrapper.set_library`` already names a library / data directory. Never
+    raises: without the loader a system espeak-ng may still work.
+    """
+    try:
+        lib, data = _loader_paths()
+        from phonemizer.backend.espeak.wrapper import EspeakWrapper
+    except (EspeakError, ImportError):
+        return
+    if (EspeakWrapper._ESPEAK_LIBRARY is None and not os.environ.get("PHONEMIZER_ESPEAK_LIBRARY")
+            and Path(lib).is_file()):
+        EspeakWrapper.set_library(lib)
+    if (EspeakWrapper._ESPEAK_DATA_PATH is None
+            and not os.environ.get("PHONEMIZER_ESPEAK_DATA_PATH")
+            and not os.environ.get("ESPEAK_DATA_PATH") and Path(data).is_dir()):
+        EspeakWrapper.set_data_path(data)
+
+
 def setup_espeak_env(force: bool = False) -> Dict[str, str]:
     """Point phonemizer's espeak backend at the espeakng-loader library and data.
 
@@ -127,7 +153,7 @@ def phonemize(text: str, lang: str, cleaner: Optional[str] = None) -> List[str]:
     what ESPnet's ``--g2p <LANG2G2P[lang]>`` gives, except that French liaison marks are
     stripped. ``cleaner`` is an ESPnet text cleaner name (e.g. ``tacotron``) or None.
     """
-    setup_espeak_env()
+    configure_phonemizer()
     lang = lang.split("-")[0].split("_")[0].lower()
     if lang not in LANG2G2P:
         raise EspeakError(
@@ -149,6 +175,39 @@ def phonemize(text: str, lang: str, cleaner: Optional[str] = None) -> List[str]:
     if lang == "fr":
         tokens = strip_liaison(tokens)
     return tokens
+
+
+# The recipes' name for the multilingual front end (each utterance phonemized by
+# :func:`phonemize` in its own language before training).
+MULTILINGUAL_G2P = "espeak_ng_multilingual"
+
+
+def multilingual_g2p_type(lang: str) -> str:
+    """The g2p type of the multilingual front end in one language (``espeak_ng_multilingual_en``).
+
+    ESPnet's text preprocessing knows a model only by its config's ``g2p`` name, so the
+    language has to be part of that name.
+    """
+    lang = lang.split("-")[0].split("_")[0].lower()
+    if lang not in LANG2G2P:
+        raise EspeakError(f"no espeak g2p for language '{lang}'; known: {sorted(LANG2G2P)}")
+    return f"{MULTILINGUAL_G2P}_{lang}"
+
+
+class LanguageG2p:
+    """ESPnet g2p (``text -> tokens``) of the multilingual front end in one language.
+
+    Gives exactly the tokens the recipes trained on (:func:`phonemize`, French liaison
+    marks stripped), so a packed model whose config names ``espeak_ng_multilingual_<lang>``
+    reads raw text through ESPnet's own ``Text2Speech``.
+    """
+
+    def __init__(self, lang: str):
+        multilingual_g2p_type(lang)  # checks the language
+        self.lang = lang
+
+    def __call__(self, text: str) -> List[str]:
+        return phonemize(text, self.lang)
 
 
 # ----------------------------------------------------------------------------------

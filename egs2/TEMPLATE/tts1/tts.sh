@@ -749,6 +749,9 @@ if ! "${skip_pack}" && run_stage 10; then
     if [ "${vocoder_file}" != none ] && [ -f "${vocoder_file%.pth}.yaml" ]; then
         _opts+="--option ${vocoder_file} --option ${vocoder_file%.pth}.yaml "
     fi
+    # text phonemized before training (g2p none in the config): the packed config names the
+    # plugin's g2p for it, so that ESPnet's Text2Speech reads raw text
+    if [ "${g2p}" = espeak_ng_multilingual ]; then _opts+="--g2p espeak_ng_multilingual "; fi
     rm -f "${tts_exp}/packed.tmp.zip"
     # shellcheck disable=SC2086
     "${python}" -m espnet_mvc.bin.pack tts \
