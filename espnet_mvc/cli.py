@@ -98,8 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest 'steps' a request may ask for (default 32)")
     v.add_argument("--request-timeout", type=float, default=300.0,
                    help="seconds a request may take, queue included (default 300)")
-    v.add_argument("--lookahead", type=float, default=0.5,
-                   help="streaming look-ahead in seconds (default 0.5)")
+    DecodeOptions.add_arguments(v, ["lookahead"])  # declared once, as for synth
     v.add_argument("--chunk", type=float, default=1.0,
                    help="streaming chunk length in seconds after the first (default 1.0)")
     v.add_argument("--first-chunk", type=float, default=0.25,
