@@ -25,6 +25,7 @@ def test_encoder_benchmark_tiny(tmp_path, capsys):
     rc = encoder.main(["--tiny", "--threads", "1", "--out-dir", str(out_dir)])
     out = capsys.readouterr().out
     assert rc == 0, out
+    assert any(ln.startswith("# cpu_capability: ") for ln in out.splitlines()[:4]), out
     last = _last_lines(out, 3)
     assert re.fullmatch(rf"encoder_speedup_vs_styletts2_T512: {NUM}", last[0]), last
     assert re.fullmatch(rf"encoder_peakmem_ratio_vs_styletts2_T512: {NUM}", last[1]), last
@@ -73,6 +74,7 @@ def test_rtf_benchmark_tiny(tmp_path, capsys):
     rc = rtf.main(["--tiny", "--threads", "1", "--out-dir", str(out_dir)])
     out = capsys.readouterr().out
     assert rc == 0, out
+    assert any(ln.startswith("# cpu_capability: ") for ln in out.splitlines()[:4]), out
     last = _last_lines(out, 3)
     assert re.fullmatch(rf"rtf_ratio_mvc4_vocos_vs_vits: {NUM}", last[0]), out
     assert re.fullmatch(rf"rtf_ratio_mvc4_vocos_vs_fastspeech2_vocos: {NUM}", last[1]), out

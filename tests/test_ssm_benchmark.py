@@ -25,6 +25,9 @@ def test_scan_benchmark_quick_tiny_output_format(capsys):
     # machine on top
     assert lines[0].startswith("# machine: cpu count ")
     assert "torch " in lines[0] and "threads 1" in lines[0]
+    # the ISA of each kernel family, so that a figure says which CPU it holds on
+    assert lines[1].startswith("# cpu_capability: ") and "scan kernel " in lines[1]
+    assert "torch " in lines[1] and "ESPNET_MVC_KERNEL_ISA=native" in lines[1]
     assert any(ln.startswith("# default backend: ") and "cpu clock" in ln for ln in lines[:5])
     header = next(ln for ln in lines if ln.lstrip().startswith("L |"))
     for col in ("fwd ms: default", "chunked", "loop", "loop/def", "fwd+bwd ms: default",
@@ -94,3 +97,26 @@ def test_dispatcher_passes_args_and_return_code(monkeypatch):
                         lambda n, *a, **k: Fake if n.endswith(".fake_bench") else real(n))
     assert benchmark.main(["fake_bench", "--quick", "--x", "1"]) == 3
     assert seen["argv"] == ["--quick", "--x", "1"]
+
+
+def test_kernel_isa_target_is_reported_and_validated(monkeypatch):
+    """ESPNET_MVC_KERNEL_ISA=avx2 builds what an AVX2 + FMA CPU runs, whatever this CPU has;
+    a mistyped target is an error, never a silent fallback to the slow scan."""
+    import shutil
+
+    from espnet_mvc.nets.ssm import cpu_kernel
+
+    monkeypatch.setattr(cpu_kernel, "_isa_summary", None)
+    monkeypatch.setenv("ESPNET_MVC_KERNEL_ISA", "avx2")
+    if shutil.which("cc") or shutil.which("gcc"):
+        summary = cpu_kernel.isa_summary()
+        assert summary.split(" (")[0].split()[:2] == ["avx2", "fma"], summary
+        assert "avx512f" not in summary and summary.endswith("(ESPNET_MVC_KERNEL_ISA=avx2)")
+    monkeypatch.setattr(cpu_kernel, "_isa_summary", None)
+    monkeypatch.setenv("ESPNET_MVC_KERNEL_ISA", "avx3")
+    with pytest.raises(ValueError, match=r"ESPNET_MVC_KERNEL_ISA='avx3': choose one of"):
+        cpu_kernel.target_isa()
+    monkeypatch.setattr(cpu_kernel, "_lib", None)
+    monkeypatch.setattr(cpu_kernel, "_load_failed", None)
+    with pytest.raises(ValueError, match="ESPNET_MVC_KERNEL_ISA"):
+        cpu_kernel.load()

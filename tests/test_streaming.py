@@ -330,6 +330,7 @@ def test_benchmark_runs_tiny(tmp_path, capsys):
                      str(tmp_path)])
     assert rc == 0
     lines = capsys.readouterr().out.strip().splitlines()
+    assert any(ln.startswith("# cpu_capability: ") for ln in lines[:6]), lines[:6]
     assert lines[-1].startswith("first_chunk_latency_ms_L0.5: ")
     assert float(lines[-1].split(":")[1]) > 0
     res = json.loads((tmp_path / "streaming_results.json").read_text())

@@ -158,17 +158,6 @@ def set_threads(n: Optional[int] = None) -> int:
     return n
 
 
-def machine_note() -> str:
-    cpus = os.cpu_count()
-    try:
-        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "?"
-    omp = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    return (f"cpus={cpus} torch={torch.__version__} threads={torch.get_num_threads()} "
-            f"OMP_WAIT_POLICY={omp} loadavg={load}")
-
-
 def forced_durations(t_text: int, frames_per_token: int) -> torch.Tensor:
     """(1, T_text) long durations, all equal to ``frames_per_token``."""
     return torch.full((1, t_text), int(frames_per_token), dtype=torch.long)

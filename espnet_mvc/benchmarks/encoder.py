@@ -84,6 +84,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from espnet_mvc.benchmarks.machine import cpu_capability
+
 FULL_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 QUICK_LENGTHS = [64, 128, 256, 512, 1024]
 TINY_LENGTHS = [16, 32]
@@ -427,6 +429,7 @@ def main(argv=None) -> int:
             f"threads={threads} repeats<={repeats} malloc={args.malloc} "
             f"OMP_WAIT_POLICY={omp}"
             f"{' tiny' if args.tiny else ''}")
+    print(f"# cpu_capability: {cpu_capability()}")
     try:
         print(f"# cpus={os.cpu_count()} loadavg(start)="
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -528,7 +531,7 @@ def main(argv=None) -> int:
         peakmem_ratio_incl_weights=memratio_w, speedup_vs_fastspeech2=fs_speedup,
         time_ratio_hi_lo=scaling, loadavg_end=load_end, elapsed_s=time.time() - t_start,
         frames_per_phoneme=args.frames_per_phoneme, threads=threads, tiny=args.tiny,
-        quick=args.quick, cpus=os.cpu_count(),
+        quick=args.quick, cpus=os.cpu_count(), cpu_capability=cpu_capability(),
     )
     (out_dir / "encoder_results.json").write_text(
         json.dumps(dict(summary=summary, results=results), indent=1, default=str))

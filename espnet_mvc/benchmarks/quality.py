@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+
+from espnet_mvc.benchmarks.machine import cpu_capability
 
 DEFAULT_MODEL = "kokoro_en_mvc"
 
@@ -126,16 +127,6 @@ def mean_dnsmos(wavs, fs: int) -> float:
     from espnet_mvc.metrics.dnsmos import dnsmos
 
     return float(np.mean([dnsmos(w, fs)["dnsmos"] for w in wavs]))
-
-
-def cpu_capability() -> str:
-    import torch
-
-    try:
-        cap = torch.backends.cpu.get_cpu_capability()
-    except AttributeError:  # pragma: no cover - old torch
-        cap = "unknown"
-    return f"{platform.processor() or platform.machine()}, torch {cap}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -57,6 +57,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
+from espnet_mvc.benchmarks.machine import cpu_capability, machine_note
+
 FS = 22050
 HOP = 256
 FULL_LENGTHS = [32, 64, 128, 256]
@@ -273,7 +275,8 @@ def main(argv=None) -> int:
     build_s = time.time() - t0
     print(f"# rtf benchmark: T={lengths} phonemes x {fpp} frames (forced) x {HOP} hop @ {FS} Hz"
           f", batch 1, threads={threads}, repeats={repeats}{' tiny' if args.tiny else ''}")
-    print(f"# {B.machine_note()}  (build {build_s:.1f}s)")
+    print(f"# {machine_note()}  (build {build_s:.1f}s)")
+    print(f"# cpu_capability: {cpu_capability()}")
     print("# params: " + ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in systems.params.items()))
     names: List[str] = []
     rows: List[Dict[str, Any]] = []
@@ -327,7 +330,7 @@ def main(argv=None) -> int:
     summary = dict(aggregate_rtf=rtf, aggregate_rtf_cpu_time=rtf_cpu, ratios=ratios,
                    ratios_cpu_time=ratios_cpu, per_T_ratio_vs_vits=per_t,
                    threads=threads, frames_per_phoneme=fpp, lengths=lengths, tiny=args.tiny,
-                   params=systems.params, machine=B.machine_note(),
+                   params=systems.params, machine=machine_note(), cpu_capability=cpu_capability(),
                    elapsed_s=time.time() - t0)
     (out_dir / "rtf_results.json").write_text(
         json.dumps(dict(summary=summary, results=rows), indent=1, default=str))
@@ -349,7 +352,7 @@ def main(argv=None) -> int:
     print("# ratios (wall; <1: MVC faster): "
           + "  ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     print(f"# wrote {out_dir / 'rtf_results.json'}, {out_dir / 'rtf_results.csv'}; "
-          f"{B.machine_note()}")
+          f"{machine_note()}")
     for name, num, den in (("mvc4_vocos_vs_vits", "mvc4_vocos", "vits"),
                            ("mvc4_vocos_vs_fastspeech2_vocos", "mvc4_vocos", "fastspeech2_vocos"),
                            ("mvc4_vs_vits", "mvc4", "vits")):

@@ -37,6 +37,8 @@ from typing import Callable, Dict, List, Optional
 import torch
 import torch.nn.functional as F
 
+from espnet_mvc.benchmarks.machine import cpu_capability, load_average
+
 FULL_LENGTHS = [128, 256, 512, 1024, 2048, 4096, 8192]
 QUICK_LENGTHS = [128, 256, 512, 1024, 2048]
 SPEEDUP_LENGTH = 2048
@@ -134,20 +136,9 @@ def machine_line(threads: int) -> str:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         affinity = os.cpu_count()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
-                       cpu)
-    except OSError:
-        pass
-    try:
-        load = " loadavg " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = ""
-    return (f"# machine: cpu count {os.cpu_count()} (usable {affinity}), {cpu}; "
-            f"torch {torch.__version__}, threads {threads}; python "
-            f"{platform.python_version()};{load}")
+    return (f"# machine: cpu count {os.cpu_count()} (usable {affinity}); torch "
+            f"{torch.__version__}, threads {threads}; python {platform.python_version()}; "
+            f"loadavg {load_average()}\n# cpu_capability: {cpu_capability()}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

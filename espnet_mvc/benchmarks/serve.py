@@ -120,7 +120,7 @@ def _is_ok(r: dict) -> bool:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    from espnet_mvc.benchmarks.quality import cpu_capability
+    from espnet_mvc.benchmarks.machine import cpu_capability
     from espnet_mvc.server.app import available_cores
     from espnet_mvc.server.launch import ServerProcess
 

@@ -55,6 +55,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from espnet_mvc.benchmarks.machine import cpu_capability, machine_note
+
 FS = 22050
 HOP = 256
 N_PHONEMES = 72
@@ -245,8 +247,8 @@ def main(argv=None) -> int:
           f"{[_fmt_l(x) for x in lookaheads]} s, {args.steps} Euler steps, "
           f"threads={threads}, repeats={repeats}")
     print(f"# {setup.description}")
-    print(f"# {B.machine_note()} OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}"
-          f"  (build {build_s:.1f}s)")
+    print(f"# {machine_note()}  (build {build_s:.1f}s)")
+    print(f"# cpu_capability: {cpu_capability()}")
 
     stream_kw = dict(ref_feats=setup.ref_feats, n_timesteps=args.steps, seed=args.seed,
                      chunk_seconds=args.chunk, vocoder_context_frames=tuple(args.vocoder_context),
@@ -360,7 +362,7 @@ def main(argv=None) -> int:
               f"; sum {sum(walls.values()):.1f} ({sum(prof[k + '_cpu'] for k in walls):.1f})")
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    summary = dict(description=setup.description, machine=B.machine_note(), threads=threads,
+    summary = dict(description=setup.description, machine=machine_note(), cpu_capability=cpu_capability(), threads=threads,
                    repeats=repeats, chunk_s=args.chunk, steps=args.steps, frames=n_frames,
                    audio_s=audio_s, offline_s=off_med, rows=rows, first_chunk_stages_ms=prof,
                    wer_offline=wer_off)

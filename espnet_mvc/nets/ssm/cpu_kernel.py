@@ -24,7 +24,12 @@ from typing import Optional
 import torch
 
 _SOURCE = Path(__file__).with_name("csrc") / "selective_scan_cpu.c"
-_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fPIC", "-shared"]
+_FLAGS = ["-O3", "-ffast-math", "-fPIC", "-shared"]
+# Target ISA of the build (ESPNET_MVC_KERNEL_ISA). "native" uses every vector extension of
+# this CPU; "avx2" builds what an AVX2 + FMA machine (most laptops, many servers) runs, so a
+# wider CPU can measure users' CPUs, together with ATEN_CPU_CAPABILITY=avx2 and
+# MKL_ENABLE_INSTRUCTIONS=AVX2 for PyTorch's own kernels.
+ISA_FLAGS = {"native": ["-march=native"], "avx2": ["-march=haswell", "-mtune=generic"]}
 # OpenMP for every entry point's threads; dropped if the compiler lacks it.
 _OPENMP_FLAGS = ["-fopenmp"]
 # States are checkpointed every this many steps; backward recomputes inside a chunk.
@@ -44,6 +49,40 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
+def target_isa() -> str:
+    """The build target named by ``ESPNET_MVC_KERNEL_ISA`` (default ``native``)."""
+    isa = os.environ.get("ESPNET_MVC_KERNEL_ISA", "native")
+    if isa not in ISA_FLAGS:
+        raise ValueError(f"ESPNET_MVC_KERNEL_ISA={isa!r}: choose one of {sorted(ISA_FLAGS)}")
+    return isa
+
+
+def _compiler() -> Optional[str]:
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+_isa_summary: Optional[str] = None
+
+
+def isa_summary() -> str:
+    """The vector extensions the kernel is compiled with, as the compiler defines them for
+    the target flags, e.g. ``avx2 fma (ESPNET_MVC_KERNEL_ISA=native)``."""
+    global _isa_summary
+    if _isa_summary is None:
+        target = target_isa()
+        compiler = _compiler()
+        found = "no C compiler"
+        if compiler is not None:
+            proc = subprocess.run([compiler, *ISA_FLAGS[target], "-dM", "-E", "-x", "c",
+                                   os.devnull], capture_output=True, text=True)
+            macros = set(proc.stdout.split())
+            names = [("__AVX512F__", "avx512f"), ("__AVX2__", "avx2"), ("__FMA__", "fma"),
+                     ("__AVX__", "avx"), ("__SSE4_2__", "sse4.2"), ("__ARM_NEON", "neon")]
+            found = " ".join(n for m, n in names if m in macros) or "baseline"
+        _isa_summary = f"{found} (ESPNET_MVC_KERNEL_ISA={target})"
+    return _isa_summary
+
+
 def _cache_dir() -> Path:
     root = os.environ.get("ESPNET_MVC_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "espnet_mvc"
@@ -53,12 +92,13 @@ def _cache_dir() -> Path:
 
 def _compile() -> Path:
     """Build (or find in the cache) the library; with OpenMP where the compiler has it."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    compiler = _compiler()
     if compiler is None:
         raise RuntimeError("no C compiler (cc/gcc) on PATH")
     source = _SOURCE.read_bytes()
     errors = []
-    for flags in ([*_FLAGS, *_OPENMP_FLAGS], _FLAGS):
+    base = [*_FLAGS, *ISA_FLAGS[target_isa()]]
+    for flags in ([*base, *_OPENMP_FLAGS], base):
         key = hashlib.sha1(source + " ".join(flags).encode() + _cpu_signature().encode())
         target = _cache_dir() / f"selective_scan_cpu_{key.hexdigest()[:16]}.so"
         if target.exists():
@@ -85,6 +125,7 @@ def load() -> Optional[ctypes.CDLL]:
     global _lib, _load_failed
     if _lib is not None or _load_failed is not None:
         return _lib
+    target_isa()  # a mistyped ESPNET_MVC_KERNEL_ISA is an error, not a silent fallback
     with _lock:
         if _lib is None and _load_failed is None:
             try:
