@@ -14,6 +14,7 @@ Configs are read with ``yaml.safe_load`` (as ESPnet does).
 """
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -146,12 +147,15 @@ def _check_members(names: Sequence[str], archive: Path) -> None:
 def safe_unpack(archive: Union[str, Path], outdir: Optional[Union[str, Path]] = None) -> Dict:
     """Unpack an ESPnet model archive (zip or tar) after checking its members.
 
+    Without ``outdir`` the archive goes to a cache directory named by its content's hash,
+    and is unpacked there once: later calls read what that unpacking returned (ESPnet's
+    ``unpack`` cache looks for the files one directory too high for archives with
+    ``meta.yaml`` at the top, as stage 10 packs them, and so unpacks again every time).
+
     Returns:
         Dict[str, str]: ESPnet's ``unpack`` result (``tts_train_config``, ``tts_model_file``,
         other packed files), paths inside ``outdir``.
     """
-    from espnet2.main_funcs.pack_funcs import unpack
-
     archive = Path(archive)
     if not archive.is_file():
         raise ModelLoadError(f"model archive {archive}: file not found")
@@ -171,10 +175,17 @@ def safe_unpack(archive: Union[str, Path], outdir: Optional[Union[str, Path]] = 
                     raise ModelLoadError(f"{archive}: refusing non-regular member {m.name!r}")
     else:
         raise ModelLoadError(f"{archive}: neither a zip nor a tar archive")
+    done = None  # the record of a finished unpacking into the cache
     if outdir is None:
         digest = hashlib.sha1(archive.read_bytes()).hexdigest()[:16]
         outdir = Path(os.environ.get("ESPNET_MVC_CACHE", Path.home() / ".cache/espnet_mvc"))
         outdir = outdir / "models" / digest
+        done = outdir / _UNPACKED
+        files = _read_unpacked(done)
+        if files is not None:
+            return files
+    from espnet2.main_funcs.pack_funcs import unpack
+
     try:
         files = unpack(archive, outdir)
     except Exception as e:
@@ -185,6 +196,26 @@ def safe_unpack(archive: Union[str, Path], outdir: Optional[Union[str, Path]] = 
         if found:
             files.setdefault(name, str(found[0]))
     files.update(_find_vocoder(Path(outdir), recursive=True))
+    if done is not None:
+        tmp = done.with_name(f"{done.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(files), encoding="utf-8")
+        os.replace(tmp, done)
+    return files
+
+
+_UNPACKED = "espnet_mvc_unpacked.json"
+
+
+def _read_unpacked(record: Path) -> Optional[Dict[str, str]]:
+    """What :func:`safe_unpack` returned when it unpacked into ``record``'s directory, if
+    that finished and its files are all still there."""
+    try:
+        files = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(files, dict) or not all(
+            isinstance(v, str) and Path(v).is_file() for v in files.values()):
+        return None
     return files
 
 
@@ -441,7 +472,9 @@ class MVCSynthesizer:
             n_mels=getattr(mvc, "odim", None),
             vocab_size=len(self.token_list),
             g2p=self.g2p,
-            parameters_total=count(self.t2s.model),
+            # with the training-only aligner, which MVCText2Speech does not build
+            parameters_total=count(self.t2s.model)
+            + getattr(self.t2s, "training_only_parameters", 0),
             uses_reference_audio=self.uses_reference,
             languages=self.languages,
             speakers=self.speakers,

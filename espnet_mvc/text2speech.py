@@ -7,7 +7,10 @@ An MVC model needs none of it. :class:`MVCText2Speech` builds the same ``ESPnetT
 from the same config and weights with the same classes (ESPnet's ``LogMelFbank`` and
 ``GlobalMVN``, the plugin's MVC and vocoder), and its call is ``Text2Speech.__call__``'s,
 so the outputs are ESPnet's (``tests/test_text2speech.py`` compares them). Only the
-modules those classes live in are imported.
+modules those classes live in are imported, and not all of them: the training-only aligner
+is not built (``aligner: none``; ESPnet's JETS modules stay unimported, its weights in the
+checkpoint are skipped) and ``LogMelFbank``'s mel matrix is computed without importing
+``librosa.filters`` (:mod:`espnet_mvc.features`; scipy.signal and numba stay unimported).
 
 :func:`load_text2speech` uses it for the models it covers (:func:`fast_path_blocker`) and
 ESPnet's ``Text2Speech`` for every other model.
@@ -30,13 +33,22 @@ PathLike = Union[str, Path]
 # ESPnet's class-choice names this module builds, and nothing else
 _FEATS_EXTRACT = "fbank"
 _NORMALIZE = "global_mvn"
+# MVC's training-only part, not built for inference (its weights are skipped when loading)
+_TRAINING_ONLY = ("tts.aligner.",)
+
+
+def safe_load_yaml(stream) -> Any:
+    """``yaml.safe_load`` with libyaml's parser where PyYAML has it: the same constructor and
+    resolver, so the same values, parsed about ten times faster (a config is 0.1 s of
+    pure-Python parsing on this project's CPU)."""
+    return yaml.load(stream, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def read_train_config(train_config: PathLike) -> argparse.Namespace:
     """The training config as ESPnet's ``build_model_from_file`` reads it, with
     ``token_list`` a list (read from its file where it names one, as ``TTSTask`` does)."""
     with open(train_config, encoding="utf-8") as f:
-        args = argparse.Namespace(**(yaml.safe_load(f) or {}))
+        args = argparse.Namespace(**(safe_load_yaml(f) or {}))
     token_list = getattr(args, "token_list", None)
     if isinstance(token_list, str):
         with open(token_list, encoding="utf-8") as f:
@@ -132,24 +144,27 @@ class MVCText2Speech:
         device (str): "cpu" or "cuda".
         vocoder_file, vocoder_config: A plugin vocoder (``.pth`` + ``.yaml``); None:
             Griffin-Lim, as ESPnet.
+        train_args: ``read_train_config(train_config)`` where the caller has read it.
     """
 
     def __init__(self, train_config: PathLike, model_file: PathLike, device: str = "cpu",
                  vocoder_file: Optional[PathLike] = None,
-                 vocoder_config: Optional[PathLike] = None):
+                 vocoder_config: Optional[PathLike] = None,
+                 train_args: Optional[argparse.Namespace] = None):
         from espnet2.tts.espnet_model import ESPnetTTSModel
 
-        args = read_train_config(train_config)
+        args = read_train_config(train_config) if train_args is None else train_args
         blocker = fast_path_blocker(args, vocoder_file, vocoder_config)
         if blocker is not None:
             raise ValueError(f"{train_config}: use ESPnet's Text2Speech ({blocker})")
         feats_extract, odim = None, args.odim
         if odim is None:
-            from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
+            from espnet_mvc.features import log_mel_fbank
 
-            feats_extract = LogMelFbank(**args.feats_extract_conf)
+            feats_extract = log_mel_fbank(**args.feats_extract_conf)  # ESPnet's LogMelFbank
             odim = feats_extract.output_size()
-        tts = _plugin_class(args.tts)(idim=len(args.token_list), odim=odim, **args.tts_conf)
+        tts_conf = dict(args.tts_conf or {}, aligner="none")  # training only
+        tts = _plugin_class(args.tts)(idim=len(args.token_list), odim=odim, **tts_conf)
         model = ESPnetTTSModel(
             feats_extract=feats_extract, pitch_extract=None, energy_extract=None,
             normalize=self._global_mvn(args, "normalize"),
@@ -165,6 +180,9 @@ class MVCText2Speech:
         if missing:
             raise RuntimeError(f"{model_file}: weights missing for {missing[:5]} (config and "
                                f"weights do not belong together)")
+        # parameters of the checkpoint's training-only parts (info() counts them)
+        self.training_only_parameters = sum(
+            v.numel() for k, v in state.items() if k.startswith(_TRAINING_ONLY))
         model.to(dtype=torch.float32).eval()
         self.device = device
         self.dtype = "float32"
@@ -201,7 +219,7 @@ class MVCText2Speech:
         conf = {}
         if vocoder_config is not None:
             with open(vocoder_config, encoding="utf-8") as f:
-                conf = yaml.safe_load(f) or {}
+                conf = safe_load_yaml(f) or {}
         if self.feats_extract is not None:
             conf.update(self.feats_extract.get_parameters())
         if not {"n_fft", "n_shift", "fs"} <= set(conf):
@@ -291,7 +309,8 @@ def load_text2speech(train_config: PathLike, model_file: PathLike, device: str =
     """
     args = read_train_config(train_config)
     if fast_path_blocker(args, vocoder_file, vocoder_config) is None:
-        return MVCText2Speech(train_config, model_file, device, vocoder_file, vocoder_config)
+        return MVCText2Speech(train_config, model_file, device, vocoder_file, vocoder_config,
+                              train_args=args)
     from espnet2.bin.tts_inference import Text2Speech
 
     with safe_checkpoint_loading():

@@ -258,6 +258,24 @@ def test_packed_zip_round_trip(exp_dir, tmp_path, ref_wav):
     assert res.wav.size > 0
 
 
+def test_safe_unpack_unpacks_into_its_cache_once(tmp_path, monkeypatch):
+    """The content-named cache is unpacked once; a later call returns the same files
+    without unpacking, unless a file has gone (then it unpacks again)."""
+    import espnet2.main_funcs.pack_funcs as pack_funcs
+
+    archive = Path(__file__).resolve().parents[1] / "espnet_mvc/pretrained/kokoro_en_mvc/packed.zip"
+    monkeypatch.setenv("ESPNET_MVC_CACHE", str(tmp_path / "cache"))
+    calls = []
+    real_unpack = pack_funcs.unpack
+    monkeypatch.setattr(pack_funcs, "unpack", lambda *a, **k: calls.append(a) or real_unpack(*a, **k))
+    first = safe_unpack(archive)
+    assert len(calls) == 1 and Path(first["train_config"]).is_file()
+    assert safe_unpack(archive) == first and len(calls) == 1
+    Path(first["model_file"]).unlink()
+    assert safe_unpack(archive) == first and len(calls) == 2
+    assert Path(first["model_file"]).is_file()
+
+
 def test_unsafe_archive_member_refused(tmp_path):
     bad = tmp_path / "evil.zip"
     with zipfile.ZipFile(bad, "w") as z:

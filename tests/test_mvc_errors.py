@@ -181,6 +181,23 @@ def test_bad_solver_in_config(tiny_conf):
     _raises(ValueError, "solver must be one of", MVC, idim=IDIM, odim=80, **conf)
 
 
+def test_model_without_aligner_needs_durations(tiny_conf, mvc):
+    """``aligner: none`` (how inference builds models): the same model less the aligner's
+    weights; training then needs external durations and says so."""
+    torch.manual_seed(0)
+    bare = MVC(idim=IDIM, odim=80, **dict(tiny_conf, aligner="none"))
+    assert bare.aligner is None
+    full = set(mvc.state_dict())
+    assert set(bare.state_dict()) == {k for k in full if not k.startswith("aligner.")} != full
+    text, feats = TEXT[None], torch.randn(1, 12, 80, generator=torch.Generator().manual_seed(1))
+    lengths = dict(text_lengths=torch.tensor([4]), feats_lengths=torch.tensor([12]))
+    _raises(ValueError, r"no aligner \(aligner: none\): training needs external durations",
+            bare, text=text, feats=feats, **lengths)
+    loss, stats, _ = bare(text=text, feats=feats, durations=torch.tensor([[3, 3, 3, 3]]),
+                          durations_lengths=torch.tensor([4]), **lengths)
+    assert torch.isfinite(loss)
+
+
 def test_unknown_component_through_tts_task(tmp_path, mvc_conf, build_espnet):
     from espnet2.tasks.tts import TTSTask
 

@@ -1,10 +1,12 @@
 """Loading models: MVC without ESPnet's task stack, every other ESPnet model through it.
 
 * :class:`espnet_mvc.text2speech.MVCText2Speech` builds the model ESPnet's ``Text2Speech``
-  builds, and gives the same outputs (tiny recipe model with all its normalizers and
-  Griffin-Lim; the shipped model with its vocoder).
-* ``espnet-mvc synth`` imports neither ESPnet's task stack nor its text front ends, and
-  sets no environment variable but OpenMP's wait policy.
+  builds but its training-only aligner, and gives the same outputs (tiny recipe model with
+  all its normalizers and Griffin-Lim; the shipped model with its vocoder).
+* ``espnet-mvc synth`` imports neither ESPnet's task stack nor its text front ends, nor
+  what inference does not use (the aligner and ESPnet's JETS, librosa's filters and with
+  them scipy.signal / scipy.stats / numba), and sets no environment variable but OpenMP's
+  wait policy.
 * ``MVCSynthesizer`` loads VITS and JETS (through ESPnet's ``Text2Speech``) and says clearly
   what is MVC's only.
 """
@@ -77,9 +79,14 @@ def _espnet_text2speech(config, weights, **vocoder):
 
 def _assert_same_model_and_outputs(espnet, fast, ids, **inputs):
     a, b = espnet.model.state_dict(), fast.model.state_dict()
-    assert set(a) == set(b)
-    for k in a:
+    # all but the training-only aligner, which inference never calls
+    aligner = {k for k in a if k.startswith("tts.aligner.")}
+    assert aligner and fast.tts.aligner is None
+    assert set(a) - aligner == set(b)
+    for k in b:
         assert torch.equal(a[k], b[k]), k
+    assert fast.training_only_parameters == sum(a[k].numel() for k in aligner) == sum(
+        p.numel() for p in espnet.tts.aligner.parameters())
     assert fast.decode_conf == espnet.decode_conf
     assert (fast.fs, fast.use_speech, fast.use_sids, fast.use_lids, fast.use_spembs) == \
         (espnet.fs, espnet.use_speech, espnet.use_sids, espnet.use_lids, espnet.use_spembs)
@@ -136,10 +143,56 @@ def test_fast_path_leaves_other_models_to_espnet(tmp_path):
     assert "not a plugin vocoder" in fast_path_blocker(argparse.Namespace(**conf), pkl)
 
 
+# What inference must not import: ESPnet's task stack, trainers and text front ends (and
+# what they bring: typeguard-instrumented modules, inflect, nltk); the training-only aligner
+# and ESPnet's JETS (whose aligner imports scipy.stats and numba); librosa's filters (which
+# import scipy.signal and numba; the lazily loaded top-level ``librosa`` is imported by
+# ESPnet's Stft and LogMel modules and costs milliseconds).
+NOT_FOR_INFERENCE = [
+    "espnet2.tasks.tts", "espnet2.tasks.abs_task", "espnet2.bin.tts_inference",
+    "espnet2.train.preprocessor", "espnet2.text.phoneme_tokenizer", "inflect", "nltk",
+    "g2p_en", "espnet2.gan_tts.vits", "espnet_mvc.tts.mvc.aligner", "espnet2.gan_tts.jets",
+    "librosa.filters", "librosa.core.spectrum", "scipy.signal", "scipy.stats", "numba",
+]
+
+
+def test_inference_path_imports_nothing_it_does_not_use():
+    """Loading the shipped model and its vocoder through :class:`MVCText2Speech`, raw text
+    to waveform, leaves the modules inference does not use unimported (a positive control:
+    a training build of the same model imports the aligner)."""
+    code = (
+        "import json, sys\n"
+        "from espnet_mvc.api import safe_unpack\n"
+        "from espnet_mvc.text2speech import load_text2speech\n"
+        f"shipped = {str(SHIPPED)!r}\n"
+        "files = safe_unpack(shipped + '/packed.zip')\n"
+        "t2s = load_text2speech(files['train_config'], files['model_file'],\n"
+        "                       vocoder_file=shipped + '/vocoder.pth',\n"
+        "                       vocoder_config=shipped + '/vocoder.yaml')\n"
+        "import soundfile as sf\n"
+        "ref, fs = sf.read(shipped + '/heldout/ref/alpha.flac', dtype='float32')\n"
+        "assert fs == t2s.fs\n"
+        "import torch\n"
+        "wav = t2s('Hello there.', speech=torch.from_numpy(ref))['wav']\n"
+        f"loaded = [m for m in {NOT_FOR_INFERENCE!r} if m in sys.modules]\n"
+        "from espnet_mvc.tts.mvc.mvc import MVC\n"
+        "MVC(idim=10, odim=80, **t2s.train_args.tts_conf)\n"
+        "print(json.dumps(dict(samples=len(wav), loaded=loaded,\n"
+        "                      training=[m for m in ('espnet_mvc.tts.mvc.aligner',\n"
+        "                                            'espnet2.gan_tts.jets') if m in sys.modules])))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["samples"] > 1000
+    assert res["loaded"] == [], res
+    assert res["training"] == ["espnet_mvc.tts.mvc.aligner", "espnet2.gan_tts.jets"], res
+
+
 def test_cli_synth_skips_espnet_task_stack(tmp_path):
-    """The command line's synthesis imports no ESPnet task, trainer or text front end (nor
-    what they bring: typeguard-instrumented modules, inflect, nltk), and sets no variable
-    but OpenMP's wait policy."""
+    """The command line's synthesis imports nothing of :data:`NOT_FOR_INFERENCE`, and sets
+    no variable but OpenMP's wait policy."""
     out = tmp_path / "hello.wav"
     code = (
         "import json, os, sys\n"
@@ -147,9 +200,7 @@ def test_cli_synth_skips_espnet_task_stack(tmp_path):
         "from espnet_mvc.cli import main\n"
         f"rc = main(['synth', '--model', 'kokoro_en_mvc', '--text', 'Hello there.', '--ref', "
         f"{str(SHIPPED / 'heldout/ref/alpha.flac')!r}, '--out', {str(out)!r}, '--quiet'])\n"
-        "heavy = ['espnet2.tasks.tts', 'espnet2.tasks.abs_task', 'espnet2.bin.tts_inference',\n"
-        "         'espnet2.train.preprocessor', 'espnet2.text.phoneme_tokenizer', 'inflect',\n"
-        "         'nltk', 'g2p_en', 'espnet2.gan_tts.vits']\n"
+        f"heavy = {NOT_FOR_INFERENCE!r}\n"
         "changed = sorted(k for k in os.environ if os.environ[k] != before.get(k))\n"
         "print(json.dumps(dict(rc=rc, loaded=[m for m in heavy if m in sys.modules],\n"
         "                      changed=changed)))\n"

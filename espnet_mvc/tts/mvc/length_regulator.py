@@ -2,12 +2,13 @@
 
 ``repeat`` repeats each token ``d`` times (FastSpeech); ``gaussian`` is JETS's Gaussian
 upsampling, smoother at token boundaries. Both are ESPnet code; this file only gives them
-one calling convention.
+one calling convention. ``gaussian``'s module is imported only by a model that uses it:
+importing ``espnet2.gan_tts.jets`` imports JETS's generator and aligner, and with them
+scipy.stats and numba (seconds of a model load).
 """
 
 import torch
 import torch.nn as nn
-from espnet2.gan_tts.jets.length_regulator import GaussianUpsampling
 from espnet.nets.pytorch_backend.fastspeech.length_regulator import LengthRegulator
 
 from espnet_mvc.nets.masks import valid_mask
@@ -28,7 +29,12 @@ class TokenToFrame(nn.Module):
         if kind not in self.KINDS:
             raise ValueError(f"length_regulator must be one of {self.KINDS}, got {kind!r}")
         self.kind = kind
-        self.impl = LengthRegulator() if kind == "repeat" else GaussianUpsampling(delta)
+        if kind == "repeat":
+            self.impl = LengthRegulator()
+        else:
+            from espnet2.gan_tts.jets.length_regulator import GaussianUpsampling
+
+            self.impl = GaussianUpsampling(delta)
 
     def forward(
         self, hs: torch.Tensor, ds: torch.Tensor, text_lengths: torch.Tensor

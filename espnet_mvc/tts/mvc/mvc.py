@@ -17,6 +17,7 @@ with its keywords in ``<component>_conf``; shared Mamba settings (``d_state``, `
 stack unless its ``_conf`` overrides them.
 """
 
+import importlib
 import logging
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -27,7 +28,6 @@ from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
 from espnet_mvc.nets.masks import valid_mask
-from espnet_mvc.tts.mvc.aligner import JETSAligner
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 from espnet_mvc.tts.mvc.diffusion_decoder import CFMDecoder
 from espnet_mvc.tts.mvc.duration_predictor import TemporalBiMambaDurationPredictor
@@ -41,7 +41,8 @@ DURATION_PREDICTORS = {"temporal_bimamba": TemporalBiMambaDurationPredictor}
 PROSODY_PREDICTORS = {"expressive_mamba": ExpressiveMambaProsodyPredictor}
 STYLE_ENCODERS = {"mamba_reference": MambaReferenceEncoder}
 DECODERS = {"cfm": CFMDecoder}
-ALIGNERS = {"jets": JETSAligner}
+# Training only, and its module imports ESPnet's JETS: imported when a model builds one
+ALIGNERS = {"jets": "espnet_mvc.tts.mvc.aligner:JETSAligner"}
 
 
 class TextSide(NamedTuple):
@@ -53,10 +54,14 @@ class TextSide(NamedTuple):
     noise: torch.Tensor  # (1, T_feats, odim) the decoder's starting noise
 
 
-def _pick(table: Dict[str, type], name: str, what: str) -> type:
+def _pick(table: Dict[str, Any], name: str, what: str) -> type:
     if name not in table:
         raise ValueError(f"unknown {what} {name!r}; choose from {sorted(table)}")
-    return table[name]
+    cls = table[name]
+    if isinstance(cls, str):  # "module:Class", imported on first use
+        module, _, attr = cls.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 class MVC(AbsTTS):
@@ -75,7 +80,10 @@ class MVC(AbsTTS):
         d_state, d_conv, expand (int): Mamba sizes shared by all stacks.
         dropout (float): Dropout in the stacks.
         text_encoder, duration_predictor, prosody_predictor, style_encoder, decoder,
-        aligner (str): Component names; ``style_encoder: none`` disables the reference.
+        aligner (str): Component names; ``style_encoder: none`` disables the reference;
+            ``aligner: none`` builds no aligner: training then needs external durations,
+            and inference, which never calls it, does not import ESPnet's JETS modules
+            (:class:`espnet_mvc.text2speech.MVCText2Speech` builds models so).
         *_conf (Optional[dict]): Keywords of each component.
         length_regulator (str): "repeat" or "gaussian"; length_regulator_conf its keywords.
         spks (Optional[int]): Number of speakers (sid embedding).
@@ -117,7 +125,7 @@ class MVC(AbsTTS):
         style_encoder_conf: Optional[Dict[str, Any]] = None,
         decoder: str = "cfm",
         decoder_conf: Optional[Dict[str, Any]] = None,
-        aligner: str = "jets",
+        aligner: Optional[str] = "jets",
         aligner_conf: Optional[Dict[str, Any]] = None,
         spks: Optional[int] = None,
         langs: Optional[int] = None,
@@ -203,7 +211,10 @@ class MVC(AbsTTS):
             odim, style_dim=self.style_dim, denoiser_conf=denoiser_conf, **decoder_kw
         )
         # Training only: never called by inference().
-        self.aligner = _pick(ALIGNERS, aligner, "aligner")(adim, odim, **(aligner_conf or {}))
+        self.aligner = None
+        if aligner not in (None, "none", "None"):
+            self.aligner = _pick(ALIGNERS, aligner, "aligner")(adim, odim,
+                                                               **(aligner_conf or {}))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -681,6 +692,9 @@ class MVC(AbsTTS):
                 )
             align_losses = {}
         else:
+            if self.aligner is None:
+                raise ValueError("this model has no aligner (aligner: none): training needs "
+                                 "external durations (a 'durations' data entry)")
             ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
             align_losses = dict(align=fs_loss, bin=bin_loss)
 
