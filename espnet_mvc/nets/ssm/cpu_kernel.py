@@ -66,7 +66,9 @@ _isa_summary: Optional[str] = None
 
 def isa_summary() -> str:
     """The vector extensions the kernel is compiled with, as the compiler defines them for
-    the target flags, e.g. ``avx2 fma (ESPNET_MVC_KERNEL_ISA=native)``."""
+    the target flags, and the code path it chose at run time (``avx2+fma`` or ``generic``,
+    see ``ESPNET_MVC_SIMD``), e.g. ``avx2 fma (ESPNET_MVC_KERNEL_ISA=native); runs its
+    avx2+fma path``."""
     global _isa_summary
     if _isa_summary is None:
         target = target_isa()
@@ -79,7 +81,9 @@ def isa_summary() -> str:
             names = [("__AVX512F__", "avx512f"), ("__AVX2__", "avx2"), ("__FMA__", "fma"),
                      ("__AVX__", "avx"), ("__SSE4_2__", "sse4.2"), ("__ARM_NEON", "neon")]
             found = " ".join(n for m, n in names if m in macros) or "baseline"
-        _isa_summary = f"{found} (ESPNET_MVC_KERNEL_ISA={target})"
+        lib = load()
+        path = "unavailable" if lib is None else lib.mvc_kernel_isa().decode()
+        _isa_summary = f"{found} (ESPNET_MVC_KERNEL_ISA={target}); runs its {path} path"
     return _isa_summary
 
 
@@ -136,6 +140,7 @@ def load() -> Optional[ctypes.CDLL]:
                     [ptr, ptr, i64, i64] + [ptr] * 5 + [i64, ptr, ptr] + [i64] * 5
                 )
                 lib.mvc_conv_silu.restype = lib.mvc_scan_fused.restype = None
+                lib.mvc_kernel_isa.restype = ctypes.c_char_p
                 lib.mvc_scan_fwd_mt.argtypes = [ptr] * 9 + [i64] * 6
                 lib.mvc_scan_bwd_mt.argtypes = [ptr] * 15 + [i64] * 6
                 lib.mvc_scan_fwd_mt.restype = lib.mvc_scan_bwd_mt.restype = None
