@@ -144,6 +144,8 @@ def load() -> Optional[ctypes.CDLL]:
                 lib.mvc_scan_fwd_mt.argtypes = [ptr] * 9 + [i64] * 6
                 lib.mvc_scan_bwd_mt.argtypes = [ptr] * 15 + [i64] * 6
                 lib.mvc_scan_fwd_mt.restype = lib.mvc_scan_bwd_mt.restype = None
+                lib.mvc_scan_bwd_scratch_floats.argtypes = [i64, i64]
+                lib.mvc_scan_bwd_scratch_floats.restype = i64
                 _lib = lib
             except Exception as e:  # compiler missing, sandbox without exec, ...
                 _load_failed = str(e)
@@ -215,7 +217,7 @@ class CompiledSelectiveScan(torch.autograd.Function):
         gA_parts = u.new_zeros(n, dim, d_state)
         gB_parts = u.new_zeros(n, bsz, length, d_state)
         gC_parts = u.new_zeros(n, bsz, length, d_state)
-        scratch = u.new_empty(n, CKPT_EVERY + 1, d_state)
+        scratch = u.new_empty(n, lib.mvc_scan_bwd_scratch_floats(d_state, CKPT_EVERY))
         lib.mvc_scan_bwd_mt(
             *[_ptr(t) for t in (u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_parts,
                                 gB_parts, gC_parts, gh0, scratch)],

@@ -1,5 +1,7 @@
 /* Selective scan on the CPU: one sequential pass over time per (batch, channel) row, the
- * d_state loop vectorised (with -O3 -ffast-math GCC maps expf onto glibc's libmvec).
+ * d_state loop vectorised (with -O3 -ffast-math GCC maps expf onto glibc's libmvec). On
+ * AVX2 + FMA CPUs the training entry points run 8 rows at once instead (scan_fwd_group8 /
+ * scan_bwd_group8 below; same layouts, same checkpoints).
  *
  * Layouts (all float32, contiguous):
  *   u, dt      (B, D, L)       dt already biased and softplus'ed
@@ -467,6 +469,218 @@ static MVC_AVX2 void scan_fused_range_avx2(const float *u, const float *x_dbl, i
     scan_fused_range(u, x_dbl, sxd, R, Wdt_t, dt_bias, A_t, Dskip, z, sz, y, h, L, Di, N,
                      reverse, dv, d1);
 }
+
+/* ---- Training scan (autograd forward / backward), AVX2 + FMA ------------------------
+ * The training layouts are row-major per (batch, channel) row: u, dt, y, gy (B, D, L). The
+ * generic functions above run one row at a time with the state loop vectorised over the
+ * N states (libmvec's expf per vector, gB / gC updated in memory per row and step). Here 8
+ * rows of one batch item (8 channels) run together, one channel per lane: the state is
+ * [N][8], the decay is exp2neg256 (as in the fused scan), y needs no horizontal sum, and
+ * the backward's sums over channels into gB / gC (B, L, N) take one 8x8 transposing add
+ * per 8 states instead of N read-modify-writes per row. Per time tile the 8 rows' u, dt,
+ * gy are copied into time-major local buffers ([t][8]) and y / gu / gdt written back the
+ * same way. The backward keeps the recomputed states and decays of one checkpoint chunk
+ * (so exp runs twice per step and state, forward and recompute, not three times).
+ * Checkpoints keep the generic layout (B, D, n_ckpt, N), so either path's backward reads
+ * either path's forward. Rows of a batch item beyond the last full group of 8 run the
+ * generic functions. */
+#define SIMD_MAX_CKPT 64
+#define TRAIN_TILE 64
+
+/* one vector of the 8 rows' values at t..t+tile from row-major (rows of stride L) */
+static inline void gather8(const float *src, int64_t L, int64_t t0, int64_t n, float *buf) {
+  for (int64_t lane = 0; lane < 8; ++lane) {
+    const float *s = src + lane * L + t0;
+    for (int64_t k = 0; k < n; ++k) buf[k * 8 + lane] = s[k];
+  }
+}
+
+static inline void scatter8(const float *buf, int64_t L, int64_t t0, int64_t n, float *dst) {
+  for (int64_t lane = 0; lane < 8; ++lane) {
+    float *d = dst + lane * L + t0;
+    for (int64_t k = 0; k < n; ++k) d[k] = buf[k * 8 + lane];
+  }
+}
+
+/* Sums of 8 vectors p[0..7] (8 floats each): lane i of the result = sum of p[i]. */
+static inline MVC_AVX2 __m256 hsum8x8(const float *p) {
+  const __m256 t0 = _mm256_hadd_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_loadu_ps(p + 16), _mm256_loadu_ps(p + 24));
+  const __m256 t2 = _mm256_hadd_ps(_mm256_loadu_ps(p + 32), _mm256_loadu_ps(p + 40));
+  const __m256 t3 = _mm256_hadd_ps(_mm256_loadu_ps(p + 48), _mm256_loadu_ps(p + 56));
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
+                       _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* out[n] += sum over the 8 lanes of p[n] (p: N vectors of 8) */
+static inline MVC_AVX2 void add_lane_sums(const float *p, int64_t N, float *out) {
+  int64_t n = 0;
+  for (; n + 8 <= N; n += 8)
+    _mm256_storeu_ps(out + n, _mm256_add_ps(_mm256_loadu_ps(out + n), hsum8x8(p + n * 8)));
+  for (; n < N; ++n) {
+    const float *q = p + n * 8;
+    out[n] += ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]));
+  }
+}
+
+/* (8 rows) x N of a (rows, N)-strided array <-> local [N][8] */
+static inline void rows_to_lanes(const float *src, int64_t stride, int64_t N, float *dst) {
+  for (int64_t lane = 0; lane < 8; ++lane)
+    for (int64_t n = 0; n < N; ++n) dst[n * 8 + lane] = src[lane * stride + n];
+}
+
+static inline void lanes_to_rows(const float *src, int64_t stride, int64_t N, float *dst) {
+  for (int64_t lane = 0; lane < 8; ++lane)
+    for (int64_t n = 0; n < N; ++n) dst[lane * stride + n] = src[n * 8 + lane];
+}
+
+/* Forward over rows row0 .. row0+7 (channels d0 .. d0+7 of batch item b). */
+static MVC_AVX2 void scan_fwd_group8(const float *u, const float *dt, const float *A,
+                                     const float *Bt, const float *Ct, const float *h0,
+                                     float *y, float *h_last, float *ckpt, int64_t D,
+                                     int64_t L, int64_t N, int64_t ckpt_every, int64_t row0) {
+  const int64_t n_ckpt = (L + ckpt_every - 1) / ckpt_every;
+  const int64_t b = row0 / D, d0 = row0 % D;
+  float hl[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float al[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float ub[TRAIN_TILE * 8] __attribute__((aligned(32)));
+  float db[TRAIN_TILE * 8] __attribute__((aligned(32)));
+  float yb[TRAIN_TILE * 8] __attribute__((aligned(32)));
+  rows_to_lanes(h0 + row0 * N, N, N, hl);
+  rows_to_lanes(A + d0 * N, N, N, al);
+  for (int64_t i = 0; i < N * 8; ++i) al[i] *= 1.44269504088896341f; /* 2^(dt A log2 e) */
+  const float *B_b = Bt + b * L * N, *C_b = Ct + b * L * N;
+  for (int64_t t0 = 0; t0 < L; t0 += TRAIN_TILE) {
+    const int64_t nt = t0 + TRAIN_TILE < L ? TRAIN_TILE : L - t0;
+    gather8(u + row0 * L, L, t0, nt, ub);
+    gather8(dt + row0 * L, L, t0, nt, db);
+    for (int64_t k = 0; k < nt; ++k) {
+      const int64_t t = t0 + k;
+      if (ckpt && t % ckpt_every == 0)
+        lanes_to_rows(hl, n_ckpt * N, N, ckpt + (row0 * n_ckpt + t / ckpt_every) * N);
+      const __m256 s = _mm256_load_ps(db + k * 8);
+      const __m256 xv = _mm256_mul_ps(s, _mm256_load_ps(ub + k * 8));
+      const float *B_t = B_b + t * N, *C_t = C_b + t * N;
+      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+      int64_t n = 0;
+      for (; n + 2 <= N; n += 2) {
+        const __m256 a0 = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8)));
+        const __m256 a1 = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8 + 8)));
+        const __m256 h0v = _mm256_fmadd_ps(a0, _mm256_load_ps(hl + n * 8),
+                                           _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n)));
+        const __m256 h1v = _mm256_fmadd_ps(a1, _mm256_load_ps(hl + n * 8 + 8),
+                                           _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n + 1)));
+        _mm256_store_ps(hl + n * 8, h0v);
+        _mm256_store_ps(hl + n * 8 + 8, h1v);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(C_t + n), h0v, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(C_t + n + 1), h1v, acc1);
+      }
+      for (; n < N; ++n) {
+        const __m256 a = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8)));
+        const __m256 hv = _mm256_fmadd_ps(a, _mm256_load_ps(hl + n * 8),
+                                          _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n)));
+        _mm256_store_ps(hl + n * 8, hv);
+        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(C_t + n), hv, acc0);
+      }
+      _mm256_store_ps(yb + k * 8, _mm256_add_ps(acc0, acc1));
+    }
+    scatter8(yb, L, t0, nt, y + row0 * L);
+  }
+  lanes_to_rows(hl, N, N, h_last + row0 * N);
+}
+
+/* Backward over rows row0 .. row0+7. `work` holds (2 ckpt_every + 1) N 8 floats: the
+ * chunk's states hs[k] (state before step t0 + k, k = 0..K) and decays as[k]. */
+static MVC_AVX2 void scan_bwd_group8(const float *u, const float *dt, const float *A,
+                                     const float *Bt, const float *Ct, const float *ckpt,
+                                     const float *gy, const float *g_hlast, float *gu,
+                                     float *gdt, float *gA_part, float *gB_part,
+                                     float *gC_part, float *gh0, float *work, int64_t D,
+                                     int64_t L, int64_t N, int64_t ckpt_every, int64_t row0) {
+  const int64_t n_ckpt = (L + ckpt_every - 1) / ckpt_every;
+  const int64_t b = row0 / D, d0 = row0 % D;
+  float ghl[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float al[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float Av[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float gAl[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float pb[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float pc[SIMD_MAX_N * 8] __attribute__((aligned(32)));
+  float ub[SIMD_MAX_CKPT * 8] __attribute__((aligned(32)));
+  float db[SIMD_MAX_CKPT * 8] __attribute__((aligned(32)));
+  float gb[SIMD_MAX_CKPT * 8] __attribute__((aligned(32)));
+  float gub[SIMD_MAX_CKPT * 8] __attribute__((aligned(32)));
+  float gdb[SIMD_MAX_CKPT * 8] __attribute__((aligned(32)));
+  float *hs = work, *as = work + (ckpt_every + 1) * N * 8;
+  rows_to_lanes(g_hlast + row0 * N, N, N, ghl);
+  rows_to_lanes(A + d0 * N, N, N, Av);
+  for (int64_t i = 0; i < N * 8; ++i) {
+    al[i] = Av[i] * 1.44269504088896341f;
+    gAl[i] = 0.f;
+  }
+  const float *B_b = Bt + b * L * N, *C_b = Ct + b * L * N;
+  float *gB_b = gB_part + b * L * N, *gC_b = gC_part + b * L * N;
+  for (int64_t c = n_ckpt - 1; c >= 0; --c) {
+    const int64_t t0 = c * ckpt_every;
+    const int64_t K = (t0 + ckpt_every < L) ? ckpt_every : L - t0;
+    gather8(u + row0 * L, L, t0, K, ub);
+    gather8(dt + row0 * L, L, t0, K, db);
+    gather8(gy + row0 * L, L, t0, K, gb);
+    rows_to_lanes(ckpt + (row0 * n_ckpt + c) * N, n_ckpt * N, N, hs);
+    for (int64_t k = 0; k < K; ++k) { /* recompute the chunk's states and decays */
+      const __m256 s = _mm256_load_ps(db + k * 8);
+      const __m256 xv = _mm256_mul_ps(s, _mm256_load_ps(ub + k * 8));
+      const float *B_t = B_b + (t0 + k) * N;
+      const float *prev = hs + k * N * 8;
+      float *cur = hs + (k + 1) * N * 8, *ak = as + k * N * 8;
+      for (int64_t n = 0; n < N; ++n) {
+        const __m256 a = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8)));
+        _mm256_storeu_ps(ak + n * 8, a);
+        _mm256_storeu_ps(cur + n * 8,
+                         _mm256_fmadd_ps(a, _mm256_loadu_ps(prev + n * 8),
+                                         _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n))));
+      }
+    }
+    for (int64_t k = K - 1; k >= 0; --k) {
+      const int64_t t = t0 + k;
+      const __m256 s = _mm256_load_ps(db + k * 8), ut = _mm256_load_ps(ub + k * 8);
+      const __m256 g = _mm256_load_ps(gb + k * 8), xs = _mm256_mul_ps(s, ut);
+      const float *B_t = B_b + t * N, *C_t = C_b + t * N;
+      const float *prev = hs + k * N * 8, *cur = prev + N * 8, *ak = as + k * N * 8;
+      __m256 gdt0 = _mm256_setzero_ps(), gdt1 = _mm256_setzero_ps();
+      __m256 gbu0 = _mm256_setzero_ps(), gbu1 = _mm256_setzero_ps();
+      for (int64_t n = 0; n < N; ++n) {
+        const __m256 a = _mm256_loadu_ps(ak + n * 8);
+        _mm256_store_ps(pc + n * 8, _mm256_mul_ps(g, _mm256_loadu_ps(cur + n * 8)));
+        /* dL/dh_t */
+        const __m256 ghn = _mm256_fmadd_ps(g, _mm256_broadcast_ss(C_t + n),
+                                           _mm256_load_ps(ghl + n * 8));
+        /* dL/d(dt A) through the decay */
+        const __m256 ga = _mm256_mul_ps(_mm256_mul_ps(ghn, _mm256_loadu_ps(prev + n * 8)), a);
+        _mm256_store_ps(gAl + n * 8, _mm256_fmadd_ps(ga, s, _mm256_load_ps(gAl + n * 8)));
+        _mm256_store_ps(pb + n * 8, _mm256_mul_ps(ghn, xs));
+        _mm256_store_ps(ghl + n * 8, _mm256_mul_ps(ghn, a));
+        if (n & 1) {
+          gdt1 = _mm256_fmadd_ps(ga, _mm256_load_ps(Av + n * 8), gdt1);
+          gbu1 = _mm256_fmadd_ps(ghn, _mm256_broadcast_ss(B_t + n), gbu1);
+        } else {
+          gdt0 = _mm256_fmadd_ps(ga, _mm256_load_ps(Av + n * 8), gdt0);
+          gbu0 = _mm256_fmadd_ps(ghn, _mm256_broadcast_ss(B_t + n), gbu0);
+        }
+      }
+      const __m256 gbu = _mm256_add_ps(gbu0, gbu1); /* sum_n dL/dh_n B_n */
+      _mm256_store_ps(gdb + k * 8, _mm256_fmadd_ps(gbu, ut, _mm256_add_ps(gdt0, gdt1)));
+      _mm256_store_ps(gub + k * 8, _mm256_mul_ps(gbu, s));
+      add_lane_sums(pb, N, gB_b + t * N);
+      add_lane_sums(pc, N, gC_b + t * N);
+    }
+    scatter8(gdb, L, t0, K, gdt + row0 * L);
+    scatter8(gub, L, t0, K, gu + row0 * L);
+  }
+  lanes_to_rows(ghl, N, N, gh0 + row0 * N);
+  for (int64_t lane = 0; lane < 8; ++lane)
+    for (int64_t n = 0; n < N; ++n) gA_part[(d0 + lane) * N + n] += gAl[n * 8 + lane];
+}
 #endif /* MVC_X86 */
 
 static void conv_silu_block(const float *x, int64_t sx, const float *prefix, const float *wT,
@@ -543,10 +757,14 @@ void mvc_scan_fused(const float *u, const float *x_dbl, int64_t sxd, int64_t R,
   }
 }
 
-/* Training scan entry points on the OpenMP team: rows of the flattened (B, D) grid split
- * evenly over the threads actually started (at most n_threads). In backward each thread
- * accumulates into its own gA/gB/gC part and scratch (index = thread number); the caller
- * allocates n_threads parts and sums them. */
+/* Training scan entry points on the OpenMP team. Generic path: rows of the flattened
+ * (B, D) grid split evenly over the threads actually started (at most n_threads). AVX2
+ * path: units of 8 channels of one batch item (a batch item's last D % 8 channels are a
+ * unit of their own, run by the generic functions) split evenly over the threads; a
+ * static split, so a given thread count always sums in the same order. In backward each
+ * thread accumulates into its own gA/gB/gC part and scratch (index = thread number); the
+ * caller allocates n_threads parts (mvc_scan_bwd_scratch_floats floats of scratch each)
+ * and sums them. */
 static void row_range(int64_t rows, int64_t *lo, int64_t *hi) {
   int64_t tid = 0, nth = 1;
 #ifdef _OPENMP
@@ -557,15 +775,48 @@ static void row_range(int64_t rows, int64_t *lo, int64_t *hi) {
   *hi = rows * (tid + 1) / nth;
 }
 
+int64_t mvc_scan_bwd_scratch_floats(int64_t N, int64_t ckpt_every) {
+  return (2 * ckpt_every + 1) * N * 8;
+}
+
+static int train_simd(int64_t N, int64_t ckpt_every) {
+#ifdef MVC_X86
+  return mvc_isa() == MVC_ISA_AVX2 && N <= SIMD_MAX_N && ckpt_every <= SIMD_MAX_CKPT;
+#else
+  (void)N;
+  (void)ckpt_every;
+  return 0;
+#endif
+}
+
 void mvc_scan_fwd_mt(const float *u, const float *dt, const float *A, const float *Bt,
                      const float *Ct, const float *h0, float *y, float *h_last, float *ckpt,
                      int64_t Bsz, int64_t D, int64_t L, int64_t N, int64_t ckpt_every,
                      int64_t n_threads) {
+  const int simd = train_simd(N, ckpt_every);
+  const int64_t groups = (D + 7) / 8;
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
   {
     int64_t lo, hi;
-    row_range(Bsz * D, &lo, &hi);
-    if (lo < hi) mvc_scan_fwd(u, dt, A, Bt, Ct, h0, y, h_last, ckpt, D, L, N, ckpt_every, lo, hi);
+    if (!simd) {
+      row_range(Bsz * D, &lo, &hi);
+      if (lo < hi)
+        mvc_scan_fwd(u, dt, A, Bt, Ct, h0, y, h_last, ckpt, D, L, N, ckpt_every, lo, hi);
+    } else {
+      row_range(Bsz * groups, &lo, &hi);
+      for (int64_t unit = lo; unit < hi; ++unit) {
+        const int64_t b = unit / groups, d0 = unit % groups * 8;
+        const int64_t row0 = b * D + d0;
+#ifdef MVC_X86
+        if (d0 + 8 <= D) {
+          scan_fwd_group8(u, dt, A, Bt, Ct, h0, y, h_last, ckpt, D, L, N, ckpt_every, row0);
+          continue;
+        }
+#endif
+        mvc_scan_fwd(u, dt, A, Bt, Ct, h0, y, h_last, ckpt, D, L, N, ckpt_every, row0,
+                     b * D + D);
+      }
+    }
   }
 }
 
@@ -574,16 +825,37 @@ void mvc_scan_bwd_mt(const float *u, const float *dt, const float *A, const floa
                      float *gu, float *gdt, float *gA_parts, float *gB_parts, float *gC_parts,
                      float *gh0, float *scratch, int64_t Bsz, int64_t D, int64_t L, int64_t N,
                      int64_t ckpt_every, int64_t n_threads) {
+  const int simd = train_simd(N, ckpt_every);
+  const int64_t groups = (D + 7) / 8;
 #pragma omp parallel num_threads(n_threads) if (n_threads > 1)
   {
     int64_t lo, hi, tid = 0;
 #ifdef _OPENMP
     tid = omp_get_thread_num();
 #endif
-    row_range(Bsz * D, &lo, &hi);
-    if (lo < hi)
-      mvc_scan_bwd(u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_parts + tid * D * N,
-                   gB_parts + tid * Bsz * L * N, gC_parts + tid * Bsz * L * N, gh0,
-                   scratch + tid * (ckpt_every + 1) * N, D, L, N, ckpt_every, lo, hi);
+    float *gA_t = gA_parts + tid * D * N;
+    float *gB_t = gB_parts + tid * Bsz * L * N, *gC_t = gC_parts + tid * Bsz * L * N;
+    float *work = scratch + tid * mvc_scan_bwd_scratch_floats(N, ckpt_every);
+    if (!simd) {
+      row_range(Bsz * D, &lo, &hi);
+      if (lo < hi)
+        mvc_scan_bwd(u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_t, gB_t, gC_t, gh0,
+                     work, D, L, N, ckpt_every, lo, hi);
+    } else {
+      row_range(Bsz * groups, &lo, &hi);
+      for (int64_t unit = lo; unit < hi; ++unit) {
+        const int64_t b = unit / groups, d0 = unit % groups * 8;
+        const int64_t row0 = b * D + d0;
+#ifdef MVC_X86
+        if (d0 + 8 <= D) {
+          scan_bwd_group8(u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_t, gB_t, gC_t,
+                          gh0, work, D, L, N, ckpt_every, row0);
+          continue;
+        }
+#endif
+        mvc_scan_bwd(u, dt, A, Bt, Ct, ckpt, gy, g_hlast, gu, gdt, gA_t, gB_t, gC_t, gh0,
+                     work, D, L, N, ckpt_every, row0, b * D + D);
+      }
+    }
   }
 }
