@@ -281,3 +281,19 @@ def test_t2s_bad_decode_options(text2speech):
 def test_duration_scale_must_be_positive(tiny_conf, scale):
     _raises(ValueError, r"duration_scale must be > 0", MVC, idim=IDIM, odim=80,
             **dict(tiny_conf, duration_scale=scale))
+
+
+def test_cached_viterbi_equals_espnet():
+    """The aligner's Viterbi (ESPnet's search, numba-cached) gives ESPnet's durations and
+    binarisation loss exactly."""
+    from espnet2.gan_tts.jets.alignments import viterbi_decode as espnet_viterbi
+
+    from espnet_mvc.tts.mvc.aligner import viterbi_decode
+
+    g = torch.Generator().manual_seed(0)
+    log_p = torch.log_softmax(torch.randn(3, 40, 12, generator=g), -1)
+    text_lengths, feats_lengths = torch.tensor([12, 7, 9]), torch.tensor([40, 33, 9])
+    ds, loss = viterbi_decode(log_p, text_lengths, feats_lengths)
+    want_ds, want_loss = espnet_viterbi(log_p, text_lengths, feats_lengths)
+    assert torch.equal(ds, want_ds) and torch.equal(loss, want_loss)
+    assert torch.equal(ds.sum(1).long(), feats_lengths)
