@@ -342,6 +342,38 @@ static inline MVC_AVX2 __m256 exp2neg256(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23)));
 }
 
+/* One time step of the recurrence for 8 channels (lane = channel), shared by the fused
+ * inference scan and the training forward: for each state n,
+ *   h[n] = 2^(dt * a[n]) * h[n] + xv * B[n]   (a = A log2(e) <= 0, so 2^(dt a) = exp(dt A))
+ * and the return value is acc0 + sum_n C[n] * h[n]. h and a hold N vectors of 8 lanes; xv is
+ * dt * u. Two accumulators keep the FMA chains independent. */
+static inline MVC_AVX2 __m256 state_step8(__m256 dt, __m256 xv, const float *a, float *h,
+                                          const float *B, const float *C, int64_t N,
+                                          __m256 acc0) {
+  __m256 acc1 = _mm256_setzero_ps();
+  int64_t n = 0;
+  for (; n + 2 <= N; n += 2) {
+    const __m256 a0 = exp2neg256(_mm256_mul_ps(dt, _mm256_load_ps(a + n * 8)));
+    const __m256 a1 = exp2neg256(_mm256_mul_ps(dt, _mm256_load_ps(a + n * 8 + 8)));
+    const __m256 h0 = _mm256_fmadd_ps(a0, _mm256_load_ps(h + n * 8),
+                                      _mm256_mul_ps(xv, _mm256_broadcast_ss(B + n)));
+    const __m256 h1 = _mm256_fmadd_ps(a1, _mm256_load_ps(h + n * 8 + 8),
+                                      _mm256_mul_ps(xv, _mm256_broadcast_ss(B + n + 1)));
+    _mm256_store_ps(h + n * 8, h0);
+    _mm256_store_ps(h + n * 8 + 8, h1);
+    acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(C + n), h0, acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(C + n + 1), h1, acc1);
+  }
+  for (; n < N; ++n) {
+    const __m256 av = exp2neg256(_mm256_mul_ps(dt, _mm256_load_ps(a + n * 8)));
+    const __m256 hv = _mm256_fmadd_ps(av, _mm256_load_ps(h + n * 8),
+                                      _mm256_mul_ps(xv, _mm256_broadcast_ss(B + n)));
+    _mm256_store_ps(h + n * 8, hv);
+    acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(C + n), hv, acc0);
+  }
+  return _mm256_add_ps(acc0, acc1);
+}
+
 static MVC_AVX2 void conv_silu_range_avx2(const float *x, int64_t sx, const float *prefix,
                                           const float *wT, const float *bias, float *out,
                                           int64_t L, int64_t Di, int64_t K, int64_t reverse,
@@ -436,30 +468,9 @@ static MVC_AVX2 void scan_fused_range_avx2(const float *u, const float *x_dbl, i
       const float *aj = al + j * N * 8;
       float *hj = hl + j * N * 8;
       const __m256 dt = _mm256_load_ps(dtl + j * 8), xv = _mm256_load_ps(xl + j * 8);
-      __m256 acc0 = _mm256_mul_ps(_mm256_loadu_ps(Dskip + d), _mm256_loadu_ps(ut + d));
-      __m256 acc1 = _mm256_setzero_ps();
-      int64_t n = 0;
-      for (; n + 2 <= N; n += 2) {
-        const __m256 a0 = exp2neg256(_mm256_mul_ps(dt, _mm256_load_ps(aj + n * 8)));
-        const __m256 a1 = exp2neg256(_mm256_mul_ps(dt, _mm256_load_ps(aj + n * 8 + 8)));
-        const __m256 h0 = _mm256_fmadd_ps(a0, _mm256_load_ps(hj + n * 8),
-                                          _mm256_mul_ps(xv, _mm256_broadcast_ss(Bt + n)));
-        const __m256 h1 = _mm256_fmadd_ps(a1, _mm256_load_ps(hj + n * 8 + 8),
-                                          _mm256_mul_ps(xv, _mm256_broadcast_ss(Bt + n + 1)));
-        _mm256_store_ps(hj + n * 8, h0);
-        _mm256_store_ps(hj + n * 8 + 8, h1);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(Ct + n), h0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(Ct + n + 1), h1, acc1);
-      }
-      for (; n < N; ++n) {
-        const __m256 a = exp2neg256(_mm256_mul_ps(dt, _mm256_load_ps(aj + n * 8)));
-        const __m256 hv = _mm256_fmadd_ps(a, _mm256_load_ps(hj + n * 8),
-                                          _mm256_mul_ps(xv, _mm256_broadcast_ss(Bt + n)));
-        _mm256_store_ps(hj + n * 8, hv);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(Ct + n), hv, acc0);
-      }
-      _mm256_storeu_ps(yt + d, _mm256_mul_ps(_mm256_add_ps(acc0, acc1),
-                                             silu256(_mm256_loadu_ps(zt + d))));
+      const __m256 skip = _mm256_mul_ps(_mm256_loadu_ps(Dskip + d), _mm256_loadu_ps(ut + d));
+      const __m256 yv = state_step8(dt, xv, aj, hj, Bt, Ct, N, skip);
+      _mm256_storeu_ps(yt + d, _mm256_mul_ps(yv, silu256(_mm256_loadu_ps(zt + d))));
     }
   }
   for (int64_t j = 0; j < nv; ++j)
@@ -562,28 +573,8 @@ static MVC_AVX2 void scan_fwd_group8(const float *u, const float *dt, const floa
       const __m256 s = _mm256_load_ps(db + k * 8);
       const __m256 xv = _mm256_mul_ps(s, _mm256_load_ps(ub + k * 8));
       const float *B_t = B_b + t * N, *C_t = C_b + t * N;
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      int64_t n = 0;
-      for (; n + 2 <= N; n += 2) {
-        const __m256 a0 = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8)));
-        const __m256 a1 = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8 + 8)));
-        const __m256 h0v = _mm256_fmadd_ps(a0, _mm256_load_ps(hl + n * 8),
-                                           _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n)));
-        const __m256 h1v = _mm256_fmadd_ps(a1, _mm256_load_ps(hl + n * 8 + 8),
-                                           _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n + 1)));
-        _mm256_store_ps(hl + n * 8, h0v);
-        _mm256_store_ps(hl + n * 8 + 8, h1v);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(C_t + n), h0v, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(C_t + n + 1), h1v, acc1);
-      }
-      for (; n < N; ++n) {
-        const __m256 a = exp2neg256(_mm256_mul_ps(s, _mm256_load_ps(al + n * 8)));
-        const __m256 hv = _mm256_fmadd_ps(a, _mm256_load_ps(hl + n * 8),
-                                          _mm256_mul_ps(xv, _mm256_broadcast_ss(B_t + n)));
-        _mm256_store_ps(hl + n * 8, hv);
-        acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(C_t + n), hv, acc0);
-      }
-      _mm256_store_ps(yb + k * 8, _mm256_add_ps(acc0, acc1));
+      _mm256_store_ps(yb + k * 8,
+                      state_step8(s, xv, al, hl, B_t, C_t, N, _mm256_setzero_ps()));
     }
     scatter8(yb, L, t0, nt, y + row0 * L);
   }
