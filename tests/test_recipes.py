@@ -465,6 +465,35 @@ def _fake_stats(path: Path, dim: int):
     np.savez(path, count=np.array(100.0), sum=np.zeros(dim), sum_square=np.full(dim, 100.0))
 
 
+def random_weight_exp(system: str, tmp: Path, symbols, name: str = "exp") -> Path:
+    """A randomly initialised (seed 0) exp dir of mini_espeak's ``train_<system>.yaml`` as the
+    recipe's trainer writes it: ``config.yaml`` + ``model.pth``, with faked global_mvn
+    statistics and the token list ``<blank> <unk> *symbols <sos/eos>``."""
+    import torch
+    import yaml
+    from espnet2.tasks.gan_tts import GANTTSTask
+    from espnet2.tasks.tts import TTSTask
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *symbols, "<sos/eos>"]) + "\n")
+    for stats, dim in (("feats", 80), ("pitch", 1), ("energy", 1)):
+        _fake_stats(tmp / f"{stats}_stats.npz", dim)
+    task, args = dry_run_args(f"mini_espeak/tts1/conf/tuning/train_{system}.yaml", tmp)
+    del args[args.index("--dry_run"):args.index("--dry_run") + 2]
+    args += ["--train_data_path_and_name_and_type", "x,text,text",
+             "--valid_data_path_and_name_and_type", "x,text,text",
+             "--train_shape_file", "x", "--valid_shape_file", "x"]
+    task = GANTTSTask if task == "gan_tts" else TTSTask
+    targs = task.get_parser().parse_args(args)
+    torch.manual_seed(0)
+    model = task.build_model(targs)
+    exp = tmp / name
+    exp.mkdir()
+    torch.save(model.state_dict(), exp / "model.pth")
+    (exp / "config.yaml").write_text(yaml.safe_dump(vars(targs)))
+    return exp
+
+
 def dry_run_args(config: str, tmp: Path):
     """(task, argv) as tts.sh would run the trainer for this config, plus --dry_run true."""
     import yaml
@@ -595,31 +624,14 @@ def test_stage8_timing_of_baselines_reaches_the_score(system, tmp_path):
     import json
 
     import torch
-    import yaml
-    from espnet2.tasks.gan_tts import GANTTSTask
 
     from espnet_mvc.bin import score, tts_inference
     from espnet_mvc.recipe import datadir
 
-    (tmp_path / "tokens.txt").write_text(
-        "\n".join(["<blank>", "<unk>"] + [f"p{i}" for i in range(60)] + ["<sos/eos>"]) + "\n")
-    for n, dim in (("feats", 80), ("pitch", 1), ("energy", 1)):
-        _fake_stats(tmp_path / f"{n}_stats.npz", dim)
-    _, args = dry_run_args(f"mini_espeak/tts1/conf/tuning/train_{system}.yaml", tmp_path)
-    del args[args.index("--dry_run"):args.index("--dry_run") + 2]
-    args += ["--train_data_path_and_name_and_type", "x,text,text",
-             "--valid_data_path_and_name_and_type", "x,text,text",
-             "--train_shape_file", "x", "--valid_shape_file", "x"]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        targs = GANTTSTask.get_parser().parse_args(args)
-        torch.manual_seed(0)
-        model = GANTTSTask.build_model(targs)
-        exp = tmp_path / "exp"
-        exp.mkdir()
-        torch.save(model.state_dict(), exp / "model.pth")
-        (exp / "config.yaml").write_text(yaml.safe_dump(vars(targs)))
+        exp = random_weight_exp(system, tmp_path, [f"p{i}" for i in range(60)])
         data = tmp_path / "data"
         data.mkdir()
         utts = {"u1": "p3 p4 p5 p6 p7 p8", "u2": "p10 p11 p12", "u3": "p20 p21 p22 p23 p24 p25 p26 p27"}

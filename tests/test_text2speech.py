@@ -20,14 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from espnet_mvc.api import MVCSynthesizer, safe_unpack
 from espnet_mvc.checkpoints import safe_checkpoint_loading
 from espnet_mvc.text.espeak import phonemize
 from espnet_mvc.text2speech import MVCText2Speech, fast_path_blocker, load_text2speech
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
-from test_recipes import _fake_stats, dry_run_args
+from test_recipes import random_weight_exp
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "espnet_mvc" / "pretrained" / "kokoro_en_mvc"
@@ -38,27 +37,7 @@ def build_exp(system: str, tmp: Path) -> Path:
     """A randomly initialised exp dir of mini_espeak's ``train_<system>.yaml`` (as the
     recipe's trainer writes it: config.yaml + weights, with global_mvn statistics), its
     tokens the English espeak phonemes of :data:`TEXT`, and ``lang2lid`` / ``spk2sid``."""
-    from espnet2.tasks.gan_tts import GANTTSTask
-    from espnet2.tasks.tts import TTSTask
-
-    tmp.mkdir(parents=True, exist_ok=True)
-    phones = sorted(set(phonemize(TEXT, "en")))
-    (tmp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *phones, "<sos/eos>"]) + "\n")
-    for name, dim in (("feats", 80), ("pitch", 1), ("energy", 1)):
-        _fake_stats(tmp / f"{name}_stats.npz", dim)
-    task, args = dry_run_args(f"mini_espeak/tts1/conf/tuning/train_{system}.yaml", tmp)
-    del args[args.index("--dry_run"):args.index("--dry_run") + 2]
-    args += ["--train_data_path_and_name_and_type", "x,text,text",
-             "--valid_data_path_and_name_and_type", "x,text,text",
-             "--train_shape_file", "x", "--valid_shape_file", "x"]
-    task = GANTTSTask if task == "gan_tts" else TTSTask
-    targs = task.get_parser().parse_args(args)
-    torch.manual_seed(0)
-    model = task.build_model(targs)
-    exp = tmp / f"exp_{system}"
-    exp.mkdir()
-    torch.save(model.state_dict(), exp / "model.pth")
-    (exp / "config.yaml").write_text(yaml.safe_dump(vars(targs)))
+    exp = random_weight_exp(system, tmp, sorted(set(phonemize(TEXT, "en"))), f"exp_{system}")
     (exp / "lang2lid").write_text("en 1\nes 2\n")
     (exp / "spk2sid").write_text("spk1 1\n")
     return exp
