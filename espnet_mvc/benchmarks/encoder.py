@@ -84,7 +84,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from espnet_mvc.benchmarks.machine import cpu_capability
+from espnet_mvc.benchmarks.machine import cpu_capability, load_average
 
 FULL_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
 QUICK_LENGTHS = [64, 128, 256, 512, 1024]
@@ -430,11 +430,7 @@ def main(argv=None) -> int:
             f"OMP_WAIT_POLICY={omp}"
             f"{' tiny' if args.tiny else ''}")
     print(f"# cpu_capability: {cpu_capability()}")
-    try:
-        print(f"# cpus={os.cpu_count()} loadavg(start)="
-              + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    except OSError:
-        pass
+    print(f"# cpus={os.cpu_count()} loadavg(start)={load_average()}")
     try:
         if threads > 1 and os.getloadavg()[0] > (os.cpu_count() or 1):
             print(f"# WARNING: load average {os.getloadavg()[0]:.1f} > {os.cpu_count()} cpus: "
@@ -520,11 +516,7 @@ def main(argv=None) -> int:
     scaling = _ratio(_point(results, "mvc", hi) and _point(results, "mvc", hi)["wall_s"],
                      _point(results, "mvc", lo) and _point(results, "mvc", lo)["wall_s"])
 
-    load_end = ""
-    try:
-        load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        pass
+    load_end = load_average()
     summary = dict(
         ref_T=ref_t, hi_T=hi, lo_T=lo, speedup_vs_styletts2=speedup,
         speedup_vs_styletts2_cpu_time=speedup_cpu, speedup_vs_styletts2_min_wall=speedup_min, peakmem_ratio_vs_styletts2=memratio,
