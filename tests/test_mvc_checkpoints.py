@@ -174,6 +174,13 @@ def test_interrupted_training_resumes_from_the_saved_epoch(interrupted, data, mo
     assert _adam_steps(state) == {float(2 * ITERS)}
     assert (out / "2epoch.pth").is_file() and (out / "valid.loss.ave_2best.pth").is_file()
 
+    # the CPU ledger: epoch 2's count goes on from epoch 1's, across the two processes' runs
+    from espnet_mvc.cpu_ledger import epoch_cpu_seconds, read_ledger
+
+    cpu = epoch_cpu_seconds(out)
+    assert sorted(cpu) == [1, 2] and 0 < cpu[1] < cpu[2]
+    assert [r["start_epoch"] for r in read_ledger(out)["runs"]] == [0, 1]
+
 
 def test_resume_refuses_checkpoint_that_runs_code(interrupted, data, tmp_path):
     from espnet_mvc.bin import tts_train
