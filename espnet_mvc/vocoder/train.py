@@ -28,7 +28,8 @@ Losses (weights are options; defaults):
   weight ``--lambda-stft`` 1 (mel 45 : STFT 1, as in HiFi-GAN's 45 : adversarial ~1).
 * from ``--gan-start-step`` (default: never): a multi-resolution spectrogram discriminator
   (UnivNet's MRD, 2-D convs over magnitude spectrograms at the three resolutions above),
-  hinge loss (``--lambda-adv`` 1) and feature matching (``--lambda-fm`` 2).
+  hinge loss (``--lambda-adv`` 1) and feature matching (``--lambda-fm`` 2); its width is
+  ``--disc-channels`` (32; 16 makes a CPU step about 3x cheaper).
 
 Optimisation: AdamW (betas 0.8, 0.99), learning rate ``lr * lr_decay ** step`` (no warm-up;
 computed from the step, so resuming continues the same schedule), gradient norm clipping.
@@ -120,6 +121,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--mel-floor", type=float, default=-5.0, help="log-mel floor in the loss")
     g.add_argument(
         "--gan-start-step", type=int, default=None, help="add the GAN losses from this step"
+    )
+    g.add_argument(
+        "--disc-channels", type=int, default=32, help="conv channels of the discriminator"
     )
     g.add_argument("--max-steps", type=int, default=None)
     g.add_argument("--max-cpu-seconds", type=float, default=None)
@@ -349,11 +353,21 @@ class SpectrogramDiscriminator(nn.Module):
 
 
 class MultiResolutionDiscriminator(nn.Module):
-    """One :class:`SpectrogramDiscriminator` per STFT resolution."""
+    """One :class:`SpectrogramDiscriminator` per STFT resolution.
 
-    def __init__(self, resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS):
+    Args:
+        resolutions: (n_fft, hop, win_length) of each STFT.
+        channels (int): Conv channels of each discriminator. Its cost grows with the square:
+            on one CPU thread a step at batch 8 x 0.4 s takes 6.7 s at 32 and 2.3 s at 16.
+    """
+
+    def __init__(
+        self, resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS, channels: int = 32
+    ):
         super().__init__()
-        self.discriminators = nn.ModuleList(SpectrogramDiscriminator(r) for r in resolutions)
+        self.discriminators = nn.ModuleList(
+            SpectrogramDiscriminator(r, channels) for r in resolutions
+        )
 
     def forward(self, wav: torch.Tensor) -> List[Tuple[torch.Tensor, List[torch.Tensor]]]:
         """(logits, feature maps) of each resolution for a waveform (B, L)."""
@@ -491,7 +505,7 @@ def train(args: argparse.Namespace) -> dict:
         generator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
     )
     use_gan = args.gan_start_step is not None
-    discriminator = MultiResolutionDiscriminator() if use_gan else None
+    discriminator = MultiResolutionDiscriminator(channels=args.disc_channels) if use_gan else None
     opt_d = (
         torch.optim.AdamW(
             discriminator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
