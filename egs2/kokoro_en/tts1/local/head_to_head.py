@@ -1,0 +1,466 @@
+#!/usr/bin/env python3
+"""Helpers of local/head_to_head.sh: the training budget in CPU seconds, and the report.
+
+    head_to_head.py next-max-epoch EXP BUDGET    # --max_epoch of the next training round (0: spent)
+    head_to_head.py epoch-at EXP BUDGET [--fraction F] [--describe]
+    head_to_head.py real-ref EXP EPOCH VOCODER OUT_JSON   # MVC cloning a recorded voice
+    head_to_head.py report --h2h-dir exp_h2h --systems mvc vits jets --budget B ...
+
+EXP is an ESPnet training output dir with the CPU ledger ``cpu_seconds.json``
+(:mod:`espnet_mvc.cpu_ledger`): cumulative training CPU seconds at the end of each epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from espnet_mvc.cpu_ledger import epoch_cpu_seconds
+
+CALIBRATION_EPOCHS = 2  # the first round, which measures the CPU seconds per epoch
+SETS = ("test", "test_zeroshot")
+# summary.json metric -> (table heading, decimals, better)
+METRICS = {
+    "wer": ("WER %", 1, "lower"), "cer": ("CER %", 1, "lower"), "mcd": ("MCD dB", 2, "lower"),
+    "f0rmse": ("log-F0 RMSE", 3, "lower"), "dnsmos": ("DNSMOS", 2, "higher"),
+    "pesq": ("PESQ", 2, "higher"), "stoi": ("STOI", 3, "higher"),
+    "spksim": ("spk sim", 3, "higher"), "rtf": ("RTF", 3, "lower"),
+}
+NO_CLONING = ("n/a: ESPnet {name} picks a voice by speaker id (--use_sid true) and has no "
+              "reference encoder, so it cannot speak in a voice it was not trained on")
+SYSTEM_NAMES = {"mvc": "MVC", "vits": "VITS", "jets": "JETS"}
+# the real recorded reference: a CMU ARCTIC utterance that pysptk ships (16 kHz)
+REAL_REF = "pysptk/example_audio_data/arctic_a0007.wav"
+
+
+def _known_ledger(exp: Path) -> Dict[int, float]:
+    cpu = epoch_cpu_seconds(exp)
+    unknown = sorted(e for e, v in cpu.items() if v is None)
+    if unknown:
+        raise SystemExit(
+            f"error: {exp}/cpu_seconds.json has no CPU count for epochs {unknown} (trained "
+            "before the ledger, or resumed from such an epoch): retrain that system from "
+            "scratch for a budgeted comparison")
+    return cpu
+
+
+def next_max_epoch(exp: Path, budget: float) -> int:
+    """The ``--max_epoch`` that should spend the rest of ``budget``; 0 once it is spent.
+
+    The first round trains :data:`CALIBRATION_EPOCHS`; each later one adds the epochs the
+    remaining budget buys at the mean CPU seconds per epoch so far.
+    """
+    cpu = _known_ledger(exp) if (exp / "cpu_seconds.json").exists() else {}
+    if not cpu:
+        return CALIBRATION_EPOCHS
+    last = max(cpu)
+    if cpu[last] >= budget:
+        return 0
+    per_epoch = cpu[last] / last
+    return last + max(1, math.ceil((budget - cpu[last]) / per_epoch))
+
+
+def epoch_at(exp: Path, seconds: float) -> Optional[int]:
+    """The last epoch whose cumulative training CPU seconds are within ``seconds``."""
+    cpu = _known_ledger(exp)
+    within = [e for e, v in cpu.items() if v <= seconds]
+    return max(within) if within else None
+
+
+# ---------------------------------------------------------------------------------------
+# what a system's experiment dir holds
+
+
+def system_exp(h2h_dir: Path, system: str) -> Path:
+    """``<h2h_dir>/<system>/tts_train_*`` (exactly one)."""
+    found = sorted(p for p in (h2h_dir / system).glob("tts_train_*") if p.is_dir())
+    if len(found) != 1:
+        raise SystemExit(f"error: expected one {h2h_dir}/{system}/tts_train_* dir, found "
+                         f"{[str(p) for p in found] or 'none'} (local/head_to_head.sh --stage 2)")
+    return found[0]
+
+
+def iters_per_epoch(exp: Path) -> int:
+    import yaml
+
+    with open(exp / "config.yaml", encoding="utf-8") as f:
+        return int(yaml.safe_load(f)["num_iters_per_epoch"])
+
+
+_RESULTS = re.compile(r"(\d+)epoch results: \[train\] (.*?), \[valid\] (.*?)(?:, \[|$)")
+
+
+def valid_curve(exp: Path) -> Dict[int, Dict[str, float]]:
+    """Per-epoch validation statistics from ESPnet's ``train.log`` (the last run's line of
+    an epoch wins: a resumed run may repeat an epoch that was not saved)."""
+    out: Dict[int, Dict[str, float]] = {}
+    for line in (exp / "train.log").read_text(encoding="utf-8", errors="replace").splitlines():
+        m = _RESULTS.search(line)
+        if not m:
+            continue
+        stats = {}
+        for item in m.group(3).split(", "):
+            k, _, v = item.partition("=")
+            try:
+                stats[k] = float(v)
+            except ValueError:
+                pass
+        out[int(m.group(1))] = stats
+    return out
+
+
+VALID_LOSS_KEY = {"mvc": "loss", "vits": "generator_mel_loss", "jets": "generator_g_mel_loss"}
+
+
+def inference_parameters(exp: Path, epoch: int, vocoder: Optional[Path]) -> Dict[str, int]:
+    """Parameters used at synthesis: the generator of the GAN systems (not the
+    discriminators), MVC without its training-only aligner, plus MVC's separate vocoder."""
+    import torch
+
+    state = torch.load(exp / f"{epoch}epoch.pth", map_location="cpu", weights_only=True)
+    skip = ("feats_extract.", "normalize.", "pitch_normalize.", "energy_normalize.",
+            "tts.aligner.", "tts.discriminator.")
+    acoustic = sum(v.numel() for k, v in state.items() if not k.startswith(skip))
+    out = {"acoustic": int(acoustic), "vocoder": 0}
+    if vocoder is not None:
+        out["vocoder"] = int(sum(v.numel() for v in torch.load(
+            vocoder, map_location="cpu", weights_only=True).values()))
+    out["total"] = out["acoustic"] + out["vocoder"]
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# MVC cloning a real recorded voice
+
+
+def real_ref(exp: Path, epoch: int, vocoder: Path, dumpdir: Path, out_json: Path) -> dict:
+    """MVC speaks the test sentences in the voice of a recorded CMU ARCTIC clip.
+
+    Scores: WER/CER (Whisper), similarity to the clip, and its margin over the similarity
+    to the corpus's unseen-voice references (does it sound like the recorded speaker rather
+    than like the synthetic voices it knows?).
+    """
+    import importlib.util
+
+    import numpy as np
+    import soundfile as sf
+
+    from espnet_mvc.api import MVCSynthesizer
+    from espnet_mvc.metrics.asr import WhisperASR, error_counts, wer_cer
+    from espnet_mvc.metrics.audio import load_wav
+    from espnet_mvc.metrics.speaker import embed
+
+    ref = Path(importlib.util.find_spec("pysptk").origin).parent.parent / REAL_REF
+    if not ref.is_file():
+        raise SystemExit(f"error: the CMU ARCTIC clip {ref} is missing (pip install pysptk)")
+    texts = dict(line.split(maxsplit=1) for line in
+                 (dumpdir / "raw" / "test" / "text").read_text(encoding="utf-8").splitlines())
+    tts = MVCSynthesizer(exp / "config.yaml", exp / f"{epoch}epoch.pth",
+                         vocoder_file=str(vocoder), vocoder_config=str(vocoder.with_suffix(".yaml")))
+    asr = WhisperASR()
+
+    def unit(e):
+        return e / np.linalg.norm(e)
+
+    x, fs = load_wav(ref)
+    ref_emb = unit(embed(x, fs)[0])
+    corpus = sorted(set((dumpdir / "raw" / "test_zeroshot" / "ref.scp").read_text().split()[1::2]))
+    corpus_emb = [unit(embed(*load_wav(p))[0]) for p in corpus]
+    wav_dir = out_json.parent / "wav"
+    wav_dir.mkdir(parents=True, exist_ok=True)
+    errors, own, others = [], [], []
+    for utt, text in sorted(texts.items()):
+        out = tts.synthesize(text, ref=str(ref))
+        sf.write(wav_dir / f"{utt}.wav", out.wav, out.fs)
+        errors.append(error_counts(text, asr.transcribe(out.wav, out.fs, "en")))
+        e = unit(embed(out.wav, out.fs)[0])
+        own.append(float(e @ ref_emb))
+        others.append(float(np.mean([e @ c for c in corpus_emb])))
+    scores = wer_cer(errors)
+    result = dict(reference=f"CMU ARCTIC {ref.name} (pysptk's example audio, {fs} Hz, "
+                            f"{len(x) / fs:.2f} s)",
+                  n=len(texts), wer=scores["wer"], cer=scores["cer"],
+                  spksim_to_reference=float(np.mean(own)),
+                  spksim_to_corpus_unseen_references=float(np.mean(others)),
+                  spksim_margin=float(np.mean(own) - np.mean(others)), epoch=epoch)
+    out_json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# the report: results/head_to_head.json, RESULTS.md, figures
+
+
+def decode_tag(budget: float, fraction: float) -> str:
+    """The decode dir of a budget point, named by its CPU seconds (as head_to_head.sh does)."""
+    return f"decode_h2h_{int(budget * fraction)}s"
+
+
+def _summary(decode: Path, dset: str) -> Optional[dict]:
+    path = decode / dset / "scores" / "summary.json"
+    if not path.exists():
+        return None
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return {k: summary["metrics"][k]["mean"] for k in METRICS if k in summary["metrics"]}
+
+
+def _zeroshot_margin(decode: Path, dumpdir: Path) -> Optional[float]:
+    """Mean over unseen-voice items of sim(own reference) - mean sim(other references)."""
+    import numpy as np
+
+    from espnet_mvc.metrics.audio import load_wav
+    from espnet_mvc.metrics.speaker import embed
+
+    wav_scp = decode / "test_zeroshot" / "wav.scp"
+    if not wav_scp.exists():
+        return None
+    refs = dict(line.split(maxsplit=1) for line in
+                (dumpdir / "raw" / "test_zeroshot" / "ref.scp").read_text().splitlines())
+    spk = dict(line.split(maxsplit=1) for line in
+               (dumpdir / "raw" / "test_zeroshot" / "utt2spk").read_text().splitlines())
+    ref_of_spk = {spk[u]: refs[u] for u in sorted(refs)}
+    emb = {s: embed(*load_wav(p))[0] for s, p in sorted(ref_of_spk.items())}
+    emb = {s: e / np.linalg.norm(e) for s, e in emb.items()}
+    margins = []
+    for line in wav_scp.read_text().splitlines():
+        utt, path = line.split(maxsplit=1)
+        e = embed(*load_wav(path))[0]
+        e = e / np.linalg.norm(e)
+        own = float(e @ emb[spk[utt]])
+        margins.append(own - float(np.mean([e @ v for s, v in emb.items() if s != spk[utt]])))
+    return float(np.mean(margins)) if margins else None
+
+
+def collect(args) -> dict:
+    """Everything measured, per system and budget point (the JSON's content)."""
+    import time
+
+    from espnet_mvc.benchmarks.machine import cpu_capability
+
+    out = dict(budget_cpu_seconds=args.budget, points=args.points, systems={},
+               machine=cpu_capability(), written=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    for s in args.systems:
+        exp = system_exp(args.h2h_dir, s)
+        cpu = _known_ledger(exp)
+        iters = iters_per_epoch(exp)
+        curve = valid_curve(exp)
+        key = VALID_LOSS_KEY.get(s, "loss")
+        entry = dict(name=SYSTEM_NAMES.get(s, s), exp=str(exp), points={},
+                     curve=[dict(epoch=e, steps=e * iters, cpu_seconds=cpu[e],
+                                 valid_loss=curve[e].get(key))
+                            for e in sorted(cpu) if e in curve],
+                     valid_loss_key=key)
+        vocoder = Path(args.vocoder_file) if s == "mvc" else None
+        for p in args.points:
+            epoch = epoch_at(exp, args.budget * p)
+            if epoch is None:
+                continue
+            decode = exp / decode_tag(args.budget, p)
+            point = dict(epoch=epoch, steps=epoch * iters, train_cpu_seconds=cpu[epoch],
+                         parameters=inference_parameters(exp, epoch, vocoder), sets={})
+            for dset in SETS:
+                point["sets"][dset] = _summary(decode, dset)
+            if s == "mvc":
+                point["sets"]["test_zeroshot_margin"] = _zeroshot_margin(decode, args.dumpdir)
+                rr = decode / "real_ref" / "summary.json"
+                point["real_reference"] = (json.loads(rr.read_text()) if rr.exists() else None)
+            else:
+                point["sets"]["test_zeroshot"] = NO_CLONING.format(name=entry["name"])
+                point["real_reference"] = NO_CLONING.format(name=entry["name"])
+            entry["points"][f"{p:g}"] = point
+        out["systems"][s] = entry
+    return out
+
+
+def _fmt(v, decimals: int) -> str:
+    return "-" if v is None else f"{v:.{decimals}f}"
+
+
+def results_markdown(res: dict, figures: List[str]) -> str:
+    """RESULTS.md from the JSON (never edited by hand)."""
+    hours = res["budget_cpu_seconds"] / 3600
+    lines = [
+        "# Head to head: MVC vs ESPnet VITS vs ESPnet JETS on kokoro_en",
+        "",
+        "<!-- generated by local/head_to_head.py report from results/head_to_head.json; "
+        "do not edit -->",
+        "",
+        f"Each system trained for the same budget, **{hours:g} CPU-hours** of its training "
+        "process (one thread), on the same dump, token list and splits; it is scored at "
+        + ", ".join(f"{p:g}" for p in res["points"]) + " of the budget, with the epoch "
+        "whose cumulative training CPU time is the last within it.",
+        f"Machine: {res['machine']}.",
+        "",
+        "Reproduce: `local/head_to_head.sh --budget "
+        f"{res['budget_cpu_seconds']:g}` (stages 1-4); the tables and figures: "
+        "`local/head_to_head.sh --stage 4`.",
+        "",
+    ]
+    for dset, title in (("test", "Seen voices (test)"),
+                        ("test_zeroshot", "Unseen voices, zero-shot (test_zeroshot)")):
+        lines += [f"## {title}", ""]
+        head = ["system", "budget", "epoch", "steps", "train CPU s", "params (M)"]
+        head += [METRICS[k][0] for k in METRICS]
+        if dset == "test_zeroshot":
+            head.append("spk-sim margin")
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for s, e in res["systems"].items():
+            for p, pt in e["points"].items():
+                row = [e["name"], f"{float(p) * hours:g} h", str(pt["epoch"]), str(pt["steps"]),
+                       f"{pt['train_cpu_seconds']:.0f}",
+                       f"{pt['parameters']['total'] / 1e6:.2f}"]
+                sc = pt["sets"][dset]
+                if isinstance(sc, str):
+                    row += [sc] + [""] * (len(head) - len(row) - 1)
+                else:
+                    row += [_fmt((sc or {}).get(k), METRICS[k][1]) for k in METRICS]
+                    if dset == "test_zeroshot":
+                        row.append(_fmt(pt["sets"].get("test_zeroshot_margin"), 3))
+                lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    lines += ["## Cloning a real recorded voice", "",
+              "| system | budget | reference | WER % | CER % | sim to reference | "
+              "sim to corpus voices | margin |", "|---|---|---|---|---|---|---|---|"]
+    for s, e in res["systems"].items():
+        for p, pt in e["points"].items():
+            rr = pt["real_reference"]
+            if isinstance(rr, dict):
+                lines.append(f"| {e['name']} | {float(p) * hours:g} h | {rr['reference']} | "
+                             f"{rr['wer']:.1f} | {rr['cer']:.1f} | "
+                             f"{rr['spksim_to_reference']:.3f} | "
+                             f"{rr['spksim_to_corpus_unseen_references']:.3f} | "
+                             f"{rr['spksim_margin']:.3f} |")
+            else:
+                lines.append(f"| {e['name']} | {float(p) * hours:g} h | "
+                             f"{rr or 'not decoded'} | | | | | |")
+    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    return "\n".join(lines)
+
+
+def plot_curves(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    systems = list(res["systems"].items())
+    fig, axes = plt.subplots(1, len(systems), figsize=(4.2 * len(systems), 3.2))
+    for ax, (s, e) in zip(list(axes) if len(systems) > 1 else [axes], systems):
+        pts = [(c["cpu_seconds"] / 3600, c["valid_loss"]) for c in e["curve"]
+               if c["valid_loss"] is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker=".", lw=1)
+        for p in res["points"]:
+            ax.axvline(res["budget_cpu_seconds"] * p / 3600, color="0.7", ls="--", lw=0.8)
+        ax.set_title(e["name"])
+        ax.set_xlabel("training CPU hours")
+        ax.set_ylabel(f"validation {e['valid_loss_key']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_mels(res: dict, dumpdir: Path, utt: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from espnet_mvc.features import log_mel_fbank
+    from espnet_mvc.metrics.audio import load_wav
+
+    wavs = dict(line.split(maxsplit=1) for line in
+                (dumpdir / "raw" / "test" / "wav.scp").read_text().splitlines())
+    panels = [("recording", wavs[utt])]
+    for s, e in res["systems"].items():
+        wav = Path(e["exp"]) / decode_tag(res["budget_cpu_seconds"], max(res["points"])) \
+            / "test" / "wav" / f"{utt}.wav"
+        if wav.exists():
+            panels.append((e["name"], str(wav)))
+    fbank = log_mel_fbank(fs=24000, n_fft=1024, win_length=1024, hop_length=300, n_mels=80,
+                          fmin=0, fmax=12000)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.9 * len(panels)), squeeze=False)
+    for ax, (name, wav_path) in zip(axes[:, 0], panels):
+        x, fs = load_wav(wav_path)
+        if fs != 24000:
+            raise SystemExit(f"error: {wav_path} is {fs} Hz, not 24000")
+        mel, _ = fbank(torch.from_numpy(x).float()[None])
+        ax.imshow(mel[0].T.numpy(), origin="lower", aspect="auto", vmin=-5, cmap="magma")
+        ax.set_ylabel(name)
+        ax.set_xticks([])
+    axes[0, 0].set_title(f"log-mel of held-out {utt}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def report(args) -> dict:
+    """Write ``<results-dir>/head_to_head.json``, RESULTS.md and the figures beside it."""
+    res = collect(args)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / "head_to_head.json").write_text(
+        json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    figures = ["training_curves.png"]
+    plot_curves(res, args.results_dir / figures[0])
+    utts = sorted(line.split()[0] for line in
+                  (args.dumpdir / "raw" / "test" / "wav.scp").read_text().splitlines())
+    plot_mels(res, args.dumpdir, utts[0], args.results_dir / "mel_spectrograms.png")
+    figures.append("mel_spectrograms.png")
+    (args.results_dir / "RESULTS.md").write_text(results_markdown(res, figures),
+                                                 encoding="utf-8")
+    return res
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("next-max-epoch")
+    q.add_argument("exp", type=Path)
+    q.add_argument("budget", type=float)
+    q = sub.add_parser("epoch-at")
+    q.add_argument("exp", type=Path)
+    q.add_argument("budget", type=float)
+    q.add_argument("--fraction", type=float, default=1.0)
+    q.add_argument("--describe", action="store_true")
+    q = sub.add_parser("report")
+    q.add_argument("--h2h-dir", type=Path, required=True)
+    q.add_argument("--systems", nargs="+", required=True)
+    q.add_argument("--budget", type=float, required=True)
+    q.add_argument("--points", type=float, nargs="+", default=[0.5, 1.0])
+    q.add_argument("--dumpdir", type=Path, required=True)
+    q.add_argument("--results-dir", type=Path, default=Path("results"))
+    q.add_argument("--vocoder-file", type=Path, default=Path("exp_x/vocoder/vocoder.pth"))
+    q = sub.add_parser("real-ref")
+    q.add_argument("exp", type=Path)
+    q.add_argument("epoch", type=int)
+    q.add_argument("vocoder", type=Path)
+    q.add_argument("out_json", type=Path)
+    q.add_argument("--dumpdir", type=Path, required=True)
+    args = p.parse_args(argv)
+
+    if args.cmd == "next-max-epoch":
+        print(next_max_epoch(args.exp, args.budget))
+    elif args.cmd == "epoch-at":
+        seconds = args.budget * args.fraction
+        epoch = epoch_at(args.exp, seconds)
+        if epoch is None:
+            raise SystemExit(f"error: {args.exp}: no epoch ends within {seconds:.0f} CPU s "
+                             "(train first: local/head_to_head.sh --stage 2)")
+        cpu = epoch_cpu_seconds(args.exp)[epoch]
+        print(f"epoch {epoch}, {cpu:.0f} CPU s" if args.describe else epoch)
+    elif args.cmd == "real-ref":
+        print(json.dumps(real_ref(args.exp, args.epoch, args.vocoder, args.dumpdir,
+                                 args.out_json)))
+    else:
+        report(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# MVC vs ESPnet VITS vs ESPnet JETS at an equal training budget in CPU seconds, on this
+# recipe's data (same dump, token list, splits). Every stage is resumable: re-run the same
+# command after an interruption.
+#
+#   local/head_to_head.sh --budget 14400                 # stages 1-4
+#   local/head_to_head.sh --stage 3 --stop_stage 4       # decode/score/report what is trained
+#
+# 1 prepare  speaker ids (the baselines' --use_sid true; MVC reads a reference clip instead)
+#            and each system's stats: ./run.sh --model <s> --stage 3..6 --expdir ${h2h_dir}/<s>
+# 2 train    ./run.sh --model <s> --stage 7 in rounds: each round sets --max_epoch from the
+#            CPU seconds per epoch so far (<exp>/cpu_seconds.json, espnet_mvc.cpu_ledger) until
+#            the budget is spent; --jobs systems at a time, one thread each; every epoch is kept
+# 3 decode   stages 8-9 of each system with the epoch file at each budget point (the last
+#            epoch whose cumulative training CPU is within it): --points "0.5 1", into
+#            <exp>/decode_h2h_<CPU seconds>s/, so that a larger budget reuses earlier points
+# 4 report   results/head_to_head.json, RESULTS.md tables and figures (local/head_to_head.py)
+set -e -u -o pipefail
+. ./path.sh
+. ./scripts/utils/lib.sh
+
+python=python3
+stage=1
+stop_stage=4
+budget=14400           # training CPU seconds per system
+points="0.5 1"         # fractions of the budget at which each system is decoded and scored
+systems="mvc vits jets"
+jobs=2                 # systems trained at a time (each with one thread)
+h2h_dir=exp_h2h        # <h2h_dir>/<system>/ holds each system's stats, model and decodes
+datadir=data_x
+dumpdir=dump_x
+vocoder_file=exp_x/vocoder/vocoder.pth   # MVC's vocoder (VITS and JETS make waveforms)
+results_dir=results
+help_message="Usage: $0 [--stage 1] [--stop_stage 4] [--budget SECONDS] [--points \"0.5 1\"] [--systems \"mvc vits jets\"] [--jobs 2] [--h2h_dir exp_h2h] [--datadir data_x] [--dumpdir dump_x] [--vocoder_file PATH]"
+. ./scripts/utils/parse_options.sh
+
+run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+h2h_py() { "${python}" local/head_to_head.py "$@"; }
+common=(--datadir "${datadir}" --dumpdir "${dumpdir}" --nj 1)
+
+train_dir_of() {  # the system's ESPnet output dir (tts.sh's default tag)
+    echo "${h2h_dir}/$1/tts_train_$1$([ "$1" = mvc ] && echo _cpu)_raw_phn_kokoro_en"
+}
+
+if run_stage 1; then
+    log "Stage 1: speaker ids and per-system stats under ${h2h_dir}/"
+    need_file "${dumpdir}/raw/train/wav.scp" "run ./run.sh --stage 1 --stop-stage 5 first"
+    if [ ! -s "${dumpdir}/raw/train/utt2sid" ]; then
+        ./run.sh --model jets --stage 3 --stop-stage 4 --expdir "${h2h_dir}/jets" "${common[@]}"
+    fi
+    for s in ${systems}; do
+        stats=$(ls -d "${h2h_dir}/${s}"/tts_stats_raw_* 2>/dev/null | head -1 || true)
+        if [ -n "${stats}" ] && [ -s "${stats}/train/speech_shape" ]; then
+            log "  ${s}: stats exist (${stats})"
+            continue
+        fi
+        ./run.sh --model "${s}" --stage 6 --stop-stage 6 --expdir "${h2h_dir}/${s}" \
+            --write_collected_feats true "${common[@]}"
+    done
+fi
+
+train_to_budget() {  # train_to_budget <system>: rounds of stage 7 until the budget is spent
+    local s=$1 exp epochs
+    exp=$(train_dir_of "${s}")
+    while :; do
+        epochs=$(h2h_py next-max-epoch "${exp}" "${budget}")
+        [ "${epochs}" -gt 0 ] || break
+        log "  ${s}: training to epoch ${epochs} (budget ${budget} CPU s; ledger ${exp}/cpu_seconds.json)"
+        ./run.sh --model "${s}" --stage 7 --stop-stage 7 --expdir "${h2h_dir}/${s}" "${common[@]}" \
+            --train_args "--max_epoch ${epochs} --keep_nbest_models 100000" \
+            >"${h2h_dir}/${s}/train_rounds.log" 2>&1 \
+            || fail_with_log "${h2h_dir}/${s}/train_rounds.log" "training ${s} failed"
+    done
+    log "  ${s}: budget spent ($(h2h_py epoch-at "${exp}" "${budget}" --describe))"
+}
+
+if run_stage 2; then
+    log "Stage 2: train ${systems} to ${budget} CPU s each, ${jobs} at a time"
+    pids=()
+    for s in ${systems}; do
+        while [ "$(jobs -rp | wc -l)" -ge "${jobs}" ]; do wait -n || die "a training job failed"; done
+        train_to_budget "${s}" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "${p}" || die "a training job failed (see ${h2h_dir}/*/train_rounds.log)"; done
+fi
+
+if run_stage 3; then
+    log "Stage 3: decode and score each system at ${points} x ${budget} CPU s"
+    for s in ${systems}; do
+        exp=$(train_dir_of "${s}")
+        for p in ${points}; do
+            epoch=$(h2h_py epoch-at "${exp}" "${budget}" --fraction "${p}")
+            tag=decode_h2h_$(awk -v b="${budget}" -v p="${p}" 'BEGIN { printf "%d", b * p }')s
+            # VITS and JETS have no reference encoder: the unseen voices are MVC's alone
+            if [ "${s}" = mvc ]; then sets="test test_zeroshot"; else sets=test; fi
+            last_set=${sets##* }
+            if [ -s "${exp}/${tag}/${last_set}/scores/summary.json" ]; then
+                log "  ${s} @ ${p} x budget: scored (${exp}/${tag})"
+            else
+                _opts=()
+                [ "${s}" != mvc ] || _opts+=(--vocoder_file "${vocoder_file}")
+                log "  ${s} @ ${p} x budget: ${epoch}epoch.pth -> ${exp}/${tag}"
+                ./run.sh --model "${s}" --stage 8 --stop-stage 9 --expdir "${h2h_dir}/${s}" \
+                    "${common[@]}" --test_sets "${sets}" --inference_model "${epoch}epoch.pth" \
+                    --inference_tag "${tag}" "${_opts[@]}"
+            fi
+            if [ "${s}" = mvc ] && [ ! -s "${exp}/${tag}/real_ref/summary.json" ]; then
+                log "  ${s} @ ${p} x budget: cloning a recorded CMU ARCTIC voice -> ${exp}/${tag}/real_ref"
+                h2h_py real-ref "${exp}" "${epoch}" "${vocoder_file}" \
+                    "${exp}/${tag}/real_ref/summary.json" --dumpdir "${dumpdir}" >/dev/null
+            fi
+        done
+    done
+fi
+
+if run_stage 4; then
+    log "Stage 4: ${results_dir}/head_to_head.json, RESULTS.md and figures"
+    h2h_py report --h2h-dir "${h2h_dir}" --systems ${systems} --budget "${budget}" \
+        --points ${points} --dumpdir "${dumpdir}" --results-dir "${results_dir}" \
+        --vocoder-file "${vocoder_file}"
+fi
+log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -1,0 +1,135 @@
+"""The head-to-head driver's budget arithmetic and report (egs2/kokoro_en/tts1/local/
+head_to_head.py), on fake experiment dirs shaped as ESPnet and the scorer leave them."""
+
+import importlib.util
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+from conftest import REPO_ROOT
+
+from espnet_mvc.cpu_ledger import LEDGER_FILE
+
+RECIPE = REPO_ROOT / "egs2" / "kokoro_en" / "tts1"
+spec = importlib.util.spec_from_file_location("head_to_head", RECIPE / "local" / "head_to_head.py")
+h2h = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(h2h)
+
+# an ESPnet epoch-results line (MVC's, from a real run)
+RESULTS_LINE = (
+    "[vm] 2026-11-29 08:43:56,568 (trainer:394) INFO: {e}epoch results: [train] "
+    "iter_time=0.040, loss=0.242, train_time=1.923, time=3 minutes and 12.35 seconds, "
+    "total_count=6700, [valid] prior_loss=0.041, loss={v}, time=1.28 seconds, "
+    "total_count=201")
+
+
+def _ledger(exp, cpu):
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp / LEDGER_FILE).write_text(json.dumps(
+        {"epochs": {str(e): v for e, v in cpu.items()}, "runs": []}))
+
+
+def test_next_max_epoch_calibrates_then_spends_the_budget(tmp_path):
+    exp = tmp_path / "exp"
+    assert h2h.next_max_epoch(exp, 1000) == h2h.CALIBRATION_EPOCHS
+    _ledger(exp, {1: 110.0, 2: 200.0})
+    # 100 CPU s per epoch so far: 800 s left buy 8 more epochs
+    assert h2h.next_max_epoch(exp, 1000) == 10
+    assert h2h.next_max_epoch(exp, 230) == 3  # at least one more epoch
+    _ledger(exp, {1: 110.0, 2: 200.0, 3: 1001.0})
+    assert h2h.next_max_epoch(exp, 1000) == 0
+
+
+def test_epoch_at_is_the_last_epoch_within_the_budget(tmp_path):
+    exp = tmp_path / "exp"
+    _ledger(exp, {1: 110.0, 2: 200.0, 3: 310.0})
+    assert h2h.epoch_at(exp, 309.9) == 2
+    assert h2h.epoch_at(exp, 310.0) == 3
+    assert h2h.epoch_at(exp, 100.0) is None
+    assert h2h.main(["epoch-at", str(exp), "620", "--fraction", "0.5"]) == 0
+    with pytest.raises(SystemExit, match="no epoch ends within 50 CPU s"):
+        h2h.main(["epoch-at", str(exp), "100", "--fraction", "0.5"])
+
+
+def test_an_epoch_without_a_cpu_count_is_refused(tmp_path):
+    exp = tmp_path / "exp"
+    _ledger(exp, {5: None})
+    with pytest.raises(SystemExit, match=r"no CPU count for epochs \[5\]"):
+        h2h.next_max_epoch(exp, 1000)
+
+
+def test_valid_curve_reads_the_last_line_of_each_epoch(tmp_path):
+    (tmp_path / "train.log").write_text("\n".join([
+        RESULTS_LINE.format(e=1, v=0.9), "noise", RESULTS_LINE.format(e=2, v=0.7),
+        RESULTS_LINE.format(e=2, v=0.6)]) + "\n")
+    curve = h2h.valid_curve(tmp_path)
+    assert sorted(curve) == [1, 2]
+    assert curve[1]["loss"] == 0.9 and curve[2]["loss"] == 0.6 and curve[2]["prior_loss"] == 0.041
+
+
+def _fake_system(h2h_dir, system, budget, points, dumpdir, params):
+    exp = h2h_dir / system / f"tts_train_{system}_raw_phn_kokoro_en"
+    exp.mkdir(parents=True)
+    (exp / "config.yaml").write_text(yaml.safe_dump({"num_iters_per_epoch": 50}))
+    cpu = {e: 100.0 * e for e in range(1, 11)}
+    _ledger(exp, cpu)
+    (exp / "train.log").write_text("\n".join(
+        RESULTS_LINE.format(e=e, v=1.0 / e) for e in cpu).replace(
+            "loss=", "loss=" if system == "mvc" else f"{h2h.VALID_LOSS_KEY[system]}=") + "\n")
+    for e in cpu:
+        state = {"tts.generator.w": torch.zeros(params), "tts.discriminator.w": torch.zeros(7),
+                 "tts.aligner.w": torch.zeros(5), "normalize.mean": torch.zeros(80)}
+        torch.save(state, exp / f"{e}epoch.pth")
+    wav = np.sin(2 * np.pi * 220 * np.arange(24000) / 24000).astype(np.float32) * 0.3
+    for p in points:
+        dec = exp / h2h.decode_tag(budget, p)
+        sets = ["test"] + (["test_zeroshot"] if system == "mvc" else [])
+        for dset in sets:
+            (dec / dset / "scores").mkdir(parents=True)
+            metrics = {k: {"mean": float(i) + p} for i, k in enumerate(h2h.METRICS)}
+            (dec / dset / "scores" / "summary.json").write_text(json.dumps({"metrics": metrics}))
+            (dec / dset / "wav").mkdir()
+            sf.write(dec / dset / "wav" / "a_ts0000.wav", wav, 24000)
+    return exp
+
+
+def test_report_writes_the_json_tables_and_figures(tmp_path):
+    dumpdir = tmp_path / "dump"
+    (dumpdir / "raw" / "test").mkdir(parents=True)
+    rec = np.random.default_rng(0).standard_normal(24000).astype(np.float32) * 0.1
+    sf.write(dumpdir / "raw" / "test" / "a_ts0000.wav", rec, 24000)
+    (dumpdir / "raw" / "test" / "wav.scp").write_text(
+        f"a_ts0000 {dumpdir / 'raw' / 'test' / 'a_ts0000.wav'}\n")
+    budget, points = 800.0, [0.5, 1.0]
+    h2h_dir = tmp_path / "exp_h2h"
+    vocoder = tmp_path / "vocoder.pth"
+    torch.save({"w": torch.zeros(11)}, vocoder)
+    for system, params in (("mvc", 30), ("vits", 20)):
+        _fake_system(h2h_dir, system, budget, points, dumpdir, params)
+    results = tmp_path / "results"
+    h2h.main(["report", "--h2h-dir", str(h2h_dir), "--systems", "mvc", "vits", "--budget",
+              str(budget), "--points", "0.5", "1", "--dumpdir", str(dumpdir),
+              "--results-dir", str(results), "--vocoder-file", str(vocoder)])
+    res = json.loads((results / "head_to_head.json").read_text())
+    mvc, vits = res["systems"]["mvc"], res["systems"]["vits"]
+    # the last epoch within 400 and 800 CPU s, at 50 steps an epoch
+    assert mvc["points"]["0.5"]["epoch"] == 4 and mvc["points"]["1"]["epoch"] == 8
+    assert mvc["points"]["1"]["steps"] == 400 and mvc["points"]["1"]["train_cpu_seconds"] == 800
+    # inference parameters: generator only (no discriminator, aligner or buffers); + vocoder
+    assert mvc["points"]["1"]["parameters"] == {"acoustic": 30, "vocoder": 11, "total": 41}
+    assert vits["points"]["1"]["parameters"]["total"] == 20
+    assert mvc["points"]["1"]["sets"]["test"]["wer"] == 1.0  # index 0 + point 1
+    assert mvc["points"]["0.5"]["sets"]["test"]["rtf"] == len(h2h.METRICS) - 1 + 0.5
+    assert vits["points"]["1"]["sets"]["test_zeroshot"].startswith("n/a: ESPnet VITS")
+    assert [c["valid_loss"] for c in vits["curve"]][:2] == [1.0, 0.5]
+    assert math.isclose(mvc["curve"][-1]["cpu_seconds"], 1000.0)
+    md = (results / "RESULTS.md").read_text()
+    assert "| VITS | 0.222222 h | 8 | 400 | 800 |" in md
+    assert "n/a: ESPnet VITS picks a voice by speaker id" in md
+    assert "![training_curves.png](training_curves.png)" in md
+    for png in ("training_curves.png", "mel_spectrograms.png"):
+        assert (results / png).read_bytes()[:4] == b"\x89PNG"
