@@ -108,6 +108,7 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     h2h_dir = tmp_path / "exp_h2h"
     vocoder = tmp_path / "vocoder.pth"
     torch.save({"w": torch.zeros(11)}, vocoder)
+    vocoder.with_suffix(".yaml").write_text(yaml.safe_dump({"train": {"cpu_seconds": 4900.6}}))
     for system, params in (("mvc", 30), ("vits", 20)):
         _fake_system(h2h_dir, system, budget, points, dumpdir, params)
     results = tmp_path / "results"
@@ -130,6 +131,7 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     md = (results / "RESULTS.md").read_text()
     assert "| VITS | 0.222222 h | 8 | 400 | 800 |" in md
     assert "n/a: ESPnet VITS picks a voice by speaker id" in md
+    assert mvc["vocoder_train_cpu_seconds"] == 4900.6 and "(its CPU seconds: 4901)" in md
     assert "![training_curves.png](training_curves.png)" in md
     for png in ("training_curves.png", "mel_spectrograms.png"):
         assert (results / png).read_bytes()[:4] == b"\x89PNG"

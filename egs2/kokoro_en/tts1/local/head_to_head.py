@@ -236,6 +236,16 @@ def _zeroshot_margin(decode: Path, dumpdir: Path) -> Optional[float]:
     return float(np.mean(margins)) if margins else None
 
 
+def _vocoder_cpu_seconds(vocoder: Path) -> Optional[float]:
+    import yaml
+
+    conf = vocoder.with_suffix(".yaml")
+    if not conf.exists():
+        return None
+    with open(conf, encoding="utf-8") as f:
+        return (yaml.safe_load(f).get("train") or {}).get("cpu_seconds")
+
+
 def collect(args) -> dict:
     """Everything measured, per system and budget point (the JSON's content)."""
     import time
@@ -256,6 +266,10 @@ def collect(args) -> dict:
                             for e in sorted(cpu) if e in curve],
                      valid_loss_key=key)
         vocoder = Path(args.vocoder_file) if s == "mvc" else None
+        if vocoder is not None:
+            # MVC's separate vocoder is trained once per corpus, outside the budget: its
+            # CPU seconds are reported beside it (VITS and JETS train theirs inside it)
+            entry["vocoder_train_cpu_seconds"] = _vocoder_cpu_seconds(vocoder)
         for p in args.points:
             epoch = epoch_at(exp, args.budget * p)
             if epoch is None:
@@ -295,6 +309,11 @@ def results_markdown(res: dict, figures: List[str]) -> str:
         + ", ".join(f"{p:g}" for p in res["points"]) + " of the budget, with the epoch "
         "whose cumulative training CPU time is the last within it.",
         f"Machine: {res['machine']}.",
+        "",
+        "MVC's vocoder is trained once per corpus, outside the budget (its CPU seconds: "
+        + ", ".join(f"{e['vocoder_train_cpu_seconds']:.0f}" for e in res["systems"].values()
+                    if e.get("vocoder_train_cpu_seconds") is not None)
+        + "); VITS and JETS train their waveform generators inside it.",
         "",
         "Reproduce: `local/head_to_head.sh --budget "
         f"{res['budget_cpu_seconds']:g}` (stages 1-4); the tables and figures: "
