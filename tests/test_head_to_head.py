@@ -1,6 +1,7 @@
 """The head-to-head driver's budget arithmetic and report (egs2/kokoro_en/tts1/local/
 head_to_head.py), on fake experiment dirs shaped as ESPnet and the scorer leave them."""
 
+import argparse
 import importlib.util
 import json
 import math
@@ -71,15 +72,16 @@ def test_valid_curve_reads_the_last_line_of_each_epoch(tmp_path):
     assert curve[1]["loss"] == 0.9 and curve[2]["loss"] == 0.6 and curve[2]["prior_loss"] == 0.041
 
 
-def _fake_system(h2h_dir, system, budget, points, dumpdir, params):
+def _fake_system(h2h_dir, system, budget, points, dumpdir, params, wer=None):
     exp = h2h_dir / system / f"tts_train_{system}_raw_phn_kokoro_en"
     exp.mkdir(parents=True)
+    (h2h_dir / system / "tts_stats_raw_fbank_phn_none_kokoro_en").mkdir()
     (exp / "config.yaml").write_text(yaml.safe_dump({"num_iters_per_epoch": 50}))
     cpu = {e: 100.0 * e for e in range(1, 11)}
     _ledger(exp, cpu)
     (exp / "train.log").write_text("\n".join(
         RESULTS_LINE.format(e=e, v=1.0 / e) for e in cpu).replace(
-            "loss=", "loss=" if system == "mvc" else f"{h2h.VALID_LOSS_KEY[system]}=") + "\n")
+            "loss=", f"{h2h.VALID_LOSS_KEY[h2h.variant_of(system)[0]]}=") + "\n")
     for e in cpu:
         state = {"tts.generator.w": torch.zeros(params), "tts.discriminator.w": torch.zeros(7),
                  "tts.aligner.w": torch.zeros(5), "normalize.mean": torch.zeros(80)}
@@ -87,10 +89,12 @@ def _fake_system(h2h_dir, system, budget, points, dumpdir, params):
     wav = np.sin(2 * np.pi * 220 * np.arange(24000) / 24000).astype(np.float32) * 0.3
     for p in points:
         dec = exp / h2h.decode_tag(budget, p)
-        sets = ["test"] + (["test_zeroshot"] if system == "mvc" else [])
+        sets = ["test"] + (["test_zeroshot"] if system.startswith("mvc") else [])
         for dset in sets:
             (dec / dset / "scores").mkdir(parents=True)
             metrics = {k: {"mean": float(i) + p} for i, k in enumerate(h2h.METRICS)}
+            if wer is not None:
+                metrics["wer"]["mean"] = wer + p
             (dec / dset / "scores" / "summary.json").write_text(json.dumps({"metrics": metrics}))
             (dec / dset / "wav").mkdir()
             sf.write(dec / dset / "wav" / "a_ts0000.wav", wav, 24000)
@@ -135,3 +139,31 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert "![training_curves.png](training_curves.png)" in md
     for png in ("training_curves.png", "mel_spectrograms.png"):
         assert (results / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ablation_table_ranks_variants_against_their_seed_spread(tmp_path):
+    dumpdir = tmp_path / "dump"
+    (dumpdir / "raw" / "test").mkdir(parents=True)
+    sf.write(dumpdir / "raw" / "test" / "a_ts0000.wav", np.zeros(24000, np.float32) + 0.01, 24000)
+    (dumpdir / "raw" / "test" / "wav.scp").write_text(
+        f"a_ts0000 {dumpdir / 'raw' / 'test' / 'a_ts0000.wav'}\n")
+    h2h_dir, budget = tmp_path / "exp_h2h", 800.0
+    wers = {"mvc": 10.0, "mvc_seed1": 12.0, "mvc_concat": 20.0, "mvc_concat_seed1": 24.0,
+            "mvc_depth2": 11.0, "mvc_depth2_seed1": 13.0}
+    for system, wer in wers.items():
+        _fake_system(h2h_dir, system, budget, [1.0], dumpdir, 10, wer=wer)
+    torch.save({"w": torch.zeros(1)}, tmp_path / "voc.pth")
+    res = h2h.report(argparse.Namespace(
+        h2h_dir=h2h_dir, systems=list(wers), budget=budget, points=[1.0], dumpdir=dumpdir,
+        results_dir=tmp_path / "results", vocoder_file=tmp_path / "voc.pth"))
+    assert res["systems"]["mvc_concat_seed1"]["seed"] == 1
+    assert res["systems"]["mvc_concat_seed1"]["variant"] == "mvc_concat"
+    md = (tmp_path / "results" / "RESULTS.md").read_text()
+    # WER of point 1 = wer + 1: gated 11 and 13, concat 21 and 25, depth 2 12 and 14
+    assert "| MVC concat, no AdaLN, depth 4/2/2 | 0.222222 h | 0, 1 | 0.00 | 23.0 [21.0, 25.0] |" in md
+    assert ("- MVC gated + AdaLN, depth 2 per stack (13.0 %) vs MVC concat, no AdaLN, depth "
+            "4/2/2 (23.0 %), seen-voice WER: the seeds' ranges do not overlap") in md
+    assert ("- MVC gated + AdaLN, depth 4/2/2 (12.0 %) vs MVC gated + AdaLN, depth 2 per stack "
+            "(13.0 %), seen-voice WER: the seeds' ranges overlap: not shown to differ") in md
+    # the main tables hold the main systems only
+    assert "| MVC concat, no AdaLN, depth 4/2/2, seed 1 |" not in md

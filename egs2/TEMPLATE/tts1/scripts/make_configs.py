@@ -330,6 +330,18 @@ def main():
                         best_model_criterion=[["valid", "loss", "min"], ["train", "loss", "min"]])
     dump(d / "train_mvc_cpu.yaml", mvc(*ko, overrides=kokoro_cpu, train=kokoro_train, band=ko_band, f0=ko_f0),
          "MVC sized for CPU training on the natural-voice corpus: teacher durations (--use_durations true), reference voices, prior-centred flow.")
+    # the paper's ablations on the CPU tier (local/head_to_head.sh --systems mvc_concat ...):
+    # concat fusion without AdaLN (as conf/mvc_concat.yaml), and 2, 4 or 6 blocks in each of
+    # the three conditioning stacks (the CPU tier itself has 4 / 2 / 2)
+    concat = dict(kokoro_cpu, fusion="concat", adaln=False)
+    dump(d / "train_mvc_cpu_concat.yaml", mvc(*ko, overrides=concat, train=kokoro_train, band=ko_band, f0=ko_f0),
+         "Ablation of train_mvc_cpu.yaml: concat fusion of the two directions, style added to the inputs (no AdaLN).")
+    for depth in (2, 4, 6):
+        deep = dict(kokoro_cpu, text_encoder_conf=dict(num_blocks=depth),
+                    duration_predictor_conf=dict(num_blocks=depth),
+                    prosody_predictor_conf=dict(num_blocks=depth))
+        dump(d / f"train_mvc_cpu_depth{depth}.yaml", mvc(*ko, overrides=deep, train=kokoro_train, band=ko_band, f0=ko_f0),
+             f"Ablation of train_mvc_cpu.yaml: {depth} Bi-Mamba blocks in each conditioning stack (text, duration, prosody).")
     demo_train = dict(kokoro_train, max_epoch=3, num_iters_per_epoch=25, keep_nbest_models=1)
     dump(d / "train_mvc_demo.yaml", mvc(*ko, overrides=kokoro_cpu, train=demo_train, band=ko_band, f0=ko_f0),
          "The CPU tier for a few minutes (make demo shows the pipeline; the shipped model is what speaks).")

@@ -34,6 +34,8 @@ METRICS = {
 NO_CLONING = ("n/a: ESPnet {name} picks a voice by speaker id (--use_sid true) and has no "
               "reference encoder, so it cannot speak in a voice it was not trained on")
 SYSTEM_NAMES = {"mvc": "MVC", "vits": "VITS", "jets": "JETS"}
+MAIN_SYSTEMS = ("mvc", "vits", "jets")
+_SEED = re.compile(r"^(.+)_seed(\d+)$")
 # the real recorded reference: a CMU ARCTIC utterance that pysptk ships (16 kHz)
 REAL_REF = "pysptk/example_audio_data/arctic_a0007.wav"
 
@@ -76,11 +78,30 @@ def epoch_at(exp: Path, seconds: float) -> Optional[int]:
 # what a system's experiment dir holds
 
 
+def variant_of(system: str):
+    """(model, variant, seed) of a system name: ``mvc_depth2_seed1`` -> mvc, mvc_depth2, 1."""
+    m = _SEED.match(system)
+    variant, seed = (m.group(1), int(m.group(2))) if m else (system, 0)
+    return variant.split("_")[0], variant, seed
+
+
+def variant_name(variant: str) -> str:
+    """``mvc_concat`` -> "MVC concat (no AdaLN)", ``mvc_depth2`` -> "MVC depth 2"."""
+    if variant == "mvc":
+        return "MVC gated + AdaLN, depth 4/2/2"
+    if variant == "mvc_concat":
+        return "MVC concat, no AdaLN, depth 4/2/2"
+    if variant.startswith("mvc_depth"):
+        return f"MVC gated + AdaLN, depth {variant[len('mvc_depth'):]} per stack"
+    return SYSTEM_NAMES.get(variant, variant)
+
+
 def system_exp(h2h_dir: Path, system: str) -> Path:
-    """``<h2h_dir>/<system>/tts_train_*`` (exactly one)."""
-    found = sorted(p for p in (h2h_dir / system).glob("tts_train_*") if p.is_dir())
+    """``<h2h_dir>/<system>/tts_<tag>`` (exactly one, besides the stats dir)."""
+    found = sorted(p for p in (h2h_dir / system).glob("tts_*")
+                   if p.is_dir() and not p.name.startswith("tts_stats_"))
     if len(found) != 1:
-        raise SystemExit(f"error: expected one {h2h_dir}/{system}/tts_train_* dir, found "
+        raise SystemExit(f"error: expected one {h2h_dir}/{system}/tts_<tag> dir, found "
                          f"{[str(p) for p in found] or 'none'} (local/head_to_head.sh --stage 2)")
     return found[0]
 
@@ -259,13 +280,15 @@ def collect(args) -> dict:
         cpu = _known_ledger(exp)
         iters = iters_per_epoch(exp)
         curve = valid_curve(exp)
-        key = VALID_LOSS_KEY.get(s, "loss")
-        entry = dict(name=SYSTEM_NAMES.get(s, s), exp=str(exp), points={},
+        model, variant, seed = variant_of(s)
+        key = VALID_LOSS_KEY.get(model, "loss")
+        entry = dict(name=SYSTEM_NAMES.get(s) or f"{variant_name(variant)}, seed {seed}",
+                     model=model, variant=variant, seed=seed, exp=str(exp), points={},
                      curve=[dict(epoch=e, steps=e * iters, cpu_seconds=cpu[e],
                                  valid_loss=curve[e].get(key))
                             for e in sorted(cpu) if e in curve],
                      valid_loss_key=key)
-        vocoder = Path(args.vocoder_file) if s == "mvc" else None
+        vocoder = Path(args.vocoder_file) if model == "mvc" else None
         if vocoder is not None:
             # MVC's separate vocoder is trained once per corpus, outside the budget: its
             # CPU seconds are reported beside it (VITS and JETS train theirs inside it)
@@ -276,10 +299,11 @@ def collect(args) -> dict:
                 continue
             decode = exp / decode_tag(args.budget, p)
             point = dict(epoch=epoch, steps=epoch * iters, train_cpu_seconds=cpu[epoch],
+                         valid_loss=curve.get(epoch, {}).get(key),
                          parameters=inference_parameters(exp, epoch, vocoder), sets={})
             for dset in SETS:
                 point["sets"][dset] = _summary(decode, dset)
-            if s == "mvc":
+            if model == "mvc":
                 point["sets"]["test_zeroshot_margin"] = _zeroshot_margin(decode, args.dumpdir)
                 rr = decode / "real_ref" / "summary.json"
                 point["real_reference"] = (json.loads(rr.read_text()) if rr.exists() else None)
@@ -328,7 +352,7 @@ def results_markdown(res: dict, figures: List[str]) -> str:
         if dset == "test_zeroshot":
             head.append("spk-sim margin")
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for s, e in res["systems"].items():
+        for s, e in _main(res):
             for p, pt in e["points"].items():
                 row = [e["name"], f"{float(p) * hours:g} h", str(pt["epoch"]), str(pt["steps"]),
                        f"{pt['train_cpu_seconds']:.0f}",
@@ -345,7 +369,7 @@ def results_markdown(res: dict, figures: List[str]) -> str:
     lines += ["## Cloning a real recorded voice", "",
               "| system | budget | reference | WER % | CER % | sim to reference | "
               "sim to corpus voices | margin |", "|---|---|---|---|---|---|---|---|"]
-    for s, e in res["systems"].items():
+    for s, e in _main(res):
         for p, pt in e["points"].items():
             rr = pt["real_reference"]
             if isinstance(rr, dict):
@@ -357,8 +381,66 @@ def results_markdown(res: dict, figures: List[str]) -> str:
             else:
                 lines.append(f"| {e['name']} | {float(p) * hours:g} h | "
                              f"{rr or 'not decoded'} | | | | | |")
-    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    lines += [""] + ablation_markdown(res)
+    lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
     return "\n".join(lines)
+
+
+def _main(res: dict):
+    return [(s, e) for s, e in res["systems"].items() if s in MAIN_SYSTEMS]
+
+
+ABLATION_COLUMNS = (  # (heading, getter of a point, decimals, better)
+    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1, "lower"),
+    ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1, "lower"),
+    ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3, "higher"),
+    ("DNSMOS seen", lambda pt: (pt["sets"]["test"] or {}).get("dnsmos"), 2, "higher"),
+    ("valid loss", lambda pt: pt.get("valid_loss"), 3, "lower"),
+)
+
+
+def ablation_markdown(res: dict) -> List[str]:
+    """The MVC variants over their seeds: mean [min, max] of each score per budget point,
+    and whether the ranking on seen-voice WER is larger than the seed spread."""
+    groups: Dict[str, List[dict]] = {}
+    for e in res["systems"].values():
+        if e.get("model") == "mvc":
+            groups.setdefault(e["variant"], []).append(e)
+    if len(groups) < 2:
+        return []
+    hours = res["budget_cpu_seconds"] / 3600
+    lines = ["## Ablations of MVC (same budget; mean [min, max] over seeds)", ""]
+    head = ["variant", "budget", "seeds", "params (M)"] + [c[0] for c in ABLATION_COLUMNS]
+    for p in (f"{p:g}" for p in res["points"]):
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        wer_ranges = []
+        for variant, runs in sorted(groups.items()):
+            pts = [r["points"][p] for r in runs if p in r["points"]]
+            if not pts:
+                continue
+            row = [variant_name(variant), f"{float(p) * hours:g} h",
+                   ", ".join(str(r["seed"]) for r in runs if p in r["points"]),
+                   f"{pts[0]['parameters']['total'] / 1e6:.2f}"]
+            for i, (_, get, dec, _) in enumerate(ABLATION_COLUMNS):
+                vals = [v for v in (get(pt) for pt in pts) if v is not None]
+                if not vals:
+                    row.append("-")
+                    continue
+                mean = sum(vals) / len(vals)
+                row.append(f"{mean:.{dec}f}" + (f" [{min(vals):.{dec}f}, {max(vals):.{dec}f}]"
+                                                if len(vals) > 1 else ""))
+                if i == 0 and len(vals) > 1:
+                    wer_ranges.append((mean, min(vals), max(vals), variant_name(variant)))
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+        wer_ranges.sort()
+        for (m1, lo1, hi1, n1), (m2, lo2, hi2, n2) in zip(wer_ranges, wer_ranges[1:]):
+            apart = hi1 < lo2
+            lines.append(f"- {n1} ({m1:.1f} %) vs {n2} ({m2:.1f} %), seen-voice WER: "
+                         + ("the seeds' ranges do not overlap: larger than seed noise"
+                            if apart else "the seeds' ranges overlap: not shown to differ"))
+        lines.append("")
+    return lines
 
 
 def plot_curves(res: dict, path: Path) -> None:
@@ -367,7 +449,7 @@ def plot_curves(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    systems = list(res["systems"].items())
+    systems = _main(res)
     fig, axes = plt.subplots(1, len(systems), figsize=(4.2 * len(systems), 3.2))
     for ax, (s, e) in zip(list(axes) if len(systems) > 1 else [axes], systems):
         pts = [(c["cpu_seconds"] / 3600, c["valid_loss"]) for c in e["curve"]
@@ -397,7 +479,7 @@ def plot_mels(res: dict, dumpdir: Path, utt: str, path: Path) -> None:
     wavs = dict(line.split(maxsplit=1) for line in
                 (dumpdir / "raw" / "test" / "wav.scp").read_text().splitlines())
     panels = [("recording", wavs[utt])]
-    for s, e in res["systems"].items():
+    for s, e in _main(res):
         wav = Path(e["exp"]) / decode_tag(res["budget_cpu_seconds"], max(res["points"])) \
             / "test" / "wav" / f"{utt}.wav"
         if wav.exists():

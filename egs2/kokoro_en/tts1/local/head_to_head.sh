@@ -5,6 +5,11 @@
 #
 #   local/head_to_head.sh --budget 14400                 # stages 1-4
 #   local/head_to_head.sh --stage 3 --stop_stage 4       # decode/score/report what is trained
+#   local/head_to_head.sh --systems "mvc_seed1 mvc_concat mvc_concat_seed1 mvc_depth2 ..."
+#
+# Systems: mvc (conf/tuning/train_mvc_cpu.yaml), vits, jets, and the paper's ablations of
+# MVC: mvc_concat, mvc_depth2, mvc_depth4, mvc_depth6 (conf/tuning/train_mvc_cpu_<x>.yaml);
+# a suffix _seed<N> trains the same system from another seed (ESPnet's --seed, default 0).
 #
 # 1 prepare  speaker ids (the baselines' --use_sid true; MVC reads a reference clip instead)
 #            and each system's stats: ./run.sh --model <s> --stage 3..6 --expdir ${h2h_dir}/<s>
@@ -38,9 +43,31 @@ run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 h2h_py() { "${python}" local/head_to_head.py "$@"; }
 common=(--datadir "${datadir}" --dumpdir "${dumpdir}" --nj 1)
 
-train_dir_of() {  # the system's ESPnet output dir (tts.sh's default tag)
-    echo "${h2h_dir}/$1/tts_train_$1$([ "$1" = mvc ] && echo _cpu)_raw_phn_kokoro_en"
+# system_setup <system>: _model (mvc|vits|jets), _sys_opts (run.sh options), _train_extra
+# (ESPnet training options) and _exp (the ESPnet output dir) of a system
+system_setup() {
+    local s=$1 variant=$1 seed=""
+    if [[ "${s}" =~ ^(.+)_seed([0-9]+)$ ]]; then variant=${BASH_REMATCH[1]}; seed=${BASH_REMATCH[2]}; fi
+    _sys_opts=()
+    _train_extra=""
+    case "${variant}" in
+        mvc|vits|jets) _model=${variant} ;;
+        mvc_concat|mvc_depth[0-9]*)
+            _model=mvc
+            _sys_opts+=(--train_config "conf/tuning/train_mvc_cpu_${variant#mvc_}.yaml")
+            need_file "conf/tuning/train_mvc_cpu_${variant#mvc_}.yaml" "system ${s}" ;;
+        *) die "unknown system '${s}': mvc, vits, jets, mvc_concat or mvc_depth<N>, each optionally with _seed<N>" ;;
+    esac
+    [ -z "${seed}" ] || _train_extra="--seed ${seed}"
+    if [ "${s}" = "${_model}" ]; then  # tts.sh's default tag
+        _exp=${h2h_dir}/${s}/tts_train_${s}_raw_phn_kokoro_en
+        [ "${s}" != mvc ] || _exp=${h2h_dir}/mvc/tts_train_mvc_cpu_raw_phn_kokoro_en
+    else
+        _sys_opts+=(--tag "${s}")
+        _exp=${h2h_dir}/${s}/tts_${s}
+    fi
 }
+for s in ${systems}; do system_setup "${s}"; done  # unknown names fail before any work
 
 if run_stage 1; then
     log "Stage 1: speaker ids and per-system stats under ${h2h_dir}/"
@@ -48,26 +75,36 @@ if run_stage 1; then
     if [ ! -s "${dumpdir}/raw/train/utt2sid" ]; then
         ./run.sh --model jets --stage 3 --stop-stage 4 --expdir "${h2h_dir}/jets" "${common[@]}"
     fi
+    have_stats() { ls "${h2h_dir}/$1"/tts_stats_raw_*/train/speech_shape >/dev/null 2>&1; }
     for s in ${systems}; do
-        stats=$(ls -d "${h2h_dir}/${s}"/tts_stats_raw_* 2>/dev/null | head -1 || true)
-        if [ -n "${stats}" ] && [ -s "${stats}/train/speech_shape" ]; then
-            log "  ${s}: stats exist (${stats})"
-            continue
+        system_setup "${s}"
+        if have_stats "${s}"; then
+            log "  ${s}: stats exist ($(ls -d "${h2h_dir}/${s}"/tts_stats_raw_*))"
+        elif [ "${s}" != "${_model}" ] && [ "${_model}" = mvc ]; then
+            # MVC's variants share its features: one stats dir, linked
+            have_stats mvc || ./run.sh --model mvc --stage 6 --stop-stage 6 --expdir "${h2h_dir}/mvc" \
+                --write_collected_feats true "${common[@]}"
+            mkdir -p "${h2h_dir}/${s}"
+            ln -sfn "../mvc/$(basename "$(ls -d "${h2h_dir}/mvc"/tts_stats_raw_*)")" "${h2h_dir}/${s}/"
+            log "  ${s}: stats of mvc linked"
+        else
+            ./run.sh --model "${_model}" --stage 6 --stop-stage 6 --expdir "${h2h_dir}/${s}" \
+                --write_collected_feats true "${common[@]}"
         fi
-        ./run.sh --model "${s}" --stage 6 --stop-stage 6 --expdir "${h2h_dir}/${s}" \
-            --write_collected_feats true "${common[@]}"
     done
 fi
 
 train_to_budget() {  # train_to_budget <system>: rounds of stage 7 until the budget is spent
     local s=$1 exp epochs
-    exp=$(train_dir_of "${s}")
+    system_setup "${s}"
+    exp=${_exp}
     while :; do
         epochs=$(h2h_py next-max-epoch "${exp}" "${budget}")
         [ "${epochs}" -gt 0 ] || break
         log "  ${s}: training to epoch ${epochs} (budget ${budget} CPU s; ledger ${exp}/cpu_seconds.json)"
-        ./run.sh --model "${s}" --stage 7 --stop-stage 7 --expdir "${h2h_dir}/${s}" "${common[@]}" \
-            --train_args "--max_epoch ${epochs} --keep_nbest_models 100000" \
+        ./run.sh --model "${_model}" --stage 7 --stop-stage 7 --expdir "${h2h_dir}/${s}" \
+            "${common[@]}" "${_sys_opts[@]}" \
+            --train_args "--max_epoch ${epochs} --keep_nbest_models 100000 ${_train_extra}" \
             >"${h2h_dir}/${s}/train_rounds.log" 2>&1 \
             || fail_with_log "${h2h_dir}/${s}/train_rounds.log" "training ${s} failed"
     done
@@ -88,24 +125,25 @@ fi
 if run_stage 3; then
     log "Stage 3: decode and score each system at ${points} x ${budget} CPU s"
     for s in ${systems}; do
-        exp=$(train_dir_of "${s}")
+        system_setup "${s}"
+        exp=${_exp}
         for p in ${points}; do
             epoch=$(h2h_py epoch-at "${exp}" "${budget}" --fraction "${p}")
             tag=decode_h2h_$(awk -v b="${budget}" -v p="${p}" 'BEGIN { printf "%d", b * p }')s
             # VITS and JETS have no reference encoder: the unseen voices are MVC's alone
-            if [ "${s}" = mvc ]; then sets="test test_zeroshot"; else sets=test; fi
+            if [ "${_model}" = mvc ]; then sets="test test_zeroshot"; else sets=test; fi
             last_set=${sets##* }
             if [ -s "${exp}/${tag}/${last_set}/scores/summary.json" ]; then
                 log "  ${s} @ ${p} x budget: scored (${exp}/${tag})"
             else
-                _opts=()
-                [ "${s}" != mvc ] || _opts+=(--vocoder_file "${vocoder_file}")
+                _opts=("${_sys_opts[@]}")
+                [ "${_model}" != mvc ] || _opts+=(--vocoder_file "${vocoder_file}")
                 log "  ${s} @ ${p} x budget: ${epoch}epoch.pth -> ${exp}/${tag}"
-                ./run.sh --model "${s}" --stage 8 --stop-stage 9 --expdir "${h2h_dir}/${s}" \
+                ./run.sh --model "${_model}" --stage 8 --stop-stage 9 --expdir "${h2h_dir}/${s}" \
                     "${common[@]}" --test_sets "${sets}" --inference_model "${epoch}epoch.pth" \
                     --inference_tag "${tag}" "${_opts[@]}"
             fi
-            if [ "${s}" = mvc ] && [ ! -s "${exp}/${tag}/real_ref/summary.json" ]; then
+            if [ "${s}" = mvc ] && [ ! -s "${exp}/${tag}/real_ref/summary.json" ]; then  # main MVC only
                 log "  ${s} @ ${p} x budget: cloning a recorded CMU ARCTIC voice -> ${exp}/${tag}/real_ref"
                 h2h_py real-ref "${exp}" "${epoch}" "${vocoder_file}" \
                     "${exp}/${tag}/real_ref/summary.json" --dumpdir "${dumpdir}" >/dev/null
