@@ -38,6 +38,29 @@ def test_shipped_model_is_found_by_name():
         pretrained.path("nope")
 
 
+def test_packed_statistics_are_the_ones_the_weights_use():
+    """The archive's feats/pitch/energy stats files give the model's normalisation buffers
+    (ESPnet loads the buffers from the weights over the file's, so a mismatch would not
+    show at synthesis, but anyone fine-tuning from the archive would get other inputs)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(pretrained.path(NAME) / "packed.zip") as z:
+        names = z.namelist()
+        weights = next(n for n in names if n.endswith(".pth"))
+        state = torch.load(io.BytesIO(z.read(weights)), map_location="cpu", weights_only=True)
+        for kind, prefix in (("feats", "normalize"), ("pitch", "pitch_normalize"),
+                             ("energy", "energy_normalize")):
+            stats = np.load(io.BytesIO(z.read(next(n for n in names
+                                                   if n.endswith(f"/{kind}_stats.npz")))))
+            mean = stats["sum"] / stats["count"]
+            std = np.sqrt(np.maximum(stats["sum_square"] / stats["count"] - mean**2, 1e-20))
+            np.testing.assert_allclose(mean, state[f"{prefix}.mean"].numpy(), atol=1e-5,
+                                       err_msg=f"{kind}_stats.npz mean")
+            np.testing.assert_allclose(std, state[f"{prefix}.std"].numpy(), atol=1e-5,
+                                       err_msg=f"{kind}_stats.npz std")
+
+
 def test_shipped_model_speaks_heldout_sentences(tts):
     from espnet_mvc.metrics.asr import WhisperASR
 
