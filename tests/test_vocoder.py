@@ -204,6 +204,33 @@ def test_gan_losses_run(data, tmp_path):
     assert ckpt["discriminator"] is not None and ckpt["optimizer_d"]["state"]
 
 
+@pytest.mark.parametrize("spectrum", vtrain.DISCRIMINATOR_SPECTRA)
+def test_gan_with_a_narrow_discriminator_of_either_spectrum(data, tmp_path, spectrum):
+    result = vtrain.train(_args(data, tmp_path, "--max-steps", "2", "--gan-start-step", "0",
+                                "--disc-channels", "8", "--disc-spectrum", spectrum))
+    assert result["step"] == 2
+    disc = torch.load(tmp_path / "checkpoint.pth", weights_only=True)["discriminator"]
+    # each resolution's first conv: 8 output channels over 1 (magnitude) or 2 (real, imag)
+    first = disc["discriminators.0.convs.0.parametrizations.weight.original1"]
+    assert tuple(first.shape[:2]) == (8, 2 if spectrum == "complex" else 1)
+
+
+def test_complex_discriminator_sees_phase():
+    """A phase change that keeps the magnitudes changes only the complex one's logits."""
+    torch.manual_seed(0)
+    t = torch.arange(4800) / 24000.0
+    a = torch.sin(2 * torch.pi * 440 * t)[None]
+    b = torch.sin(2 * torch.pi * 440 * t + 1.0)[None]  # same magnitudes away from the edges
+    for spectrum, differs in (("magnitude", False), ("complex", True)):
+        d = vtrain.SpectrogramDiscriminator((512, 128, 512), 8, spectrum).eval()
+        la, lb = d(a)[0], d(b)[0]
+        inner = slice(la.shape[1] // 4, 3 * la.shape[1] // 4)
+        gap = (la[:, inner] - lb[:, inner]).abs().max().item()
+        assert (gap > 1e-3) == differs, (spectrum, gap)
+    with pytest.raises(ValueError, match="spectrum must be one of"):
+        vtrain.SpectrogramDiscriminator((512, 128, 512), 8, "phase")
+
+
 def test_max_cpu_seconds_stops(data, tmp_path):
     result = vtrain.train(_args(data, tmp_path, "--max-cpu-seconds", "0.001"))
     assert result["status"] == "done" and result["step"] == 0

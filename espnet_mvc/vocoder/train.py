@@ -29,7 +29,8 @@ Losses (weights are options; defaults):
 * from ``--gan-start-step`` (default: never): a multi-resolution spectrogram discriminator
   (UnivNet's MRD, 2-D convs over magnitude spectrograms at the three resolutions above),
   hinge loss (``--lambda-adv`` 1) and feature matching (``--lambda-fm`` 2); its width is
-  ``--disc-channels`` (32; 16 makes a CPU step about 3x cheaper).
+  ``--disc-channels`` (32; 16 makes a CPU step about 3x cheaper); ``--disc-spectrum complex``
+  shows it the real and imaginary parts (phase too) instead of magnitudes.
 
 Optimisation: AdamW (betas 0.8, 0.99), learning rate ``lr * lr_decay ** step`` (no warm-up;
 computed from the step, so resuming continues the same schedule), gradient norm clipping.
@@ -68,6 +69,7 @@ STFT_RESOLUTIONS: Tuple[Tuple[int, int, int], ...] = (
     (1024, 256, 1024),
     (2048, 512, 2048),
 )
+DISCRIMINATOR_SPECTRA = ("magnitude", "complex")
 CHECKPOINT = "checkpoint.pth"
 VOCODER_FILE = "vocoder.pth"
 VOCODER_CONFIG = "vocoder.yaml"
@@ -124,6 +126,10 @@ def get_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--disc-channels", type=int, default=32, help="conv channels of the discriminator"
+    )
+    g.add_argument(
+        "--disc-spectrum", default="magnitude", choices=DISCRIMINATOR_SPECTRA,
+        help="the discriminator sees magnitude spectrograms, or complex ones (phase too)",
     )
     g.add_argument("--max-steps", type=int, default=None)
     g.add_argument("--max-cpu-seconds", type=float, default=None)
@@ -308,22 +314,30 @@ class MultiResolutionSTFTLoss(nn.Module):
 
 
 class SpectrogramDiscriminator(nn.Module):
-    """UnivNet's resolution discriminator: 2-D convs over one magnitude spectrogram.
+    """UnivNet's resolution discriminator: 2-D convs over one spectrogram.
 
     Args:
         resolution: (n_fft, hop, win_length).
         channels (int): Conv channels.
+        spectrum (str): What it sees: ``magnitude`` (UnivNet's MRD) or ``complex`` (the
+            real and imaginary parts as two channels, as DAC's and Vocos's MRD): the phase
+            too, where a vocoder trained on magnitude losses alone makes its artifacts.
     """
 
-    def __init__(self, resolution: Tuple[int, int, int], channels: int = 32):
+    def __init__(self, resolution: Tuple[int, int, int], channels: int = 32,
+                 spectrum: str = "magnitude"):
         super().__init__()
         from torch.nn.utils.parametrizations import weight_norm
 
+        if spectrum not in DISCRIMINATOR_SPECTRA:
+            raise ValueError(f"spectrum must be one of {DISCRIMINATOR_SPECTRA}, got {spectrum!r}")
+        self.spectrum = spectrum
         self.n_fft, self.hop, win = resolution
         self.register_buffer("window", torch.hann_window(win), persistent=False)
-        # (B, 1, T, F): kernels 3 frames x 9 bins, strides halve the frequency axis
+        # (B, 1 or 2, T, F): kernels 3 frames x 9 bins, strides halve the frequency axis
+        in_channels = 2 if spectrum == "complex" else 1
         self.convs = nn.ModuleList(
-            [weight_norm(nn.Conv2d(1, channels, (3, 9), padding=(1, 4)))]
+            [weight_norm(nn.Conv2d(in_channels, channels, (3, 9), padding=(1, 4)))]
             + [
                 weight_norm(nn.Conv2d(channels, channels, (3, 9), (1, 2), padding=(1, 4)))
                 for _ in range(3)
@@ -342,7 +356,12 @@ class SpectrogramDiscriminator(nn.Module):
             Tensor: Logits (B, T' * F').
             list: Feature maps of every layer.
         """
-        x = _stft_mag(wav, self.n_fft, self.hop, self.window).transpose(1, 2).unsqueeze(1)
+        if self.spectrum == "complex":
+            spec = torch.stft(wav, self.n_fft, self.hop, self.window.shape[0], self.window,
+                              return_complex=True)
+            x = torch.view_as_real(spec).permute(0, 3, 2, 1)  # (B, 2, T, F)
+        else:
+            x = _stft_mag(wav, self.n_fft, self.hop, self.window).transpose(1, 2).unsqueeze(1)
         fmaps = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.1)
@@ -359,14 +378,16 @@ class MultiResolutionDiscriminator(nn.Module):
         resolutions: (n_fft, hop, win_length) of each STFT.
         channels (int): Conv channels of each discriminator. Its cost grows with the square:
             on one CPU thread a step at batch 8 x 0.4 s takes 6.7 s at 32 and 2.3 s at 16.
+        spectrum (str): ``magnitude`` or ``complex`` (see :class:`SpectrogramDiscriminator`).
     """
 
     def __init__(
-        self, resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS, channels: int = 32
+        self, resolutions: Sequence[Tuple[int, int, int]] = STFT_RESOLUTIONS, channels: int = 32,
+        spectrum: str = "magnitude",
     ):
         super().__init__()
         self.discriminators = nn.ModuleList(
-            SpectrogramDiscriminator(r, channels) for r in resolutions
+            SpectrogramDiscriminator(r, channels, spectrum) for r in resolutions
         )
 
     def forward(self, wav: torch.Tensor) -> List[Tuple[torch.Tensor, List[torch.Tensor]]]:
@@ -505,7 +526,11 @@ def train(args: argparse.Namespace) -> dict:
         generator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
     )
     use_gan = args.gan_start_step is not None
-    discriminator = MultiResolutionDiscriminator(channels=args.disc_channels) if use_gan else None
+    discriminator = (
+        MultiResolutionDiscriminator(channels=args.disc_channels, spectrum=args.disc_spectrum)
+        if use_gan
+        else None
+    )
     opt_d = (
         torch.optim.AdamW(
             discriminator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
