@@ -231,6 +231,35 @@ def test_complex_discriminator_sees_phase():
         vtrain.SpectrogramDiscriminator((512, 128, 512), 8, "phase")
 
 
+def test_phase_loss_values():
+    loss = vtrain.PhaseLoss(1200, 300)
+    t = torch.arange(9600) / 24000.0
+    voiced = torch.sin(2 * torch.pi * 200 * t)[None] + 0.5 * torch.sin(2 * torch.pi * 400 * t)[None]
+    same = loss(voiced, voiced)
+    assert all(v.item() < 1e-3 for v in same.values()), same
+    # inverted polarity: every phase off by pi, their differences (group delay, frequency) not
+    flipped = loss(-voiced, voiced)
+    assert abs(flipped["ip"].item() - 2.0) < 1e-3
+    assert flipped["gd"].item() < 1e-3 and flipped["iaf"].item() < 1e-3
+    # another frequency: the instantaneous frequency (phase advance per frame) is wrong
+    detuned = loss(torch.sin(2 * torch.pi * 210 * t)[None]
+                   + 0.5 * torch.sin(2 * torch.pi * 420 * t)[None], voiced)
+    assert detuned["iaf"].item() > 0.3
+    # a silent target has no phase to match; a silent output has a bounded gradient
+    x = torch.zeros(1, 9600, requires_grad=True)
+    sum(loss(x, voiced).values()).backward()
+    assert torch.isfinite(x.grad).all()
+    assert all(v.item() == 0 for v in loss(voiced, torch.zeros(1, 9600)).values())
+
+
+def test_training_with_phase_losses_logs_them(data, tmp_path):
+    result = vtrain.train(_args(data, tmp_path, "--max-steps", "2", "--lambda-phase", "1",
+                                "--log-every-steps", "1"))
+    assert result["step"] == 2
+    line = (tmp_path / "train.log").read_text().splitlines()[-3]
+    assert all(f" {k} " in line for k in ("ip", "gd", "iaf")), line
+
+
 def test_max_cpu_seconds_stops(data, tmp_path):
     result = vtrain.train(_args(data, tmp_path, "--max-cpu-seconds", "0.001"))
     assert result["status"] == "done" and result["step"] == 0

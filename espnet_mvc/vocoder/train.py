@@ -26,6 +26,9 @@ Losses (weights are options; defaults):
 * multi-resolution STFT: spectral convergence + L1 of log magnitudes, averaged over the
   resolutions (n_fft, hop, win) (512, 128, 512), (1024, 256, 1024), (2048, 512, 2048);
   weight ``--lambda-stft`` 1 (mel 45 : STFT 1, as in HiFi-GAN's 45 : adversarial ~1).
+* phase (``--lambda-phase``, default 0: off): APNet's instantaneous-phase, group-delay and
+  instantaneous-frequency losses on the generator's own STFT grid, magnitude-weighted
+  (:class:`PhaseLoss`); a generator trained on magnitudes alone leaves its phase free.
 * from ``--gan-start-step`` (default: never): a multi-resolution spectrogram discriminator
   (UnivNet's MRD, 2-D convs over magnitude spectrograms at the three resolutions above),
   hinge loss (``--lambda-adv`` 1) and feature matching (``--lambda-fm`` 2); its width is
@@ -118,6 +121,10 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--grad-clip", type=float, default=100.0, help="max gradient norm")
     g.add_argument("--lambda-mel", type=float, default=45.0)
     g.add_argument("--lambda-stft", type=float, default=1.0)
+    g.add_argument(
+        "--lambda-phase", type=float, default=0.0,
+        help="weight of each of the three phase losses (PhaseLoss; 0: off)",
+    )
     g.add_argument("--lambda-adv", type=float, default=1.0)
     g.add_argument("--lambda-fm", type=float, default=2.0)
     g.add_argument("--mel-floor", type=float, default=-5.0, help="log-mel floor in the loss")
@@ -311,6 +318,63 @@ class MultiResolutionSTFTLoss(nn.Module):
             mag = mag + F.l1_loss(torch.log(m_fake), torch.log(m_real))
         n = len(self.resolutions)
         return sc / n, mag / n
+
+
+def _weighted_phase_gap(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum(|b| (1 - cos(angle a - angle b))) / sum(|b|) of two complex tensors.
+
+    The phase gap weighted by the target's magnitude: bins where the target has no energy
+    (whose phase is noise) count for nothing. ``cos`` is ``Re(a conj(b)) / (|a| |b|)``,
+    with ``|a|`` floored at 1e-3 of the target's mean magnitude, so that the gradient stays
+    bounded where ``a`` is near 0. 0 when the phases agree, at most 2.
+    """
+    mag_b = b.abs()
+    floor = 1e-3 * mag_b.mean().detach() + 1e-12
+    cos = (a * b.conj()).real / ((a.abs() + floor) * (mag_b + 1e-12))
+    return (mag_b * (1 - cos)).sum() / mag_b.sum().clamp(min=1e-12)
+
+
+class PhaseLoss(nn.Module):
+    """APNet's three phase losses (instantaneous phase, group delay, instantaneous
+    frequency), on the generator's own STFT grid, in a magnitude-weighted form.
+
+    APNet (Ai and Ling, 2023) compares the anti-wrapped differences of the phases, their
+    frequency differences (group delay) and their time differences (instantaneous
+    frequency). Here each comparison is ``1 - cos`` of the gap, weighted by the target's
+    magnitude (:func:`_weighted_phase_gap`): a phase gap of 0 or 2 pi costs nothing, as
+    with anti-wrapping, and silent bins do not count. A vocoder trained on magnitude losses
+    alone leaves its phase free, and smears harmonics and pulses across frames. For group
+    delay and instantaneous frequency the compared quantities are ``z[k + 1] conj(z[k])``
+    (their angle is the phase difference), weighted by the target's ``|z[k + 1]| |z[k]|``.
+
+    Args:
+        n_fft (int): FFT size and Hann window length (the generator's iSTFT ``n_fft``).
+        hop (int): Hop (the generator's ``hop_length``).
+    """
+
+    def __init__(self, n_fft: int, hop: int):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Compute the losses.
+
+        Args:
+            fake (Tensor): Generated waveform (B, L).
+            real (Tensor): Target waveform (B, L).
+
+        Returns:
+            dict: ``ip``, ``gd`` and ``iaf`` (scalars).
+        """
+        zf, zr = (torch.stft(x, self.n_fft, self.hop, self.n_fft, self.window,
+                             return_complex=True) for x in (fake, real))  # (B, F, T)
+        return dict(
+            ip=_weighted_phase_gap(zf, zr),
+            gd=_weighted_phase_gap(zf[:, 1:] * zf[:, :-1].conj(), zr[:, 1:] * zr[:, :-1].conj()),
+            iaf=_weighted_phase_gap(zf[..., 1:] * zf[..., :-1].conj(),
+                                    zr[..., 1:] * zr[..., :-1].conj()),
+        )
 
 
 class SpectrogramDiscriminator(nn.Module):
@@ -551,6 +615,7 @@ def train(args: argparse.Namespace) -> dict:
         else None
     )
     stft_loss = MultiResolutionSTFTLoss()
+    phase_loss = PhaseLoss(conf["vocoder_params"]["n_fft"], hop) if args.lambda_phase else None
 
     step, cpu_before = 0, 0.0
     ckpt_path = outdir / CHECKPOINT
@@ -656,6 +721,10 @@ def train(args: argparse.Namespace) -> dict:
                 sc, mag = stft_loss(fake, wav)
                 loss = args.lambda_mel * loss_mel + args.lambda_stft * (sc + mag)
                 parts.update(mel=loss_mel.item(), sc=sc.item(), mag=mag.item())
+                if phase_loss is not None:
+                    phases = phase_loss(fake, wav)
+                    loss = loss + args.lambda_phase * sum(phases.values())
+                    parts.update({k: v.item() for k, v in phases.items()})
                 if gan_on:
                     discriminator.requires_grad_(False)  # gradients for the generator only
                     fake_out = discriminator(fake)
