@@ -260,6 +260,50 @@ def test_training_with_phase_losses_logs_them(data, tmp_path):
     assert all(f" {k} " in line for k in ("ip", "gd", "iaf")), line
 
 
+def test_training_on_given_input_mels(data, tmp_path):
+    """--input-mels-dir: the generator is fed the given mels; the losses still compare with
+    the recordings. Mels that are not frame-aligned to their recording are refused."""
+    train, _ = data
+    conf = vtrain.feats_extract_conf(vtrain.get_parser().parse_args(
+        ["--train-dir", "x", "--outdir", "y"] + FEATS))
+    fe = vtrain.build_feats_extract(conf)
+    mels = tmp_path / "mels"
+    mels.mkdir()
+    wavs = vtrain.read_wav_scp(train, FS)
+    for utt, wav in wavs.items():
+        mel = vtrain.compute_mel(fe, torch.from_numpy(wav))
+        np.save(mels / f"{utt}.npy", (mel + 0.25).numpy())  # "smoothed": offset by a constant
+    samplers = []
+    original = vtrain.SegmentSampler.sample
+
+    def spy(self, batch_size):
+        samplers.append(self)
+        return original(self, batch_size)
+
+    vtrain.SegmentSampler.sample = spy
+    try:
+        result = vtrain.train(_args(data, tmp_path / "out", "--max-steps", "1",
+                                    "--input-mels-dir", str(mels)))
+    finally:
+        vtrain.SegmentSampler.sample = original
+    assert result["step"] == 1
+    sampler = samplers[0]
+    for utt, fed in zip(sampler.utts, sampler.mels):
+        given = torch.from_numpy(np.load(mels / f"{utt}.npy"))
+        assert torch.equal(fed[: len(given)], given)  # the generator's input is the given mel
+    # utt3 (0.1 s) is shorter than a segment: its mel was given unpadded, the padding kept
+    assert len(vtrain.compute_mel(fe, torch.from_numpy(wavs["utt3"]))) < 24
+    utt = sorted(wavs)[0]
+    np.save(mels / f"{utt}.npy", np.zeros((3, N_MELS), np.float32))
+    with pytest.raises(ValueError, match=f"{utt}.npy: shape \\(3, {N_MELS}\\).*not aligned"):
+        vtrain.train(_args(data, tmp_path / "out2", "--max-steps", "1", "--input-mels-dir",
+                           str(mels)))
+    (mels / f"{utt}.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=f"no .*{utt}.npy for training utterance"):
+        vtrain.train(_args(data, tmp_path / "out3", "--max-steps", "1", "--input-mels-dir",
+                           str(mels)))
+
+
 def test_max_cpu_seconds_stops(data, tmp_path):
     result = vtrain.train(_args(data, tmp_path, "--max-cpu-seconds", "0.001"))
     assert result["status"] == "done" and result["step"] == 0

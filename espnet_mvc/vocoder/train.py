@@ -11,7 +11,9 @@ options must be the TTS config's ``feats_extract_conf``), so at synthesis time
 ``Text2Speech`` can hand the vocoder its denormalized log-mel (``feat_gen_denorm``).
 
 Data: ``wav.scp`` (``utt_id path`` lines) of each dir; all audio is read into memory once
-and its features computed once per utterance. A training example is ``--segment-frames``
+and its features computed once per utterance. With ``--input-mels-dir`` the generator's
+training inputs are read from ``<dir>/<utt>.npy`` instead: frame-aligned mels of an
+acoustic model, which it then learns to turn into the recordings. A training example is ``--segment-frames``
 consecutive frames ``[a, a + F)`` of an utterance with the samples
 ``[a * hop, (a + F) * hop)``: ``LogMelFbank`` frames are centred (``center=True``: frame
 ``k`` on sample ``k * hop``), and so are the generator's iSTFT frames, so the generator's
@@ -95,6 +97,12 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-dir", required=True, help="Kaldi-style data dir with wav.scp")
     g.add_argument("--valid-dir", default=None, help="data dir for validation (optional)")
     g.add_argument("--outdir", required=True)
+    g.add_argument(
+        "--input-mels-dir", default=None,
+        help="train the generator on <dir>/<utt>.npy mels (e.g. an acoustic model's "
+             "ground-truth-aligned ones) instead of the recordings' own; the losses still "
+             "compare with the recordings",
+    )
     g = p.add_argument_group("features (must equal the TTS config's feats_extract_conf)")
     g.add_argument("--fs", type=int, default=24000)
     g.add_argument("--n-fft", type=int, default=1024)
@@ -538,6 +546,28 @@ class _StopOnSignal:
             signal.signal(signum, handler)
 
 
+def load_input_mels(
+    mels_dir: Path, sampler: "SegmentSampler", original_frames: Sequence[int]
+) -> List[torch.Tensor]:
+    """The generator's training inputs from ``<mels_dir>/<utt>.npy`` (T, n_mels), in place of
+    the recordings' own mels (``sampler.mels``), which they must match frame for frame: e.g.
+    an acoustic model's ground-truth-aligned mels (``egs2/kokoro_en/tts1/local/
+    make_gta_mels.py``). An utterance shorter than a segment, which the sampler zero-pads,
+    has ``original_frames`` given frames; the padding keeps its own (silent) frames.
+    """
+    out = []
+    for utt, mel, frames in zip(sampler.utts, sampler.mels, original_frames):
+        path = mels_dir / f"{utt}.npy"
+        if not path.is_file():
+            raise FileNotFoundError(f"--input-mels-dir: no {path} for training utterance {utt}")
+        given = torch.from_numpy(np.load(path)).float()
+        if given.shape[1:] != mel.shape[1:] or given.shape[0] not in (mel.shape[0], frames):
+            raise ValueError(f"{path}: shape {tuple(given.shape)}, but the recording's mel is "
+                             f"{(frames, mel.shape[1])} (frames, bins): not aligned to it")
+        out.append(torch.cat([given, mel[given.shape[0]:]]))
+    return out
+
+
 def vocoder_config(args: argparse.Namespace) -> dict:
     """The ``vocoder.yaml`` content for these options (without training progress)."""
     params = dict(
@@ -604,9 +634,8 @@ def train(args: argparse.Namespace) -> dict:
     )
 
     feats_extract = build_feats_extract(conf["feats_extract_conf"])
-    train_set = SegmentSampler(
-        read_wav_scp(args.train_dir, args.fs), feats_extract, hop, args.segment_frames, args.seed
-    )
+    train_wavs = read_wav_scp(args.train_dir, args.fs)
+    train_set = SegmentSampler(train_wavs, feats_extract, hop, args.segment_frames, args.seed)
     valid = (
         SegmentSampler(
             read_wav_scp(args.valid_dir, args.fs, MAX_VALID_UTTS), feats_extract, hop, 1
@@ -614,6 +643,11 @@ def train(args: argparse.Namespace) -> dict:
         if args.valid_dir
         else None
     )
+    if args.input_mels_dir is not None:
+        train_set.mels = load_input_mels(
+            Path(args.input_mels_dir), train_set,
+            [1 + len(train_wavs[u]) // hop for u in train_set.utts],
+        )
     stft_loss = MultiResolutionSTFTLoss()
     phase_loss = PhaseLoss(conf["vocoder_params"]["n_fft"], hop) if args.lambda_phase else None
 
