@@ -4,6 +4,11 @@
 # re-run continues from exp/vocoder/checkpoint.pth. Run after stage 4 (the filtered training
 # set), then decode with
 #   ./run.sh --stage 8 --vocoder_file exp/vocoder/vocoder.pth
+# To fine-tune it on a trained MVC's ground-truth-aligned mels (what the shipped model's
+# vocoder got; copy exp/vocoder to the new outdir first, to continue from it):
+#   local/make_gta_mels.py --exp exp/tts_<tag> --model <model>.pth --data dump/raw/train \
+#       --collect-feats exp/tts_stats_raw_fbank_phn_none_kokoro_en/train/collect_feats --out exp/gta_mels/train
+#   local/train_vocoder.sh --outdir exp/vocoder_gta --input_mels_dir exp/gta_mels/train
 set -e -u -o pipefail
 . ./path.sh
 . ./scripts/utils/lib.sh
@@ -15,19 +20,23 @@ valid_dir=dump/raw/dev
 max_steps=200000
 max_cpu_seconds=""     # stop after this much CPU time of the training process
 gan_start_step=""     # add the spectrogram GAN from this step (off: ~40x slower steps on a CPU)
+lambda_phase=1.0      # weight of each phase loss (instantaneous phase, group delay, frequency)
+input_mels_dir=""     # train on these frame-aligned mels (local/make_gta_mels.py) instead
 threads=1
-help_message="Usage: $0 [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--threads 1]"
+vocoder_args=""       # more espnet_mvc.bin.train_vocoder options, e.g. "--lr 2.5e-4"
+help_message="Usage: $0 [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--lambda_phase 1.0] [--input_mels_dir DIR] [--threads 1] [--vocoder_args \"...\"]"
 . ./scripts/utils/parse_options.sh
 
 need_file "${train_dir}/wav.scp" "run stages 1-4 first"
 _opts=""
 [ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
 [ -z "${gan_start_step}" ] || _opts+="--gan-start-step ${gan_start_step} "
+[ -z "${input_mels_dir}" ] || _opts+="--input-mels-dir ${input_mels_dir} "
 log "Training the vocoder -> ${outdir} (log: ${outdir}/train.log)"
 # shellcheck disable=SC2086
 "${python}" -m espnet_mvc.bin.train_vocoder \
     --train-dir "${train_dir}" --valid-dir "${valid_dir}" --outdir "${outdir}" \
     --fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 --n-mels 80 --fmin 0 --fmax 12000 \
     --batch-size 16 --segment-frames 48 --max-steps "${max_steps}" \
-    --threads "${threads}" ${_opts}
+    --lambda-phase "${lambda_phase}" --threads "${threads}" ${_opts} ${vocoder_args}
 log "Successfully finished. [elapsed=${SECONDS}s]"
