@@ -13,8 +13,8 @@ options must be the TTS config's ``feats_extract_conf``), so at synthesis time
 Data: ``wav.scp`` (``utt_id path`` lines) of each dir; all audio is read into memory once
 and its features computed once per utterance. With ``--input-mels-dir`` the generator's
 training inputs are read from ``<dir>/<utt>.npy`` instead: frame-aligned mels of an
-acoustic model, which it then learns to turn into the recordings. A training example is ``--segment-frames``
-consecutive frames ``[a, a + F)`` of an utterance with the samples
+acoustic model, which it then learns to turn into the recordings. A training example is
+``--segment-frames`` consecutive frames ``[a, a + F)`` of an utterance with the samples
 ``[a * hop, (a + F) * hop)``: ``LogMelFbank`` frames are centred (``center=True``: frame
 ``k`` on sample ``k * hop``), and so are the generator's iSTFT frames, so the generator's
 ``F * hop`` output samples line up with exactly these samples. Segment start positions are
@@ -287,8 +287,13 @@ class SegmentSampler:
 # losses and discriminator
 
 
+def _stft(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    """Complex STFT (B, n_fft // 2 + 1, frames) with the window's length as win_length."""
+    return torch.stft(x, n_fft, hop, window.shape[0], window, return_complex=True)
+
+
 def _stft_mag(x: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    spec = torch.stft(x, n_fft, hop, window.shape[0], window, return_complex=True)
+    spec = _stft(x, n_fft, hop, window)
     # sqrt of a floored power: |z| has an infinite gradient at 0
     return torch.sqrt(torch.clamp(spec.real**2 + spec.imag**2, min=1e-7))
 
@@ -375,8 +380,7 @@ class PhaseLoss(nn.Module):
         Returns:
             dict: ``ip``, ``gd`` and ``iaf`` (scalars).
         """
-        zf, zr = (torch.stft(x, self.n_fft, self.hop, self.n_fft, self.window,
-                             return_complex=True) for x in (fake, real))  # (B, F, T)
+        zf, zr = (_stft(x, self.n_fft, self.hop, self.window) for x in (fake, real))  # (B, F, T)
         return dict(
             ip=_weighted_phase_gap(zf, zr),
             gd=_weighted_phase_gap(zf[:, 1:] * zf[:, :-1].conj(), zr[:, 1:] * zr[:, :-1].conj()),
@@ -429,8 +433,7 @@ class SpectrogramDiscriminator(nn.Module):
             list: Feature maps of every layer.
         """
         if self.spectrum == "complex":
-            spec = torch.stft(wav, self.n_fft, self.hop, self.window.shape[0], self.window,
-                              return_complex=True)
+            spec = _stft(wav, self.n_fft, self.hop, self.window)
             x = torch.view_as_real(spec).permute(0, 3, 2, 1)  # (B, 2, T, F)
         else:
             x = _stft_mag(wav, self.n_fft, self.hop, self.window).transpose(1, 2).unsqueeze(1)
@@ -449,7 +452,7 @@ class MultiResolutionDiscriminator(nn.Module):
     Args:
         resolutions: (n_fft, hop, win_length) of each STFT.
         channels (int): Conv channels of each discriminator. Its cost grows with the square:
-            on one CPU thread a step at batch 8 x 0.4 s takes 6.7 s at 32 and 2.3 s at 16.
+            on one CPU thread a step at batch 8 x 0.4 s takes 6.7 s at 32 and 2.5 s at 16.
         spectrum (str): ``magnitude`` or ``complex`` (see :class:`SpectrogramDiscriminator`).
     """
 
