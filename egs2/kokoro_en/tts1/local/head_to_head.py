@@ -24,20 +24,17 @@ from espnet_mvc.cpu_ledger import epoch_cpu_seconds
 
 CALIBRATION_EPOCHS = 2  # the first round, which measures the CPU seconds per epoch
 SETS = ("test", "test_zeroshot")
-# summary.json metric -> (table heading, decimals, better)
+# summary.json metric -> (table heading, decimals)
 METRICS = {
-    "wer": ("WER %", 1, "lower"), "cer": ("CER %", 1, "lower"), "mcd": ("MCD dB", 2, "lower"),
-    "f0rmse": ("log-F0 RMSE", 3, "lower"), "dnsmos": ("DNSMOS", 2, "higher"),
-    "pesq": ("PESQ", 2, "higher"), "stoi": ("STOI", 3, "higher"),
-    "spksim": ("spk sim", 3, "higher"), "rtf": ("RTF", 3, "lower"),
+    "wer": ("WER %", 1), "cer": ("CER %", 1), "mcd": ("MCD dB", 2), "f0rmse": ("log-F0 RMSE", 3),
+    "dnsmos": ("DNSMOS", 2), "pesq": ("PESQ", 2), "stoi": ("STOI", 3), "spksim": ("spk sim", 3),
+    "rtf": ("RTF", 3),
 }
 NO_CLONING = ("n/a: ESPnet {name} picks a voice by speaker id (--use_sid true) and has no "
               "reference encoder, so it cannot speak in a voice it was not trained on")
 SYSTEM_NAMES = {"mvc": "MVC", "vits": "VITS", "jets": "JETS"}
-MAIN_SYSTEMS = ("mvc", "vits", "jets")
+MAIN_SYSTEMS = tuple(SYSTEM_NAMES)
 _SEED = re.compile(r"^(.+)_seed(\d+)$")
-# the real recorded reference: a CMU ARCTIC utterance that pysptk ships (16 kHz)
-REAL_REF = "pysptk/example_audio_data/arctic_a0007.wav"
 
 
 def _known_ledger(exp: Path) -> Dict[int, float]:
@@ -86,7 +83,8 @@ def variant_of(system: str):
 
 
 def variant_name(variant: str) -> str:
-    """``mvc_concat`` -> "MVC concat (no AdaLN)", ``mvc_depth2`` -> "MVC depth 2"."""
+    """``mvc_concat`` -> "MVC concat, no AdaLN, depth 4/2/2", ``mvc_depth2`` -> "MVC gated +
+    AdaLN, depth 2 per stack"."""
     if variant == "mvc":
         return "MVC gated + AdaLN, depth 4/2/2"
     if variant == "mvc_concat":
@@ -166,21 +164,20 @@ def real_ref(exp: Path, epoch: int, vocoder: Path, dumpdir: Path, out_json: Path
     to the corpus's unseen-voice references (does it sound like the recorded speaker rather
     than like the synthetic voices it knows?).
     """
-    import importlib.util
-
     import numpy as np
     import soundfile as sf
+    from espnet2.fileio.read_text import read_2columns_text
+    from pysptk.util import example_audio_file
 
     from espnet_mvc.api import MVCSynthesizer
     from espnet_mvc.metrics.asr import WhisperASR, error_counts, wer_cer
     from espnet_mvc.metrics.audio import load_wav
     from espnet_mvc.metrics.speaker import embed
 
-    ref = Path(importlib.util.find_spec("pysptk").origin).parent.parent / REAL_REF
+    ref = Path(example_audio_file())  # CMU ARCTIC arctic_a0007, 16 kHz
     if not ref.is_file():
         raise SystemExit(f"error: the CMU ARCTIC clip {ref} is missing (pip install pysptk)")
-    texts = dict(line.split(maxsplit=1) for line in
-                 (dumpdir / "raw" / "test" / "text").read_text(encoding="utf-8").splitlines())
+    texts = read_2columns_text(dumpdir / "raw" / "test" / "text")
     tts = MVCSynthesizer(exp / "config.yaml", exp / f"{epoch}epoch.pth",
                          vocoder_file=str(vocoder), vocoder_config=str(vocoder.with_suffix(".yaml")))
     asr = WhisperASR()
@@ -190,7 +187,7 @@ def real_ref(exp: Path, epoch: int, vocoder: Path, dumpdir: Path, out_json: Path
 
     x, fs = load_wav(ref)
     ref_emb = unit(embed(x, fs)[0])
-    corpus = sorted(set((dumpdir / "raw" / "test_zeroshot" / "ref.scp").read_text().split()[1::2]))
+    corpus = sorted(set(read_2columns_text(dumpdir / "raw" / "test_zeroshot" / "ref.scp").values()))
     corpus_emb = [unit(embed(*load_wav(p))[0]) for p in corpus]
     wav_dir = out_json.parent / "wav"
     wav_dir.mkdir(parents=True, exist_ok=True)
@@ -231,30 +228,27 @@ def _summary(decode: Path, dset: str) -> Optional[dict]:
 
 
 def _zeroshot_margin(decode: Path, dumpdir: Path) -> Optional[float]:
-    """Mean over unseen-voice items of sim(own reference) - mean sim(other references)."""
-    import numpy as np
+    """Mean over unseen-voice items of sim(own reference) - mean sim(other references):
+    ``benchmark quality``'s :func:`~espnet_mvc.benchmarks.quality.spk_sim_margin` on the
+    decoded test_zeroshot set."""
+    from espnet2.fileio.read_text import read_2columns_text
 
+    from espnet_mvc.benchmarks.quality import HeldoutItem, spk_sim_margin
     from espnet_mvc.metrics.audio import load_wav
-    from espnet_mvc.metrics.speaker import embed
 
     wav_scp = decode / "test_zeroshot" / "wav.scp"
     if not wav_scp.exists():
         return None
-    refs = dict(line.split(maxsplit=1) for line in
-                (dumpdir / "raw" / "test_zeroshot" / "ref.scp").read_text().splitlines())
-    spk = dict(line.split(maxsplit=1) for line in
-               (dumpdir / "raw" / "test_zeroshot" / "utt2spk").read_text().splitlines())
-    ref_of_spk = {spk[u]: refs[u] for u in sorted(refs)}
-    emb = {s: embed(*load_wav(p))[0] for s, p in sorted(ref_of_spk.items())}
-    emb = {s: e / np.linalg.norm(e) for s, e in emb.items()}
-    margins = []
-    for line in wav_scp.read_text().splitlines():
-        utt, path = line.split(maxsplit=1)
-        e = embed(*load_wav(path))[0]
-        e = e / np.linalg.norm(e)
-        own = float(e @ emb[spk[utt]])
-        margins.append(own - float(np.mean([e @ v for s, v in emb.items() if s != spk[utt]])))
-    return float(np.mean(margins)) if margins else None
+    data = dumpdir / "raw" / "test_zeroshot"
+    refs, spk, text = (read_2columns_text(data / f) for f in ("ref.scp", "utt2spk", "text"))
+    wavs = read_2columns_text(wav_scp)
+    items = [HeldoutItem(utt=u, spk=spk[u], set="zeroshot", text=text[u], ref=Path(refs[u]),
+                         rec=Path(wavs[u])) for u in sorted(wavs)]
+    audio = [load_wav(i.rec) for i in items]
+    rates = {fs for _, fs in audio}
+    if len(rates) != 1:
+        raise SystemExit(f"error: {wav_scp}: wavs at several rates {sorted(rates)}")
+    return spk_sim_margin([x for x, _ in audio], rates.pop(), items)
 
 
 def _vocoder_cpu_seconds(vocoder: Path) -> Optional[float]:
@@ -390,12 +384,12 @@ def _main(res: dict):
     return [(s, e) for s, e in res["systems"].items() if s in MAIN_SYSTEMS]
 
 
-ABLATION_COLUMNS = (  # (heading, getter of a point, decimals, better)
-    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1, "lower"),
-    ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1, "lower"),
-    ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3, "higher"),
-    ("DNSMOS seen", lambda pt: (pt["sets"]["test"] or {}).get("dnsmos"), 2, "higher"),
-    ("valid loss", lambda pt: pt.get("valid_loss"), 3, "lower"),
+ABLATION_COLUMNS = (  # (heading, getter of a point, decimals); the first ranks the variants
+    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1),
+    ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1),
+    ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3),
+    ("DNSMOS seen", lambda pt: (pt["sets"]["test"] or {}).get("dnsmos"), 2),
+    ("valid loss", lambda pt: pt.get("valid_loss"), 3),
 )
 
 
@@ -421,7 +415,7 @@ def ablation_markdown(res: dict) -> List[str]:
             row = [variant_name(variant), f"{float(p) * hours:g} h",
                    ", ".join(str(r["seed"]) for r in runs if p in r["points"]),
                    f"{pts[0]['parameters']['total'] / 1e6:.2f}"]
-            for i, (_, get, dec, _) in enumerate(ABLATION_COLUMNS):
+            for i, (_, get, dec) in enumerate(ABLATION_COLUMNS):
                 vals = [v for v in (get(pt) for pt in pts) if v is not None]
                 if not vals:
                     row.append("-")
@@ -450,8 +444,8 @@ def plot_curves(res: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     systems = _main(res)
-    fig, axes = plt.subplots(1, len(systems), figsize=(4.2 * len(systems), 3.2))
-    for ax, (s, e) in zip(list(axes) if len(systems) > 1 else [axes], systems):
+    fig, axes = plt.subplots(1, len(systems), figsize=(4.2 * len(systems), 3.2), squeeze=False)
+    for ax, (s, e) in zip(axes[0], systems):
         pts = [(c["cpu_seconds"] / 3600, c["valid_loss"]) for c in e["curve"]
                if c["valid_loss"] is not None]
         if pts:
@@ -466,18 +460,21 @@ def plot_curves(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_mels(res: dict, dumpdir: Path, utt: str, path: Path) -> None:
+def plot_mels(res: dict, dumpdir: Path, path: Path) -> None:
+    """Log-mels of the first held-out test utterance: recording, then each main system."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import torch
 
+    from espnet2.fileio.read_text import read_2columns_text
+
     from espnet_mvc.features import log_mel_fbank
     from espnet_mvc.metrics.audio import load_wav
 
-    wavs = dict(line.split(maxsplit=1) for line in
-                (dumpdir / "raw" / "test" / "wav.scp").read_text().splitlines())
+    wavs = read_2columns_text(dumpdir / "raw" / "test" / "wav.scp")
+    utt = min(wavs)
     panels = [("recording", wavs[utt])]
     for s, e in _main(res):
         wav = Path(e["exp"]) / decode_tag(res["budget_cpu_seconds"], max(res["points"])) \
@@ -509,9 +506,7 @@ def report(args) -> dict:
         json.dumps(res, indent=1) + "\n", encoding="utf-8")
     figures = ["training_curves.png"]
     plot_curves(res, args.results_dir / figures[0])
-    utts = sorted(line.split()[0] for line in
-                  (args.dumpdir / "raw" / "test" / "wav.scp").read_text().splitlines())
-    plot_mels(res, args.dumpdir, utts[0], args.results_dir / "mel_spectrograms.png")
+    plot_mels(res, args.dumpdir, args.results_dir / "mel_spectrograms.png")
     figures.append("mel_spectrograms.png")
     (args.results_dir / "RESULTS.md").write_text(results_markdown(res, figures),
                                                  encoding="utf-8")
