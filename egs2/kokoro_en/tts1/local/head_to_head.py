@@ -2,7 +2,7 @@
 """Helpers of local/head_to_head.sh: the training budget in CPU seconds, and the report.
 
     head_to_head.py next-max-epoch EXP BUDGET    # --max_epoch of the next training round (0: spent)
-    head_to_head.py epoch-at EXP BUDGET [--fraction F] [--describe]
+    head_to_head.py epoch-at EXP BUDGET [--fraction F] [--describe | --with-tag]
     head_to_head.py real-ref EXP EPOCH VOCODER OUT_JSON   # MVC cloning a recorded voice
     head_to_head.py report --h2h-dir exp_h2h --systems mvc vits jets --budget B ...
 
@@ -524,6 +524,8 @@ def main(argv=None) -> int:
     q.add_argument("budget", type=float)
     q.add_argument("--fraction", type=float, default=1.0)
     q.add_argument("--describe", action="store_true")
+    q.add_argument("--with-tag", action="store_true",
+                   help="print the epoch and the point's decode dir name (decode_tag)")
     q = sub.add_parser("report")
     q.add_argument("--h2h-dir", type=Path, required=True)
     q.add_argument("--systems", nargs="+", required=True)
@@ -549,7 +551,10 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: {args.exp}: no epoch ends within {seconds:.0f} CPU s "
                              "(train first: local/head_to_head.sh --stage 2)")
         cpu = epoch_cpu_seconds(args.exp)[epoch]
-        print(f"epoch {epoch}, {cpu:.0f} CPU s" if args.describe else epoch)
+        if args.describe:
+            print(f"epoch {epoch}, {cpu:.0f} CPU s")
+        else:
+            print(f"{epoch} {decode_tag(args.budget, args.fraction)}" if args.with_tag else epoch)
     elif args.cmd == "real-ref":
         print(json.dumps(real_ref(args.exp, args.epoch, args.vocoder, args.dumpdir,
                                  args.out_json)))

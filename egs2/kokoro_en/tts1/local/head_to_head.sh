@@ -128,8 +128,8 @@ if run_stage 3; then
         system_setup "${s}"
         exp=${_exp}
         for p in ${points}; do
-            epoch=$(h2h_py epoch-at "${exp}" "${budget}" --fraction "${p}")
-            tag=decode_h2h_$(awk -v b="${budget}" -v p="${p}" 'BEGIN { printf "%d", b * p }')s
+            read -r epoch tag < <(h2h_py epoch-at "${exp}" "${budget}" --fraction "${p}" --with-tag)
+            [ -n "${tag:-}" ] || die "no epoch of ${s} within ${p} x ${budget} CPU s"
             # VITS and JETS have no reference encoder: the unseen voices are MVC's alone
             if [ "${_model}" = mvc ]; then sets="test test_zeroshot"; else sets=test; fi
             last_set=${sets##* }
