@@ -121,6 +121,7 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
               "--results-dir", str(results), "--vocoder-file", str(vocoder)])
     res = json.loads((results / "head_to_head.json").read_text())
     mvc, vits = res["systems"]["mvc"], res["systems"]["vits"]
+    assert res["ablation_points"] == [0.5, 1.0]  # no --ablation-points: the main points
     # the last epoch within 400 and 800 CPU s, at 50 steps an epoch
     assert mvc["points"]["0.5"]["epoch"] == 4 and mvc["points"]["1"]["epoch"] == 8
     assert mvc["points"]["1"]["steps"] == 400 and mvc["points"]["1"]["train_cpu_seconds"] == 800
@@ -150,20 +151,36 @@ def test_ablation_table_ranks_variants_against_their_seed_spread(tmp_path):
     h2h_dir, budget = tmp_path / "exp_h2h", 800.0
     wers = {"mvc": 10.0, "mvc_seed1": 12.0, "mvc_concat": 20.0, "mvc_concat_seed1": 24.0,
             "mvc_depth2": 11.0, "mvc_depth2_seed1": 13.0}
+    # the ablations at half the budget; MVC, their baseline, at the head to head's point too
     for system, wer in wers.items():
-        _fake_system(h2h_dir, system, budget, [1.0], dumpdir, 10, wer=wer)
+        points = [0.5, 1.0] if system == "mvc" else [0.5]
+        _fake_system(h2h_dir, system, budget, points, dumpdir, 10, wer=wer)
     torch.save({"w": torch.zeros(1)}, tmp_path / "voc.pth")
     res = h2h.report(argparse.Namespace(
-        h2h_dir=h2h_dir, systems=list(wers), budget=budget, points=[1.0], dumpdir=dumpdir,
-        results_dir=tmp_path / "results", vocoder_file=tmp_path / "voc.pth"))
+        h2h_dir=h2h_dir, systems=list(wers), budget=budget, points=[1.0],
+        ablation_points=[0.5], dumpdir=dumpdir, results_dir=tmp_path / "results",
+        vocoder_file=tmp_path / "voc.pth"))
     assert res["systems"]["mvc_concat_seed1"]["seed"] == 1
     assert res["systems"]["mvc_concat_seed1"]["variant"] == "mvc_concat"
+    assert sorted(res["systems"]["mvc"]["points"]) == ["0.5", "1"]
+    assert sorted(res["systems"]["mvc_concat_seed1"]["points"]) == ["0.5"]
+    assert res["ablation_points"] == [0.5]
     md = (tmp_path / "results" / "RESULTS.md").read_text()
-    # WER of point 1 = wer + 1: gated 11 and 13, concat 21 and 25, depth 2 12 and 14
-    assert "| MVC concat, no AdaLN, depth 4/2/2 | 0.222222 h | 0, 1 | 0.00 | 23.0 [21.0, 25.0] |" in md
-    assert ("- MVC gated + AdaLN, depth 2 per stack (13.0 %) vs MVC concat, no AdaLN, depth "
-            "4/2/2 (23.0 %), seen-voice WER: the seeds' ranges do not overlap") in md
-    assert ("- MVC gated + AdaLN, depth 4/2/2 (12.0 %) vs MVC gated + AdaLN, depth 2 per stack "
-            "(13.0 %), seen-voice WER: the seeds' ranges overlap: not shown to differ") in md
-    # the main tables hold the main systems only
+    # WER at point 0.5 = wer + 0.5: gated 10.5 and 12.5, concat 20.5 and 24.5, depth 2 11.5
+    # and 13.5
+    assert "| MVC concat, no AdaLN, depth 4/2/2 | 0.111111 h | 0, 1 | 0.00 | 22.5 [20.5, 24.5] |" in md
+    assert ("- MVC gated + AdaLN, depth 2 per stack (12.5 %) vs MVC concat, no AdaLN, depth "
+            "4/2/2 (22.5 %), seen-voice WER: the seeds' ranges do not overlap") in md
+    assert ("- MVC gated + AdaLN, depth 4/2/2 (11.5 %) vs MVC gated + AdaLN, depth 2 per stack "
+            "(12.5 %), seen-voice WER: the seeds' ranges overlap: not shown to differ") in md
+    # every run has the same validation curve here: no difference shown
+    assert md.count("validation loss: the seeds' ranges overlap: not shown to differ") == 2
+    # the main tables hold the main systems at the main points only
     assert "| MVC concat, no AdaLN, depth 4/2/2, seed 1 |" not in md
+    assert "| MVC | 0.222222 h | 8 |" in md and "| MVC | 0.111111 h |" not in md
+
+
+def test_the_ablation_points_default_to_the_main_points():
+    assert h2h.system_points("mvc_depth2", [0.5, 1.0], [0.25]) == [0.25]
+    assert h2h.system_points("mvc", [0.5, 1.0], [0.25]) == [0.25, 0.5, 1.0]
+    assert h2h.system_points("vits", [0.5, 1.0], [0.25]) == [0.5, 1.0]

@@ -5,6 +5,7 @@
     head_to_head.py epoch-at EXP BUDGET [--fraction F] [--describe | --with-tag]
     head_to_head.py real-ref EXP EPOCH VOCODER OUT_JSON   # MVC cloning a recorded voice
     head_to_head.py report --h2h-dir exp_h2h --systems mvc vits jets --budget B ...
+                           [--ablation-points 0.25]
 
 EXP is an ESPnet training output dir with the CPU ledger ``cpu_seconds.json``
 (:mod:`espnet_mvc.cpu_ledger`): cumulative training CPU seconds at the end of each epoch.
@@ -92,6 +93,14 @@ def variant_name(variant: str) -> str:
     if variant.startswith("mvc_depth"):
         return f"MVC gated + AdaLN, depth {variant[len('mvc_depth'):]} per stack"
     return SYSTEM_NAMES.get(variant, variant)
+
+
+def system_points(system: str, points: List[float], ablation_points: List[float]) -> List[float]:
+    """The budget fractions at which a system is decoded: the main systems at ``points``,
+    the MVC ablations at ``ablation_points``, and MVC at both (it is the ablations' baseline)."""
+    if system in MAIN_SYSTEMS:
+        return sorted(set(points) | set(ablation_points)) if system == "mvc" else list(points)
+    return list(ablation_points)
 
 
 def system_exp(h2h_dir: Path, system: str) -> Path:
@@ -267,7 +276,9 @@ def collect(args) -> dict:
 
     from espnet_mvc.benchmarks.machine import cpu_capability
 
-    out = dict(budget_cpu_seconds=args.budget, points=args.points, systems={},
+    ablation_points = args.ablation_points or args.points
+    out = dict(budget_cpu_seconds=args.budget, points=args.points,
+               ablation_points=ablation_points, systems={},
                machine=cpu_capability(), written=time.strftime("%Y-%m-%dT%H:%M:%S"))
     for s in args.systems:
         exp = system_exp(args.h2h_dir, s)
@@ -287,7 +298,7 @@ def collect(args) -> dict:
             # MVC's separate vocoder is trained once per corpus, outside the budget: its
             # CPU seconds are reported beside it (VITS and JETS train theirs inside it)
             entry["vocoder_train_cpu_seconds"] = _vocoder_cpu_seconds(vocoder)
-        for p in args.points:
+        for p in system_points(s, args.points, ablation_points):
             epoch = epoch_at(exp, args.budget * p)
             if epoch is None:
                 continue
@@ -347,7 +358,7 @@ def results_markdown(res: dict, figures: List[str]) -> str:
             head.append("spk-sim margin")
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for s, e in _main(res):
-            for p, pt in e["points"].items():
+            for p, pt in _main_points(res, e):
                 row = [e["name"], f"{float(p) * hours:g} h", str(pt["epoch"]), str(pt["steps"]),
                        f"{pt['train_cpu_seconds']:.0f}",
                        f"{pt['parameters']['total'] / 1e6:.2f}"]
@@ -364,7 +375,7 @@ def results_markdown(res: dict, figures: List[str]) -> str:
               "| system | budget | reference | WER % | CER % | sim to reference | "
               "sim to corpus voices | margin |", "|---|---|---|---|---|---|---|---|"]
     for s, e in _main(res):
-        for p, pt in e["points"].items():
+        for p, pt in _main_points(res, e):
             rr = pt["real_reference"]
             if isinstance(rr, dict):
                 lines.append(f"| {e['name']} | {float(p) * hours:g} h | {rr['reference']} | "
@@ -384,18 +395,26 @@ def _main(res: dict):
     return [(s, e) for s, e in res["systems"].items() if s in MAIN_SYSTEMS]
 
 
-ABLATION_COLUMNS = (  # (heading, getter of a point, decimals); the first ranks the variants
-    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1),
-    ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1),
-    ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3),
-    ("DNSMOS seen", lambda pt: (pt["sets"]["test"] or {}).get("dnsmos"), 2),
-    ("valid loss", lambda pt: pt.get("valid_loss"), 3),
+def _main_points(res: dict, entry: dict):
+    """A main system's points of the head to head (not MVC's extra ablation points)."""
+    keys = {f"{p:g}" for p in res["points"]}
+    return [(p, pt) for p, pt in entry["points"].items() if p in keys]
+
+
+ABLATION_COLUMNS = (  # (heading, getter of a point, decimals, ranks the variants: unit)
+    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1, " %"),
+    ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1, None),
+    ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3, None),
+    ("DNSMOS seen", lambda pt: (pt["sets"]["test"] or {}).get("dnsmos"), 2, None),
+    ("valid loss", lambda pt: pt.get("valid_loss"), 3, ""),
 )
+RANKED_BY = {"WER % seen": "seen-voice WER", "valid loss": "validation loss"}
 
 
 def ablation_markdown(res: dict) -> List[str]:
-    """The MVC variants over their seeds: mean [min, max] of each score per budget point,
-    and whether the ranking on seen-voice WER is larger than the seed spread."""
+    """The MVC variants over their seeds: mean [min, max] of each score per ablation point,
+    and whether each step of the ranking (on seen-voice WER, and on validation loss) is
+    larger than the seed spread."""
     groups: Dict[str, List[dict]] = {}
     for e in res["systems"].values():
         if e.get("model") == "mvc":
@@ -405,9 +424,9 @@ def ablation_markdown(res: dict) -> List[str]:
     hours = res["budget_cpu_seconds"] / 3600
     lines = ["## Ablations of MVC (same budget; mean [min, max] over seeds)", ""]
     head = ["variant", "budget", "seeds", "params (M)"] + [c[0] for c in ABLATION_COLUMNS]
-    for p in (f"{p:g}" for p in res["points"]):
+    for p in (f"{p:g}" for p in res.get("ablation_points") or res["points"]):
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        wer_ranges = []
+        ranges: Dict[str, list] = {h: [] for h, *_ in ABLATION_COLUMNS if h in RANKED_BY}
         for variant, runs in sorted(groups.items()):
             pts = [r["points"][p] for r in runs if p in r["points"]]
             if not pts:
@@ -415,7 +434,7 @@ def ablation_markdown(res: dict) -> List[str]:
             row = [variant_name(variant), f"{float(p) * hours:g} h",
                    ", ".join(str(r["seed"]) for r in runs if p in r["points"]),
                    f"{pts[0]['parameters']['total'] / 1e6:.2f}"]
-            for i, (_, get, dec) in enumerate(ABLATION_COLUMNS):
+            for heading, get, dec, _ in ABLATION_COLUMNS:
                 vals = [v for v in (get(pt) for pt in pts) if v is not None]
                 if not vals:
                     row.append("-")
@@ -423,16 +442,18 @@ def ablation_markdown(res: dict) -> List[str]:
                 mean = sum(vals) / len(vals)
                 row.append(f"{mean:.{dec}f}" + (f" [{min(vals):.{dec}f}, {max(vals):.{dec}f}]"
                                                 if len(vals) > 1 else ""))
-                if i == 0 and len(vals) > 1:
-                    wer_ranges.append((mean, min(vals), max(vals), variant_name(variant)))
+                if heading in ranges and len(vals) > 1:
+                    ranges[heading].append((mean, min(vals), max(vals), variant_name(variant)))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
-        wer_ranges.sort()
-        for (m1, lo1, hi1, n1), (m2, lo2, hi2, n2) in zip(wer_ranges, wer_ranges[1:]):
-            apart = hi1 < lo2
-            lines.append(f"- {n1} ({m1:.1f} %) vs {n2} ({m2:.1f} %), seen-voice WER: "
-                         + ("the seeds' ranges do not overlap: larger than seed noise"
-                            if apart else "the seeds' ranges overlap: not shown to differ"))
+        for heading, get, dec, unit in ABLATION_COLUMNS:
+            ranked = sorted(ranges.get(heading, []))
+            for (m1, lo1, hi1, n1), (m2, lo2, hi2, n2) in zip(ranked, ranked[1:]):
+                lines.append(
+                    f"- {n1} ({m1:.{dec}f}{unit}) vs {n2} ({m2:.{dec}f}{unit}), "
+                    f"{RANKED_BY[heading]}: "
+                    + ("the seeds' ranges do not overlap: larger than seed noise"
+                       if hi1 < lo2 else "the seeds' ranges overlap: not shown to differ"))
         lines.append("")
     return lines
 
@@ -531,6 +552,8 @@ def main(argv=None) -> int:
     q.add_argument("--systems", nargs="+", required=True)
     q.add_argument("--budget", type=float, required=True)
     q.add_argument("--points", type=float, nargs="+", default=[0.5, 1.0])
+    q.add_argument("--ablation-points", type=float, nargs="+", default=None,
+                   help="budget fractions of the MVC ablations (default: --points)")
     q.add_argument("--dumpdir", type=Path, required=True)
     q.add_argument("--results-dir", type=Path, default=Path("results"))
     q.add_argument("--vocoder-file", type=Path, default=Path("exp_x/vocoder/vocoder.pth"))

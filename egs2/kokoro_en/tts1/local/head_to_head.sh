@@ -5,7 +5,8 @@
 #
 #   local/head_to_head.sh --budget 14400                 # stages 1-4
 #   local/head_to_head.sh --stage 3 --stop_stage 4       # decode/score/report what is trained
-#   local/head_to_head.sh --systems "mvc_seed1 mvc_concat mvc_concat_seed1 mvc_depth2 ..."
+#   local/head_to_head.sh --systems "mvc_seed1 mvc_concat mvc_concat_seed1 mvc_depth2 ..." \
+#       --ablation_points 0.25     # the ablations at a quarter of the budget
 #
 # Systems: mvc (conf/tuning/train_mvc_cpu.yaml), vits, jets, and the paper's ablations of
 # MVC: mvc_concat, mvc_depth2, mvc_depth4, mvc_depth6 (conf/tuning/train_mvc_cpu_<x>.yaml);
@@ -15,9 +16,11 @@
 #            and each system's stats: ./run.sh --model <s> --stage 3..6 --expdir ${h2h_dir}/<s>
 # 2 train    ./run.sh --model <s> --stage 7 in rounds: each round sets --max_epoch from the
 #            CPU seconds per epoch so far (<exp>/cpu_seconds.json, espnet_mvc.cpu_ledger) until
-#            the budget is spent; --jobs systems at a time, one thread each; every epoch is kept
+#            the budget is spent (an ablation: the largest of --ablation_points x budget);
+#            --jobs systems at a time, one thread each; every epoch is kept
 # 3 decode   stages 8-9 of each system with the epoch file at each budget point (the last
-#            epoch whose cumulative training CPU is within it): --points "0.5 1", into
+#            epoch whose cumulative training CPU is within it): --points "0.5 1" (the
+#            ablations: --ablation_points; MVC, their baseline, at both), into
 #            <exp>/decode_h2h_<CPU seconds>s/, so that a larger budget reuses earlier points
 # 4 report   results/head_to_head.json, RESULTS.md tables and figures (local/head_to_head.py)
 set -e -u -o pipefail
@@ -29,6 +32,7 @@ stage=1
 stop_stage=4
 budget=14400           # training CPU seconds per system
 points="0.5 1"         # fractions of the budget at which each system is decoded and scored
+ablation_points=""     # the same for the MVC ablations (mvc_concat, mvc_depth<N>, *_seed<N>); default: points
 systems="mvc vits jets"
 jobs=2                 # systems trained at a time (each with one thread)
 h2h_dir=exp_h2h        # <h2h_dir>/<system>/ holds each system's stats, model and decodes
@@ -36,8 +40,10 @@ datadir=data_x
 dumpdir=dump_x
 vocoder_file=exp_x/vocoder/vocoder.pth   # MVC's vocoder (VITS and JETS make waveforms)
 results_dir=results
-help_message="Usage: $0 [--stage 1] [--stop_stage 4] [--budget SECONDS] [--points \"0.5 1\"] [--systems \"mvc vits jets\"] [--jobs 2] [--h2h_dir exp_h2h] [--datadir data_x] [--dumpdir dump_x] [--vocoder_file PATH]"
+help_message="Usage: $0 [--stage 1] [--stop_stage 4] [--budget SECONDS] [--points \"0.5 1\"] [--ablation_points \"0.25\"] [--systems \"mvc vits jets\"] [--jobs 2] [--h2h_dir exp_h2h] [--datadir data_x] [--dumpdir dump_x] [--vocoder_file PATH]"
 . ./scripts/utils/parse_options.sh
+
+ablation_points=${ablation_points:-${points}}
 
 run_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
 h2h_py() { "${python}" local/head_to_head.py "$@"; }
@@ -50,6 +56,8 @@ system_setup() {
     if [[ "${s}" =~ ^(.+)_seed([0-9]+)$ ]]; then variant=${BASH_REMATCH[1]}; seed=${BASH_REMATCH[2]}; fi
     _sys_opts=()
     _train_extra=""
+    _points=${points}  # the budget fractions it is decoded at
+    _budget=${budget}  # its training budget
     case "${variant}" in
         mvc|vits|jets) _model=${variant} ;;
         mvc_concat|mvc_depth[0-9]*)
@@ -59,6 +67,12 @@ system_setup() {
         *) die "unknown system '${s}': mvc, vits, jets, mvc_concat or mvc_depth<N>, each optionally with _seed<N>" ;;
     esac
     [ -z "${seed}" ] || _train_extra="--seed ${seed}"
+    if [ "${s}" = mvc ]; then  # the ablations' baseline too
+        _points=$(printf '%s\n' ${points} ${ablation_points} | sort -gu | xargs)
+    elif [ "${s}" != "${_model}" ]; then  # an ablation: trained to its largest point
+        _points=${ablation_points}
+        _budget=$(printf '%s\n' ${ablation_points} | sort -g | tail -n 1 | awk -v b="${budget}" '{print $1 * b}')
+    fi
     if [ "${s}" = "${_model}" ]; then  # tts.sh's default tag
         _exp=${h2h_dir}/${s}/tts_train_${s}_raw_phn_kokoro_en
         [ "${s}" != mvc ] || _exp=${h2h_dir}/mvc/tts_train_mvc_cpu_raw_phn_kokoro_en
@@ -99,16 +113,16 @@ train_to_budget() {  # train_to_budget <system>: rounds of stage 7 until the bud
     system_setup "${s}"
     exp=${_exp}
     while :; do
-        epochs=$(h2h_py next-max-epoch "${exp}" "${budget}")
+        epochs=$(h2h_py next-max-epoch "${exp}" "${_budget}")
         [ "${epochs}" -gt 0 ] || break
-        log "  ${s}: training to epoch ${epochs} (budget ${budget} CPU s; ledger ${exp}/cpu_seconds.json)"
+        log "  ${s}: training to epoch ${epochs} (budget ${_budget} CPU s; ledger ${exp}/cpu_seconds.json)"
         ./run.sh --model "${_model}" --stage 7 --stop-stage 7 --expdir "${h2h_dir}/${s}" \
             "${common[@]}" "${_sys_opts[@]}" \
             --train_args "--max_epoch ${epochs} --keep_nbest_models 100000 ${_train_extra}" \
             >"${h2h_dir}/${s}/train_rounds.log" 2>&1 \
             || fail_with_log "${h2h_dir}/${s}/train_rounds.log" "training ${s} failed"
     done
-    log "  ${s}: budget spent ($(h2h_py epoch-at "${exp}" "${budget}" --describe))"
+    log "  ${s}: budget spent ($(h2h_py epoch-at "${exp}" "${_budget}" --describe))"
 }
 
 if run_stage 2; then
@@ -123,11 +137,11 @@ if run_stage 2; then
 fi
 
 if run_stage 3; then
-    log "Stage 3: decode and score each system at ${points} x ${budget} CPU s"
+    log "Stage 3: decode and score each system at ${points} x ${budget} CPU s (ablations: ${ablation_points})"
     for s in ${systems}; do
         system_setup "${s}"
         exp=${_exp}
-        for p in ${points}; do
+        for p in ${_points}; do
             read -r epoch tag < <(h2h_py epoch-at "${exp}" "${budget}" --fraction "${p}" --with-tag)
             [ -n "${tag:-}" ] || die "no epoch of ${s} within ${p} x ${budget} CPU s"
             # VITS and JETS have no reference encoder: the unseen voices are MVC's alone
@@ -155,7 +169,7 @@ fi
 if run_stage 4; then
     log "Stage 4: ${results_dir}/head_to_head.json, RESULTS.md and figures"
     h2h_py report --h2h-dir "${h2h_dir}" --systems ${systems} --budget "${budget}" \
-        --points ${points} --dumpdir "${dumpdir}" --results-dir "${results_dir}" \
+        --points ${points} --ablation-points ${ablation_points} --dumpdir "${dumpdir}" --results-dir "${results_dir}" \
         --vocoder-file "${vocoder_file}"
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"
