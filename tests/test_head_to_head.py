@@ -76,7 +76,10 @@ def _fake_system(h2h_dir, system, budget, points, dumpdir, params, wer=None):
     exp = h2h_dir / system / f"tts_train_{system}_raw_phn_kokoro_en"
     exp.mkdir(parents=True)
     (h2h_dir / system / "tts_stats_raw_fbank_phn_none_kokoro_en").mkdir()
-    (exp / "config.yaml").write_text(yaml.safe_dump({"num_iters_per_epoch": 50}))
+    (exp / "config.yaml").write_text(yaml.safe_dump({
+        "num_iters_per_epoch": 50, "feats_extract": "fbank", "feats_extract_conf": dict(
+            fs=24000, n_fft=1024, hop_length=300, win_length=1024, fmin=0, fmax=12000,
+            n_mels=80)}))
     cpu = {e: 100.0 * e for e in range(1, 11)}
     _ledger(exp, cpu)
     (exp / "train.log").write_text("\n".join(
@@ -184,3 +187,17 @@ def test_the_ablation_points_default_to_the_main_points():
     assert h2h.system_points("mvc_depth2", [0.5, 1.0], [0.25]) == [0.25]
     assert h2h.system_points("mvc", [0.5, 1.0], [0.25]) == [0.25, 0.5, 1.0]
     assert h2h.system_points("vits", [0.5, 1.0], [0.25]) == [0.5, 1.0]
+
+
+def test_the_mel_pictures_use_mvcs_features(tmp_path):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    conf = dict(fs=22050, n_fft=1024, hop_length=256, win_length=1024, fmin=0, fmax=8000,
+                n_mels=80)
+    (exp / "config.yaml").write_text(yaml.safe_dump({"feats_extract": "fbank",
+                                                     "feats_extract_conf": conf}))
+    res = {"systems": {"vits": {"model": "vits", "exp": "elsewhere"},
+                       "mvc": {"model": "mvc", "exp": str(exp)}}}
+    assert h2h.mel_features(res) == conf
+    with pytest.raises(SystemExit, match="need an MVC system"):
+        h2h.mel_features({"systems": {"vits": res["systems"]["vits"]}})

@@ -481,6 +481,22 @@ def plot_curves(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def mel_features(res: dict) -> dict:
+    """The log-mel settings of the pictures: MVC's own features (its training config's
+    ``feats_extract_conf``), so that its panel shows what it models."""
+    import yaml
+
+    for s, e in res["systems"].items():
+        if e.get("model") == "mvc":
+            with open(Path(e["exp"]) / "config.yaml", encoding="utf-8") as f:
+                conf = yaml.safe_load(f)
+            if conf.get("feats_extract") != "fbank":
+                raise SystemExit(f"error: {e['exp']}: feats_extract {conf.get('feats_extract')!r}, "
+                                 "not fbank: no log-mel settings for the pictures")
+            return dict(conf["feats_extract_conf"])
+    raise SystemExit("error: the mel pictures need an MVC system (its config gives the features)")
+
+
 def plot_mels(res: dict, dumpdir: Path, path: Path) -> None:
     """Log-mels of the first held-out test utterance: recording, then each main system."""
     import matplotlib
@@ -502,13 +518,12 @@ def plot_mels(res: dict, dumpdir: Path, path: Path) -> None:
             / "test" / "wav" / f"{utt}.wav"
         if wav.exists():
             panels.append((e["name"], str(wav)))
-    fbank = log_mel_fbank(fs=24000, n_fft=1024, win_length=1024, hop_length=300, n_mels=80,
-                          fmin=0, fmax=12000)
+    fbank = log_mel_fbank(**mel_features(res))
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1.9 * len(panels)), squeeze=False)
     for ax, (name, wav_path) in zip(axes[:, 0], panels):
         x, fs = load_wav(wav_path)
-        if fs != 24000:
-            raise SystemExit(f"error: {wav_path} is {fs} Hz, not 24000")
+        if fs != fbank.fs:
+            raise SystemExit(f"error: {wav_path} is {fs} Hz, not {fbank.fs}")
         mel, _ = fbank(torch.from_numpy(x).float()[None])
         ax.imshow(mel[0].T.numpy(), origin="lower", aspect="auto", vmin=-5, cmap="magma")
         ax.set_ylabel(name)
