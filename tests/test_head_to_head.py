@@ -95,7 +95,9 @@ def _fake_system(h2h_dir, system, budget, points, dumpdir, params, wer=None):
         sets = ["test"] + (["test_zeroshot"] if system.startswith("mvc") else [])
         for dset in sets:
             (dec / dset / "scores").mkdir(parents=True)
-            metrics = {k: {"mean": float(i) + p} for i, k in enumerate(h2h.METRICS)}
+            metrics = {k: {"mean": float(i) + p} for i, k in enumerate(h2h.METRICS)
+                       if k != "cpu_rtf"}
+            metrics["rtf"]["cpu_rtf"] = 0.25 * p  # stage 9 puts it under rtf
             if wer is not None:
                 metrics["wer"]["mean"] = wer + p
             (dec / dset / "scores" / "summary.json").write_text(json.dumps({"metrics": metrics}))
@@ -132,7 +134,8 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert mvc["points"]["1"]["parameters"] == {"acoustic": 30, "vocoder": 11, "total": 41}
     assert vits["points"]["1"]["parameters"]["total"] == 20
     assert mvc["points"]["1"]["sets"]["test"]["wer"] == 1.0  # index 0 + point 1
-    assert mvc["points"]["0.5"]["sets"]["test"]["rtf"] == len(h2h.METRICS) - 1 + 0.5
+    assert mvc["points"]["0.5"]["sets"]["test"]["rtf"] == list(h2h.METRICS).index("rtf") + 0.5
+    assert mvc["points"]["0.5"]["sets"]["test"]["cpu_rtf"] == 0.125
     assert vits["points"]["1"]["sets"]["test_zeroshot"].startswith("n/a: ESPnet VITS")
     assert [c["valid_loss"] for c in vits["curve"]][:2] == [1.0, 0.5]
     assert math.isclose(mvc["curve"][-1]["cpu_seconds"], 1000.0)
