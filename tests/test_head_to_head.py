@@ -118,10 +118,11 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     vocoder = tmp_path / "vocoder.pth"
     torch.save({"w": torch.zeros(11)}, vocoder)
     vocoder.with_suffix(".yaml").write_text(yaml.safe_dump({"train": {"cpu_seconds": 4900.6}}))
-    for system, params in (("mvc", 30), ("vits", 20)):
+    for system, params in (("mvc", 30), ("vits", 20), ("mvc_aligner", 30)):
         _fake_system(h2h_dir, system, budget, points, dumpdir, params)
     results = tmp_path / "results"
-    h2h.main(["report", "--h2h-dir", str(h2h_dir), "--systems", "mvc", "vits", "--budget",
+    h2h.main(["report", "--h2h-dir", str(h2h_dir), "--systems", "mvc", "vits", "mvc_aligner",
+              "--budget",
               str(budget), "--points", "0.5", "1", "--dumpdir", str(dumpdir),
               "--results-dir", str(results), "--vocoder-file", str(vocoder)])
     res = json.loads((results / "head_to_head.json").read_text())
@@ -141,6 +142,8 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert math.isclose(mvc["curve"][-1]["cpu_seconds"], 1000.0)
     md = (results / "RESULTS.md").read_text()
     assert "| VITS | 0.222222 h | 8 | 400 | 800 |" in md
+    # MVC without the teacher's durations is a main system, with its own zero-shot row
+    assert md.count("| MVC, own aligner (no teacher durations) | 0.222222 h | 8 | 400 | 800 |") == 2
     assert "n/a: ESPnet VITS picks a voice by speaker id" in md
     assert mvc["vocoder_train_cpu_seconds"] == 4900.6 and "(its CPU seconds: 4901)" in md
     assert "![training_curves.png](training_curves.png)" in md
@@ -190,6 +193,7 @@ def test_the_ablation_points_default_to_the_main_points():
     assert h2h.system_points("mvc_depth2", [0.5, 1.0], [0.25]) == [0.25]
     assert h2h.system_points("mvc", [0.5, 1.0], [0.25]) == [0.25, 0.5, 1.0]
     assert h2h.system_points("vits", [0.5, 1.0], [0.25]) == [0.5, 1.0]
+    assert h2h.system_points("mvc_aligner", [0.5, 1.0], [0.25]) == [0.5, 1.0]
 
 
 def test_the_mel_pictures_use_mvcs_features(tmp_path):

@@ -33,7 +33,8 @@ METRICS = {
 }
 NO_CLONING = ("n/a: ESPnet {name} picks a voice by speaker id (--use_sid true) and has no "
               "reference encoder, so it cannot speak in a voice it was not trained on")
-SYSTEM_NAMES = {"mvc": "MVC", "vits": "VITS", "jets": "JETS"}
+SYSTEM_NAMES = {"mvc": "MVC", "vits": "VITS", "jets": "JETS",
+                "mvc_aligner": "MVC, own aligner (no teacher durations)"}
 MAIN_SYSTEMS = tuple(SYSTEM_NAMES)
 _SEED = re.compile(r"^(.+)_seed(\d+)$")
 
@@ -346,8 +347,9 @@ def results_markdown(res: dict, figures: List[str]) -> str:
         f"Machine: {res['machine']}.",
         "",
         "MVC's vocoder is trained once per corpus, outside the budget (its CPU seconds: "
-        + ", ".join(f"{e['vocoder_train_cpu_seconds']:.0f}" for e in res["systems"].values()
-                    if e.get("vocoder_train_cpu_seconds") is not None)
+        + ", ".join(f"{v:.0f}" for v in sorted({  # one vocoder, shared by the MVC systems
+            e["vocoder_train_cpu_seconds"] for e in res["systems"].values()
+            if e.get("vocoder_train_cpu_seconds") is not None}))
         + "); VITS and JETS train their waveform generators inside it.",
         "",
         "Reproduce: `local/head_to_head.sh --budget "

@@ -8,7 +8,9 @@
 #   local/head_to_head.sh --systems "mvc_seed1 mvc_concat mvc_concat_seed1 mvc_depth2 ..." \
 #       --ablation_points 0.25     # the ablations at a quarter of the budget
 #
-# Systems: mvc (conf/tuning/train_mvc_cpu.yaml), vits, jets, and the paper's ablations of
+# Systems: mvc (conf/tuning/train_mvc_cpu.yaml), vits, jets; mvc_aligner, MVC that learns its
+# durations with its own training-only aligner (--use_durations false) as VITS and JETS do,
+# instead of taking the teacher's: the like-for-like MVC of the head to head; the paper's ablations of
 # MVC: mvc_concat, mvc_depth2, mvc_depth4, mvc_depth6 (conf/tuning/train_mvc_cpu_<x>.yaml);
 # a suffix _seed<N> trains the same system from another seed (ESPnet's --seed, default 0).
 #
@@ -60,16 +62,17 @@ system_setup() {
     _budget=${budget}  # its training budget
     case "${variant}" in
         mvc|vits|jets) _model=${variant} ;;
+        mvc_aligner) _model=mvc; _sys_opts+=(--use_durations false) ;;
         mvc_concat|mvc_depth[0-9]*)
             _model=mvc
             _sys_opts+=(--train_config "conf/tuning/train_mvc_cpu_${variant#mvc_}.yaml")
             need_file "conf/tuning/train_mvc_cpu_${variant#mvc_}.yaml" "system ${s}" ;;
-        *) die "unknown system '${s}': mvc, vits, jets, mvc_concat or mvc_depth<N>, each optionally with _seed<N>" ;;
+        *) die "unknown system '${s}': mvc, vits, jets, mvc_aligner, mvc_concat or mvc_depth<N>, each optionally with _seed<N>" ;;
     esac
     [ -z "${seed}" ] || _train_extra="--seed ${seed}"
     if [ "${s}" = mvc ]; then  # the ablations' baseline too
         _points=$(printf '%s\n' ${points} ${ablation_points} | sort -gu | xargs)
-    elif [ "${s}" != "${_model}" ]; then  # an ablation: trained to its largest point
+    elif [ "${s}" != "${_model}" ] && [ "${s}" != mvc_aligner ]; then  # an ablation: trained to its largest point
         _points=${ablation_points}
         _budget=$(printf '%s\n' ${ablation_points} | sort -g | tail -n 1 | awk -v b="${budget}" '{print $1 * b}')
     fi
@@ -126,7 +129,7 @@ train_to_budget() {  # train_to_budget <system>: rounds of stage 7 until the bud
 }
 
 if run_stage 2; then
-    log "Stage 2: train ${systems} to ${budget} CPU s each, ${jobs} at a time"
+    log "Stage 2: train ${systems} to ${budget} CPU s each (ablations: ${ablation_points} x that), ${jobs} at a time"
     pids=()
     for s in ${systems}; do
         while [ "$(jobs -rp | wc -l)" -ge "${jobs}" ]; do wait -n || die "a training job failed"; done
