@@ -144,7 +144,10 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert "| VITS | 0.222222 h | 8 | 400 | 800 |" in md
     # MVC without the teacher's durations is a main system, with its own zero-shot row
     assert md.count("| MVC, own aligner (no teacher durations) | 0.222222 h | 8 | 400 | 800 |") == 2
-    assert "n/a: ESPnet VITS picks a voice by speaker id" in md
+    assert "n/a: ESPnet VITS or JETS picks a voice by speaker id" in md  # once, not per row
+    assert md.count("picks a voice by speaker id") == 1
+    assert ('Reproduce: `local/head_to_head.sh --budget 800 --points 0.5 1 --systems '
+            '"mvc vits mvc_aligner"`') in md
     assert mvc["vocoder_train_cpu_seconds"] == 4900.6 and "(its CPU seconds: 4901)" in md
     assert "![training_curves.png](training_curves.png)" in md
     for png in ("training_curves.png", "mel_spectrograms.png"):
@@ -187,6 +190,7 @@ def test_ablation_table_ranks_variants_against_their_seed_spread(tmp_path):
     # the main tables hold the main systems at the main points only
     assert "| MVC concat, no AdaLN, depth 4/2/2, seed 1 |" not in md
     assert "| MVC | 0.222222 h | 8 |" in md and "| MVC | 0.111111 h |" not in md
+    assert "--budget 800 --points 1 --ablation_points 0.5 --systems" in md
 
 
 def test_the_ablation_points_default_to_the_main_points():
