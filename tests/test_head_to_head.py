@@ -146,6 +146,7 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert md.count("| MVC, own aligner (no teacher durations) | 0.222222 h | 8 | 400 | 800 |") == 2
     assert "n/a: ESPnet VITS or JETS picks a voice by speaker id" in md  # once, not per row
     assert md.count("picks a voice by speaker id") == 1
+    assert "n/a: n/a" not in md
     assert ('Reproduce: `local/head_to_head.sh --budget 800 --points 0.5 1 --systems '
             '"mvc vits mvc_aligner"`') in md
     assert mvc["vocoder_train_cpu_seconds"] == 4900.6 and "(its CPU seconds: 4901)" in md

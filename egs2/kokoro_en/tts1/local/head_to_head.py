@@ -360,7 +360,7 @@ def results_markdown(res: dict, figures: List[str]) -> str:
         f"Reproduce: `{command}` (stages 1-4; `--stage 4` alone remakes the tables and "
         "figures from the trained and scored systems).",
         "",
-        f"n/a: {NO_CLONING.format(name='VITS or JETS')}.",
+        NO_CLONING.format(name="VITS or JETS") + ".",
         "",
     ]
     for dset, title in (("test", "Seen voices (test)"),
