@@ -173,6 +173,12 @@ def test_resume_continues_from_checkpoint(data, tmp_path, capsys):
     assert _adam_steps(tmp_path / "checkpoint.pth") == {20}
     ckpt = torch.load(tmp_path / "checkpoint.pth", weights_only=True)
     assert ckpt["step"] == 20 and ckpt["cpu_seconds"] > 0
+    assert ckpt["training_options"]["lr"] == 5e-4 and ckpt["training_options"]["batch_size"] == 4
+    assert "changed training options" not in capsys.readouterr().out
+    # other training options on a resume go on, and say so (the lr schedule restarts)
+    third = vtrain.train(_args(data, tmp_path, "--max-steps", "22", "--lr", "1e-3"))
+    assert third["start_step"] == 20 and third["step"] == 22
+    assert "resumed with changed training options: lr 0.0005 -> 0.001" in capsys.readouterr().out
     # a different setup in the same outdir is refused
     with pytest.raises(ValueError, match="another vocoder"):
         vtrain.train(_args(data, tmp_path, "--max-steps", "30", "--num-layers", "3"))

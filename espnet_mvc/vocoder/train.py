@@ -58,7 +58,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -85,6 +85,32 @@ MAX_VALID_UTTS = 8
 def _optional_int(value: str) -> Optional[int]:
     # ESPnet configs write win_length / fmax as null to mean n_fft / fs/2
     return None if value.lower() in ("none", "null") else int(value)
+
+
+# the options that shape the optimisation, saved in the checkpoint so that a resume with
+# other values is reported (the stopping options, --max-steps and the like, are not)
+TRAINING_OPTIONS = (
+    "train_dir", "input_mels_dir", "batch_size", "segment_frames", "lr", "lr_decay",
+    "weight_decay", "grad_clip", "lambda_mel", "lambda_stft", "lambda_phase", "lambda_adv",
+    "lambda_fm", "mel_floor", "gan_start_step", "disc_channels", "disc_spectrum", "seed",
+)
+
+
+def training_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The :data:`TRAINING_OPTIONS` of a run (plain values, for a ``weights_only`` load)."""
+    return {k: (str(v) if isinstance(v, Path) else v) for k in TRAINING_OPTIONS
+            for v in [getattr(args, k, None)]}
+
+
+def changed_training_options(saved: Optional[Dict[str, Any]], args: argparse.Namespace
+                             ) -> List[str]:
+    """``"<option> <saved> -> <now>"`` for each training option that differs from the
+    checkpoint's (none for a checkpoint written before they were saved)."""
+    if not saved:
+        return []
+    now = training_options(args)
+    return [f"{k} {saved.get(k)!r} -> {now[k]!r}" for k in TRAINING_OPTIONS
+            if k in saved and saved[k] != now[k]]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -674,6 +700,11 @@ def train(args: argparse.Namespace) -> dict:
         train_set.generator.set_state(ckpt["rng"]["sampler"])
         step, cpu_before = int(ckpt["step"]), float(ckpt["cpu_seconds"])
         log(f"resumed from step {step} ({cpu_before:.1f} CPU s used) from {ckpt_path}")
+        # Changing them on a resume is allowed (fine-tuning continues a copied run with other
+        # data, lr or losses) but never silent: the lr schedule, for one, restarts from --lr.
+        changed = changed_training_options(ckpt.get("training_options"), args)
+        if changed:
+            log("resumed with changed training options: " + ", ".join(changed))
     else:
         seconds = sum(w.numel() for w in train_set.wavs) / args.fs
         log(
@@ -712,6 +743,7 @@ def train(args: argparse.Namespace) -> dict:
             cpu_seconds=cpu_used(),
             rng=dict(torch=torch.get_rng_state(), sampler=train_set.generator.get_state()),
             vocoder_config=conf,
+            training_options=training_options(args),
         )
         _atomic_save(ckpt, ckpt_path)
         _atomic_save(generator.state_dict(), outdir / VOCODER_FILE)
