@@ -202,6 +202,16 @@ def test_the_ablation_points_default_to_the_main_points():
     assert h2h.system_points("mvc", [0.5, 1.0], [0.25]) == [0.25, 0.5, 1.0]
     assert h2h.system_points("vits", [0.5, 1.0], [0.25]) == [0.5, 1.0]
     assert h2h.system_points("mvc_aligner", [0.5, 1.0], [0.25]) == [0.5, 1.0]
+    # the training budget: the whole of it, or an ablation's largest point of it
+    assert h2h.system_budget("mvc_aligner", 3600, [0.25]) == 3600
+    assert h2h.system_budget("mvc_depth2_seed1", 3600, [0.25, 0.5]) == 1800
+
+
+def test_plan_is_what_the_driver_reads(capsys):
+    h2h.main(["plan", "mvc", "3600", "--points", "0.5", "1", "--ablation-points", "0.25"])
+    h2h.main(["plan", "mvc_concat", "3600", "--points", "0.5", "1", "--ablation-points", "0.25"])
+    h2h.main(["plan", "jets", "3600", "--points", "0.5", "1"])  # ablation points: the points
+    assert capsys.readouterr().out.splitlines() == ["3600 0.25 0.5 1", "900 0.25", "3600 0.5 1"]
 
 
 def test_the_mel_pictures_use_mvcs_features(tmp_path):

@@ -701,7 +701,8 @@ def train(args: argparse.Namespace) -> dict:
         step, cpu_before = int(ckpt["step"]), float(ckpt["cpu_seconds"])
         log(f"resumed from step {step} ({cpu_before:.1f} CPU s used) from {ckpt_path}")
         # Changing them on a resume is allowed (fine-tuning continues a copied run with other
-        # data, lr or losses) but never silent: the lr schedule, for one, restarts from --lr.
+        # data, lr or losses) but never silent: the lr, for one, jumps to the new --lr's
+        # schedule at this step (lr * lr_decay ** step).
         changed = changed_training_options(ckpt.get("training_options"), args)
         if changed:
             log("resumed with changed training options: " + ", ".join(changed))

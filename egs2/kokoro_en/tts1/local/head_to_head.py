@@ -3,6 +3,7 @@
 
     head_to_head.py next-max-epoch EXP BUDGET    # --max_epoch of the next training round (0: spent)
     head_to_head.py epoch-at EXP BUDGET [--fraction F] [--describe | --with-tag]
+    head_to_head.py plan SYSTEM BUDGET --points P.. [--ablation-points P..]  # CPU s, points
     head_to_head.py real-ref EXP EPOCH VOCODER OUT_JSON   # MVC cloning a recorded voice
     head_to_head.py report --h2h-dir exp_h2h --systems mvc vits jets --budget B ...
                            [--ablation-points 0.25]
@@ -102,6 +103,11 @@ def system_points(system: str, points: List[float], ablation_points: List[float]
     if system in MAIN_SYSTEMS:
         return sorted(set(points) | set(ablation_points)) if system == "mvc" else list(points)
     return list(ablation_points)
+
+
+def system_budget(system: str, budget: float, ablation_points: List[float]) -> float:
+    """The CPU seconds a system trains for: the budget, or an ablation's largest point of it."""
+    return budget if system in MAIN_SYSTEMS else budget * max(ablation_points)
 
 
 def system_exp(h2h_dir: Path, system: str) -> Path:
@@ -334,7 +340,7 @@ def _fmt(v, decimals: int) -> str:
 def results_markdown(res: dict, figures: List[str]) -> str:
     """RESULTS.md from the JSON (never edited by hand)."""
     hours = res["budget_cpu_seconds"] / 3600
-    command = ("local/head_to_head.sh --budget " f"{res['budget_cpu_seconds']:g} --points "
+    command = (f"local/head_to_head.sh --budget {res['budget_cpu_seconds']:g} --points "
                + " ".join(f"{p:g}" for p in res["points"]))
     if res.get("ablation_points") and res["ablation_points"] != res["points"]:
         command += " --ablation_points " + " ".join(f"{p:g}" for p in res["ablation_points"])
@@ -415,14 +421,13 @@ def _main_points(res: dict, entry: dict):
     return [(p, pt) for p, pt in entry["points"].items() if p in keys]
 
 
-ABLATION_COLUMNS = (  # (heading, getter of a point, decimals, ranks the variants: unit)
-    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1, " %"),
+ABLATION_COLUMNS = (  # (heading, getter of a point, decimals, (ranking name, unit) or None)
+    ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1, ("seen-voice WER", " %")),
     ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1, None),
     ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3, None),
     ("DNSMOS seen", lambda pt: (pt["sets"]["test"] or {}).get("dnsmos"), 2, None),
-    ("valid loss", lambda pt: pt.get("valid_loss"), 3, ""),
+    ("valid loss", lambda pt: pt.get("valid_loss"), 3, ("validation loss", "")),
 )
-RANKED_BY = {"WER % seen": "seen-voice WER", "valid loss": "validation loss"}
 
 
 def disjoint_chance(n: int, m: int) -> float:
@@ -446,7 +451,7 @@ def ablation_markdown(res: dict) -> List[str]:
     head = ["variant", "budget", "seeds", "params (M)"] + [c[0] for c in ABLATION_COLUMNS]
     for p in (f"{p:g}" for p in res.get("ablation_points") or res["points"]):
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        ranges: Dict[str, list] = {h: [] for h, *_ in ABLATION_COLUMNS if h in RANKED_BY}
+        ranges: Dict[str, list] = {h: [] for h, _, _, ranking in ABLATION_COLUMNS if ranking}
         for variant, runs in sorted(groups.items()):
             pts = [r["points"][p] for r in runs if p in r["points"]]
             if not pts:
@@ -467,12 +472,14 @@ def ablation_markdown(res: dict) -> List[str]:
                                             len(vals)))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
-        for heading, get, dec, unit in ABLATION_COLUMNS:
-            ranked = sorted(ranges.get(heading, []))
+        for heading, _, dec, ranking in ABLATION_COLUMNS:
+            if not ranking:
+                continue
+            name, unit = ranking
+            ranked = sorted(ranges[heading])
             for (m1, lo1, hi1, n1, k1), (m2, lo2, hi2, n2, k2) in zip(ranked, ranked[1:]):
                 lines.append(
-                    f"- {n1} ({m1:.{dec}f}{unit}) vs {n2} ({m2:.{dec}f}{unit}), "
-                    f"{RANKED_BY[heading]}: "
+                    f"- {n1} ({m1:.{dec}f}{unit}) vs {n2} ({m2:.{dec}f}{unit}), {name}: "
                     + (f"the seeds' ranges do not overlap (for two equal variants with {k1} "
                        f"and {k2} seeds that happens by chance "
                        f"{disjoint_chance(k1, k2):.0%} of the time)"
@@ -585,6 +592,11 @@ def main(argv=None) -> int:
     q.add_argument("--describe", action="store_true")
     q.add_argument("--with-tag", action="store_true",
                    help="print the epoch and the point's decode dir name (decode_tag)")
+    q = sub.add_parser("plan", help="a system's training CPU seconds, then its points")
+    q.add_argument("system")
+    q.add_argument("budget", type=float)
+    q.add_argument("--points", type=float, nargs="+", required=True)
+    q.add_argument("--ablation-points", type=float, nargs="+", default=None)
     q = sub.add_parser("report")
     q.add_argument("--h2h-dir", type=Path, required=True)
     q.add_argument("--systems", nargs="+", required=True)
@@ -616,6 +628,10 @@ def main(argv=None) -> int:
             print(f"epoch {epoch}, {cpu:.0f} CPU s")
         else:
             print(f"{epoch} {decode_tag(args.budget, args.fraction)}" if args.with_tag else epoch)
+    elif args.cmd == "plan":
+        ablation_points = args.ablation_points or args.points
+        print(f"{system_budget(args.system, args.budget, ablation_points):g}",
+              *(f"{p:g}" for p in system_points(args.system, args.points, ablation_points)))
     elif args.cmd == "real-ref":
         print(json.dumps(real_ref(args.exp, args.epoch, args.vocoder, args.dumpdir,
                                  args.out_json)))

@@ -52,14 +52,13 @@ h2h_py() { "${python}" local/head_to_head.py "$@"; }
 common=(--datadir "${datadir}" --dumpdir "${dumpdir}" --nj 1)
 
 # system_setup <system>: _model (mvc|vits|jets), _sys_opts (run.sh options), _train_extra
-# (ESPnet training options) and _exp (the ESPnet output dir) of a system
+# (ESPnet training options), _budget and _points (local/head_to_head.py plan) and _exp (the
+# ESPnet output dir) of a system
 system_setup() {
     local s=$1 variant=$1 seed=""
     if [[ "${s}" =~ ^(.+)_seed([0-9]+)$ ]]; then variant=${BASH_REMATCH[1]}; seed=${BASH_REMATCH[2]}; fi
     _sys_opts=()
     _train_extra=""
-    _points=${points}  # the budget fractions it is decoded at
-    _budget=${budget}  # its training budget
     case "${variant}" in
         mvc|vits|jets) _model=${variant} ;;
         mvc_aligner) _model=mvc; _sys_opts+=(--use_durations false) ;;
@@ -70,12 +69,10 @@ system_setup() {
         *) die "unknown system '${s}': mvc, vits, jets, mvc_aligner, mvc_concat or mvc_depth<N>, each optionally with _seed<N>" ;;
     esac
     [ -z "${seed}" ] || _train_extra="--seed ${seed}"
-    if [ "${s}" = mvc ]; then  # the ablations' baseline too
-        _points=$(printf '%s\n' ${points} ${ablation_points} | sort -gu | xargs)
-    elif [ "${s}" != "${_model}" ] && [ "${s}" != mvc_aligner ]; then  # an ablation: trained to its largest point
-        _points=${ablation_points}
-        _budget=$(printf '%s\n' ${ablation_points} | sort -g | tail -n 1 | awk -v b="${budget}" '{print $1 * b}')
-    fi
+    # its training CPU seconds and the budget fractions it is decoded at (an ablation: its
+    # largest point of the budget, and the ablation points; MVC: both sets of points)
+    read -r _budget _points < <(h2h_py plan "${s}" "${budget}" --points ${points} \
+        --ablation-points ${ablation_points})
     if [ "${s}" = "${_model}" ]; then  # tts.sh's default tag
         _exp=${h2h_dir}/${s}/tts_train_${s}_raw_phn_kokoro_en
         [ "${s}" != mvc ] || _exp=${h2h_dir}/mvc/tts_train_mvc_cpu_raw_phn_kokoro_en
