@@ -13,6 +13,7 @@ checked before unpacking (no absolute paths, no ``..``, no links), and checkpoin
 Configs are read with ``yaml.safe_load`` (as ESPnet does).
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -88,12 +89,14 @@ _RECIPE_PATH_KEYS = (
 )
 
 
-def _resolve_recipe_paths(config: Path, exp_dir: Path) -> Path:
+@contextlib.contextmanager
+def _resolve_recipe_paths(config: Path, exp_dir: Path) -> Iterator[Path]:
     """An exp dir's ``config.yaml`` names files (feature stats, token list, data dirs)
     relative to the recipe dir that trained it, and ESPnet opens them relative to the
     current directory. Where one is missing from there but found relative to a parent of
-    ``exp_dir`` (the recipe dir), return a copy of the config (in a temporary dir) with
-    those paths made absolute; else ``config`` itself.
+    ``exp_dir`` (the recipe dir), yield a copy of the config (in a temporary dir, removed
+    on exit: ESPnet reads these files only while it builds the model) with those paths
+    made absolute; else yield ``config`` itself.
 
     Raises:
         ModelLoadError: a named file exists neither relative to the current directory nor
@@ -130,11 +133,13 @@ def _resolve_recipe_paths(config: Path, exp_dir: Path) -> Path:
             if new is not None:
                 entry[0], changed = new, True
     if not changed:
-        return config
-    copy = Path(tempfile.mkdtemp(prefix="espnet_mvc_config_")) / "config.yaml"
-    with open(copy, "w", encoding="utf-8") as f:
-        yaml.safe_dump(conf, f, allow_unicode=True)
-    return copy
+        yield config
+        return
+    with tempfile.TemporaryDirectory(prefix="espnet_mvc_config_") as tmp:
+        copy = Path(tmp) / "config.yaml"
+        with open(copy, "w", encoding="utf-8") as f:
+            yaml.safe_dump(conf, f, allow_unicode=True)
+        yield copy
 
 
 def _check_members(names: Sequence[str], archive: Path) -> None:
@@ -409,8 +414,8 @@ class MVCSynthesizer:
                 if not pths:
                     raise ModelLoadError(f"{model}: no model weights (*.pth) found")
                 ckpt = pths[-1]
-            return cls(_resolve_recipe_paths(config, model), ckpt, device=device,
-                       search_dir=model, **vocoder)
+            with _resolve_recipe_paths(config, model) as resolved:
+                return cls(resolved, ckpt, device=device, search_dir=model, **vocoder)
         files = safe_unpack(model)
         config = files.get("tts_train_config") or files.get("train_config")
         weights = files.get("tts_model_file") or files.get("model_file")

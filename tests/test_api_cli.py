@@ -4,6 +4,7 @@ import json
 import pickle
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -321,11 +322,15 @@ def test_exp_dir_with_recipe_relative_paths_loads_from_anywhere(tmp_path, monkey
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     tts = MVCSynthesizer.from_pretrained(exp)
     mvn = tts.t2s.model.normalize
     assert torch.allclose(mvn.mean, torch.full((80,), 2.0))  # the recipe's stats were read
-    # the exp dir itself is left untouched
+    # the exp dir itself is left untouched, and the resolved copy of its config is removed
     assert "exp/tts_stats/train/feats_stats.npz" in (exp / "config.yaml").read_text()
+    assert list(scratch.iterdir()) == []
 
 
 def test_exp_dir_with_missing_stats_is_a_clear_error(tmp_path, monkeypatch):
