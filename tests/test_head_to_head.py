@@ -226,3 +226,17 @@ def test_the_mel_pictures_use_mvcs_features(tmp_path):
     assert h2h.mel_features(res) == conf
     with pytest.raises(SystemExit, match="need an MVC system"):
         h2h.mel_features({"systems": {"vits": res["systems"]["vits"]}})
+
+
+def test_the_driver_refuses_to_train_a_system_without_its_stats(tmp_path):
+    # stage 2 before stage 1 for a new system: a message naming the fix, before any training
+    import subprocess
+
+    r = subprocess.run(
+        ["bash", "local/head_to_head.sh", "--stage", "2", "--stop_stage", "2", "--budget", "100",
+         "--systems", "mvc_seed7", "--h2h_dir", str(tmp_path / "h2h")],
+        cwd=RECIPE, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert "mvc_seed7: no feature stats under" in r.stderr + r.stdout
+    assert "run stage 1 for it first" in r.stderr + r.stdout
+    assert not (tmp_path / "h2h" / "mvc_seed7").exists()

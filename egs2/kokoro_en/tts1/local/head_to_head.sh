@@ -112,6 +112,8 @@ train_to_budget() {  # train_to_budget <system>: rounds of stage 7 until the bud
     local s=$1 exp epochs
     system_setup "${s}"
     exp=${_exp}
+    ls "${h2h_dir}/${s}"/tts_stats_raw_*/train/speech_shape >/dev/null 2>&1 \
+        || die "${s}: no feature stats under ${h2h_dir}/${s}/; run stage 1 for it first (--stage 1)"
     while :; do
         epochs=$(h2h_py next-max-epoch "${exp}" "${_budget}")
         [ "${epochs}" -gt 0 ] || break
