@@ -396,3 +396,78 @@ def test_espnet_build_vocoder_from_file_loads_ours(trained, tmp_path, caplog):
     foreign.write_bytes(pth.read_bytes())
     with pytest.raises(ValueError, match="not supported format"):
         TTSTask.build_vocoder_from_file(None, foreign, None, "cpu")
+
+
+def test_forward_inverts_the_predicted_spectrum():
+    gen = VocosGenerator(**TINY).eval()
+    mel = torch.randn(2, N_MELS, 11)
+    with torch.no_grad():
+        spec = gen.spectrum(mel)
+        assert spec.shape == (2, 4 * HOP // 2 + 1, 11) and spec.is_complex()
+        torch.testing.assert_close(gen(mel), gen.istft(spec))
+
+
+def _recipe_script(name):
+    import importlib.util
+
+    from conftest import REPO_ROOT
+
+    path = REPO_ROOT / "egs2" / "kokoro_en" / "tts1" / "local" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_vocoder_dnsmos_swaps_magnitudes_and_phases(trained, monkeypatch):
+    diag = _recipe_script("vocoder_dnsmos")
+    vocoder = load_vocoder(trained[1] / "vocoder.pth")
+    gen = vocoder.generator
+    wav = _harmonic(1.0, 150.0, 5)
+    cases = diag.vocoder_cases(vocoder, wav, None)
+    assert set(cases) == {"resynth", "copy", "copy_recording_magnitude", "copy_recording_phase"}
+    frames = 1 + len(wav) // HOP
+    assert all(y.shape == (frames * HOP,) for y in cases.values())
+    inner = slice(4 * HOP, len(wav) - 4 * HOP)  # the STFT round trip is exact off the edges
+    np.testing.assert_allclose(cases["resynth"][inner], wav[inner], atol=1e-5)
+    with torch.no_grad():
+        mel = vtrain.compute_mel(vtrain.build_feats_extract(vocoder.feats_extract_conf),
+                                 torch.from_numpy(wav))
+        np.testing.assert_allclose(cases["copy"], vocoder(mel).numpy(), atol=1e-6)
+    # a generator that predicts the recording's own STFT: every case is the recording
+    real = torch.stft(torch.from_numpy(np.pad(wav, (0, frames * HOP - len(wav)))), gen.n_fft,
+                      HOP, gen.n_fft, gen.window, center=True, return_complex=True)
+    monkeypatch.setattr(gen, "spectrum", lambda m: real[:, :frames].unsqueeze(0))
+    perfect = diag.vocoder_cases(vocoder, wav, None)
+    for case in ("copy", "copy_recording_magnitude", "copy_recording_phase"):
+        np.testing.assert_allclose(perfect[case], perfect["resynth"], atol=1e-5)
+    # its magnitudes with another phase (0): only the recording-phase swap restores it
+    monkeypatch.setattr(gen, "spectrum", lambda m: real[:, :frames].abs().unsqueeze(0) + 0j)
+    zero_phase = diag.vocoder_cases(vocoder, wav, None)
+    np.testing.assert_allclose(zero_phase["copy_recording_phase"][inner], wav[inner], atol=1e-5)
+    assert np.abs(zero_phase["copy"][inner] - wav[inner]).max() > 0.1
+
+
+def test_vocoder_dnsmos_scores_each_case(data, trained, tmp_path):
+    diag = _recipe_script("vocoder_dnsmos")
+    data, outdir = data[0], trained[1]
+    vocoder = load_vocoder(outdir / "vocoder.pth")
+    extract = vtrain.build_feats_extract(vocoder.feats_extract_conf)
+    wavs = dict(line.split() for line in (data / "wav.scp").read_text().splitlines())
+    lines = []
+    for utt in sorted(wavs)[:2]:  # "decoded" mels that are the recordings' own
+        wav, _ = sf.read(wavs[utt], dtype="float32")
+        np.save(tmp_path / f"{utt}.npy", vtrain.compute_mel(extract, torch.from_numpy(wav)).numpy())
+        lines.append(f"{utt} {tmp_path / f'{utt}.npy'}")
+    (tmp_path / "feats.scp").write_text("\n".join(lines) + "\n")
+    scores = diag.diagnose(data, [outdir / "vocoder.pth"], tmp_path / "feats.scp", limit=2)
+    name = outdir.name
+    cases = ["resynth", "copy", "copy_recording_magnitude", "copy_recording_phase", "decoded"]
+    assert set(scores) == {f"{k}_{m}" for k in ["recordings"] + [f"{name}_{c}" for c in cases]
+                           for m in diag.METRICS}
+    assert all(1.0 <= v <= 5.0 for v in scores.values())
+    assert scores[f"{name}_decoded_dnsmos"] == pytest.approx(scores[f"{name}_copy_dnsmos"], abs=1e-3)
+    assert scores[f"{name}_resynth_dnsmos"] == pytest.approx(scores["recordings_dnsmos"], abs=0.1)
+    (tmp_path / "feats.scp").write_text(lines[0] + "\n")
+    with pytest.raises(ValueError, match="no decoded mels for"):
+        diag.diagnose(data, [outdir / "vocoder.pth"], tmp_path / "feats.scp", limit=2)

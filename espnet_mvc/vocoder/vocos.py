@@ -102,6 +102,38 @@ class VocosGenerator(nn.Module):
             nn.init.trunc_normal_(m.weight, std=0.02)
             nn.init.zeros_(m.bias)
 
+    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
+        """The STFT frames the generator predicts, before the inverse STFT.
+
+        Args:
+            mel (Tensor): Log-mel (B, n_mels, T), as ESPnet's ``LogMelFbank`` computes it
+                (log10 of mel amplitude), transposed.
+
+        Returns:
+            Tensor: Complex STFT (B, n_fft/2 + 1, T) on this generator's Hann window and hop.
+        """
+        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
+            raise ValueError(f"mel must be (batch, {self.n_mels}, frames), got {tuple(mel.shape)}")
+        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        x = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # (B, n_fft+2, T)
+        log_mag, phase = x.float().chunk(2, dim=1)
+        mag = torch.exp(log_mag.clamp(max=self.max_log_mag))
+        return torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+
+    def istft(self, spec: torch.Tensor) -> torch.Tensor:
+        """Complex STFT frames (B, n_fft/2 + 1, T) -> waveform (B, T * hop_length)."""
+        return torch.istft(
+            spec,
+            self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.n_fft,
+            window=self.window.float(),
+            center=True,
+            length=spec.shape[2] * self.hop_length,
+        )
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """Synthesize a batch.
 
@@ -112,25 +144,7 @@ class VocosGenerator(nn.Module):
         Returns:
             Tensor: Waveform (B, T * hop_length).
         """
-        if mel.dim() != 3 or mel.shape[1] != self.n_mels:
-            raise ValueError(f"mel must be (batch, {self.n_mels}, frames), got {tuple(mel.shape)}")
-        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
-        for block in self.blocks:
-            x = block(x)
-        x = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # (B, n_fft+2, T)
-        log_mag, phase = x.float().chunk(2, dim=1)
-        mag = torch.exp(log_mag.clamp(max=self.max_log_mag))
-        spec = torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
-        wav = torch.istft(
-            spec,
-            self.n_fft,
-            hop_length=self.hop_length,
-            win_length=self.n_fft,
-            window=self.window.float(),
-            center=True,
-            length=mel.shape[2] * self.hop_length,
-        )
-        return wav.to(mel.dtype)
+        return self.istft(self.spectrum(mel)).to(mel.dtype)
 
     @torch.no_grad()
     def inference(self, mel: torch.Tensor) -> torch.Tensor:
