@@ -181,7 +181,9 @@ def test_ablation_table_ranks_variants_against_their_seed_spread(tmp_path):
     md = (tmp_path / "results" / "RESULTS.md").read_text()
     # WER at point 0.5 = wer + 0.5: gated 10.5 and 12.5, concat 20.5 and 24.5, depth 2 11.5
     # and 13.5
-    assert "| MVC concat, no AdaLN, depth 4/2/2 | 0.111111 h | 0, 1 | 0.00 | 22.5 [20.5, 24.5] |" in md
+    # the steps each seed was scored at (epoch 4 of 50 steps within 400 CPU s), then WER
+    assert ("| MVC concat, no AdaLN, depth 4/2/2 | 0.111111 h | 0, 1 | 0.00 | 200 [200, 200] "
+            "| 22.5 [20.5, 24.5] |") in md
     assert ("- MVC gated + AdaLN, depth 2 per stack (12.5 %) vs MVC concat, no AdaLN, depth "
             "4/2/2 (22.5 %), seen-voice WER: the seeds' ranges do not overlap") in md
     assert ("- MVC gated + AdaLN, depth 4/2/2 (11.5 %) vs MVC gated + AdaLN, depth 2 per stack "

@@ -422,6 +422,9 @@ def _main_points(res: dict, entry: dict):
 
 
 ABLATION_COLUMNS = (  # (heading, getter of a point, decimals, (ranking name, unit) or None)
+    # a CPU-second budget buys each seed a different number of whole epochs (the CPU cost
+    # of an epoch varies with the machine's load), so the steps scored are shown too
+    ("steps", lambda pt: pt.get("steps"), 0, None),
     ("WER % seen", lambda pt: (pt["sets"]["test"] or {}).get("wer"), 1, ("seen-voice WER", " %")),
     ("WER % zero-shot", lambda pt: (pt["sets"]["test_zeroshot"] or {}).get("wer"), 1, None),
     ("spk-sim margin", lambda pt: pt["sets"].get("test_zeroshot_margin"), 3, None),
