@@ -38,11 +38,28 @@ def test_next_max_epoch_calibrates_then_spends_the_budget(tmp_path):
     exp = tmp_path / "exp"
     assert h2h.next_max_epoch(exp, 1000) == h2h.CALIBRATION_EPOCHS
     _ledger(exp, {1: 110.0, 2: 200.0})
-    # 100 CPU s per epoch so far: 800 s left buy 8 more epochs
-    assert h2h.next_max_epoch(exp, 1000) == 10
-    assert h2h.next_max_epoch(exp, 230) == 3  # at least one more epoch
+    # 100 CPU s per epoch so far: 800 s left hold 8 more epochs; a round trains half of them
+    assert h2h.next_max_epoch(exp, 1000) == 6
+    assert h2h.next_max_epoch(exp, 430) == 4  # 2 more fit: both
+    assert h2h.next_max_epoch(exp, 299) == 0  # not one more: spent, none trained unscored
     _ledger(exp, {1: 110.0, 2: 200.0, 3: 1001.0})
     assert h2h.next_max_epoch(exp, 1000) == 0
+
+
+def test_next_max_epoch_plans_at_the_latest_rate_when_it_is_slower(tmp_path):
+    # a loaded machine: the last epoch cost 300 CPU s, against a mean of 150
+    exp = tmp_path / "exp"
+    _ledger(exp, {1: 100.0, 2: 200.0, 3: 300.0, 4: 600.0})
+    assert h2h.next_max_epoch(exp, 1500) == 6  # 900 s left hold 3 epochs at 300: 2 of them
+    assert h2h.next_max_epoch(exp, 850) == 0  # 250 s left: not one epoch at 300
+    # the session's runs this replaces: mvc_seed2 calibrated at 127 CPU s per epoch, was
+    # sent to epoch 8, and scored at epoch 6 (883 s of 900) as its epochs slowed to 156
+    _ledger(exp, {1: 126.0, 2: 254.0})
+    assert h2h.next_max_epoch(exp, 900) == 5  # 5 fit at 128: 3 now, then measure again
+    _ledger(exp, {1: 126.0, 2: 254.0, 3: 410.0, 4: 574.0, 5: 726.0})
+    assert h2h.next_max_epoch(exp, 900) == 6  # 174 s left, 164 per epoch: one more
+    _ledger(exp, {1: 126.0, 2: 254.0, 3: 410.0, 4: 574.0, 5: 726.0, 6: 883.0})
+    assert h2h.next_max_epoch(exp, 900) == 0
 
 
 def test_epoch_at_is_the_last_epoch_within_the_budget(tmp_path):

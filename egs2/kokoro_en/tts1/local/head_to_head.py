@@ -52,19 +52,26 @@ def _known_ledger(exp: Path) -> Dict[int, float]:
 
 
 def next_max_epoch(exp: Path, budget: float) -> int:
-    """The ``--max_epoch`` that should spend the rest of ``budget``; 0 once it is spent.
+    """The ``--max_epoch`` of the next training round; 0 once the budget is spent.
 
-    The first round trains :data:`CALIBRATION_EPOCHS`; each later one adds the epochs the
-    remaining budget buys at the mean CPU seconds per epoch so far.
+    The first round trains :data:`CALIBRATION_EPOCHS`. Each later one plans the whole
+    epochs the rest of the budget is expected to hold, at the larger of the mean and the
+    latest CPU seconds per epoch. It trains half of them (all of them when at most 2) and
+    then measures again: an epoch's CPU cost rises with the machine's load, and a round
+    planned from an earlier, quieter rate overran the budget by up to 2 epochs that were
+    trained and never scored (a point scores the last epoch within it). Once not even one
+    more epoch is expected to fit, the budget is spent.
     """
     cpu = _known_ledger(exp) if (exp / "cpu_seconds.json").exists() else {}
     if not cpu:
         return CALIBRATION_EPOCHS
     last = max(cpu)
-    if cpu[last] >= budget:
+    latest = cpu[last] - cpu.get(last - 1, 0.0)
+    per_epoch = max(cpu[last] / last, latest)
+    fit = math.floor((budget - cpu[last]) / per_epoch) if cpu[last] < budget else 0
+    if fit <= 0:
         return 0
-    per_epoch = cpu[last] / last
-    return last + max(1, math.ceil((budget - cpu[last]) / per_epoch))
+    return last + (fit if fit <= 2 else math.ceil(fit / 2))
 
 
 def epoch_at(exp: Path, seconds: float) -> Optional[int]:
