@@ -446,6 +446,22 @@ def disjoint_chance(n: int, m: int) -> float:
     return 2.0 * math.factorial(n) * math.factorial(m) / math.factorial(n + m)
 
 
+# the paper's ablations: gated fusion with AdaLN against concat at MVC's depths, and
+# depth 2 against 4 against 6 blocks per stack
+PAPER_QUESTIONS = (("mvc", "mvc_concat"), ("mvc_depth2", "mvc_depth4"),
+                   ("mvc_depth4", "mvc_depth6"))
+
+
+def _versus(low: tuple, high: tuple, name: str, unit: str, dec: int) -> str:
+    """One ranking line: the lower-scoring variant against the higher, and whether their
+    seeds' ranges overlap. Each of ``low``, ``high``: (mean, min, max, name, seeds)."""
+    (m1, lo1, hi1, n1, k1), (m2, lo2, hi2, n2, k2) = low, high
+    return (f"- {n1} ({m1:.{dec}f}{unit}) vs {n2} ({m2:.{dec}f}{unit}), {name}: "
+            + (f"the seeds' ranges do not overlap (for two equal variants with {k1} and {k2} "
+               f"seeds that happens by chance {disjoint_chance(k1, k2):.0%} of the time)"
+               if hi1 < lo2 else "the seeds' ranges overlap: not shown to differ"))
+
+
 def ablation_markdown(res: dict) -> List[str]:
     """The MVC variants over their seeds: mean [min, max] of each score per ablation point,
     and whether each step of the ranking (on seen-voice WER, and on validation loss) is
@@ -462,6 +478,7 @@ def ablation_markdown(res: dict) -> List[str]:
     for p in (f"{p:g}" for p in res.get("ablation_points") or res["points"]):
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         ranges: Dict[str, list] = {h: [] for h, _, _, ranking in ABLATION_COLUMNS if ranking}
+        by_variant: Dict[str, Dict[str, tuple]] = {}
         for variant, runs in sorted(groups.items()):
             pts = [r["points"][p] for r in runs if p in r["points"]]
             if not pts:
@@ -478,8 +495,9 @@ def ablation_markdown(res: dict) -> List[str]:
                 row.append(f"{mean:.{dec}f}" + (f" [{min(vals):.{dec}f}, {max(vals):.{dec}f}]"
                                                 if len(vals) > 1 else ""))
                 if heading in ranges and len(vals) > 1:
-                    ranges[heading].append((mean, min(vals), max(vals), variant_name(variant),
-                                            len(vals)))
+                    spread = (mean, min(vals), max(vals), variant_name(variant), len(vals))
+                    ranges[heading].append(spread)
+                    by_variant.setdefault(variant, {})[heading] = spread
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
         for heading, _, dec, ranking in ABLATION_COLUMNS:
@@ -487,13 +505,15 @@ def ablation_markdown(res: dict) -> List[str]:
                 continue
             name, unit = ranking
             ranked = sorted(ranges[heading])
-            for (m1, lo1, hi1, n1, k1), (m2, lo2, hi2, n2, k2) in zip(ranked, ranked[1:]):
-                lines.append(
-                    f"- {n1} ({m1:.{dec}f}{unit}) vs {n2} ({m2:.{dec}f}{unit}), {name}: "
-                    + (f"the seeds' ranges do not overlap (for two equal variants with {k1} "
-                       f"and {k2} seeds that happens by chance "
-                       f"{disjoint_chance(k1, k2):.0%} of the time)"
-                       if hi1 < lo2 else "the seeds' ranges overlap: not shown to differ"))
+            lines += [_versus(a, b, name, unit, dec) for a, b in zip(ranked, ranked[1:])]
+        pairs = [(a, b) for a, b in PAPER_QUESTIONS if a in by_variant and b in by_variant]
+        if pairs:
+            lines += ["", "The paper's questions (the same pairs whatever their rank):", ""]
+        for a, b in pairs:
+            for heading, _, dec, ranking in ABLATION_COLUMNS:
+                if ranking and heading in by_variant[a] and heading in by_variant[b]:
+                    lines.append(_versus(*sorted([by_variant[a][heading], by_variant[b][heading]]),
+                                         *ranking, dec))
         lines.append("")
     return lines
 
