@@ -159,7 +159,9 @@ if run_stage 3; then
                     "${common[@]}" --test_sets "${sets}" --inference_model "${epoch}epoch.pth" \
                     --inference_tag "${tag}" "${_opts[@]}"
             fi
-            if [ "${s}" = mvc ] && [ ! -s "${exp}/${tag}/real_ref/summary.json" ]; then  # main MVC only
+            # the main MVCs (not the ablations) also clone a recorded voice
+            if { [ "${s}" = mvc ] || [ "${s}" = mvc_aligner ]; } \
+                    && [ ! -s "${exp}/${tag}/real_ref/summary.json" ]; then
                 log "  ${s} @ ${p} x budget: cloning a recorded CMU ARCTIC voice -> ${exp}/${tag}/real_ref"
                 h2h_py real-ref "${exp}" "${epoch}" "${vocoder_file}" \
                     "${exp}/${tag}/real_ref/summary.json" --dumpdir "${dumpdir}" >/dev/null
