@@ -237,7 +237,10 @@ def test_plan_is_what_the_driver_reads(capsys):
     h2h.main(["plan", "mvc", "3600", "--points", "0.5", "1", "--ablation-points", "0.25"])
     h2h.main(["plan", "mvc_concat", "3600", "--points", "0.5", "1", "--ablation-points", "0.25"])
     h2h.main(["plan", "jets", "3600", "--points", "0.5", "1"])  # ablation points: the points
-    assert capsys.readouterr().out.splitlines() == ["3600 0.25 0.5 1", "900 0.25", "3600 0.5 1"]
+    h2h.main(["plan", "mvc_aligner", "3600", "--points", "0.5", "1", "--ablation-points", "0.25"])
+    # the driver reads: training CPU s, role (main systems also clone a recorded voice), points
+    assert capsys.readouterr().out.splitlines() == [
+        "3600 main 0.25 0.5 1", "900 ablation 0.25", "3600 main 0.5 1", "3600 main 0.5 1"]
 
 
 def test_the_mel_pictures_use_mvcs_features(tmp_path):

@@ -3,7 +3,7 @@
 
     head_to_head.py next-max-epoch EXP BUDGET    # --max_epoch of the next training round (0: spent)
     head_to_head.py epoch-at EXP BUDGET [--fraction F] [--describe | --with-tag]
-    head_to_head.py plan SYSTEM BUDGET --points P.. [--ablation-points P..]  # CPU s, points
+    head_to_head.py plan SYSTEM BUDGET --points P.. [--ablation-points P..]  # CPU s, role, points
     head_to_head.py real-ref EXP EPOCH VOCODER OUT_JSON   # MVC cloning a recorded voice
     head_to_head.py report --h2h-dir exp_h2h --systems mvc vits jets --budget B ...
                            [--ablation-points 0.25]
@@ -622,7 +622,8 @@ def main(argv=None) -> int:
     q.add_argument("--describe", action="store_true")
     q.add_argument("--with-tag", action="store_true",
                    help="print the epoch and the point's decode dir name (decode_tag)")
-    q = sub.add_parser("plan", help="a system's training CPU seconds, then its points")
+    q = sub.add_parser("plan", help="a system's training CPU seconds, its role (main or "
+                       "ablation), then its points")
     q.add_argument("system")
     q.add_argument("budget", type=float)
     q.add_argument("--points", type=float, nargs="+", required=True)
@@ -661,6 +662,7 @@ def main(argv=None) -> int:
     elif args.cmd == "plan":
         ablation_points = args.ablation_points or args.points
         print(f"{system_budget(args.system, args.budget, ablation_points):g}",
+              "main" if args.system in MAIN_SYSTEMS else "ablation",
               *(f"{p:g}" for p in system_points(args.system, args.points, ablation_points)))
     elif args.cmd == "real-ref":
         print(json.dumps(real_ref(args.exp, args.epoch, args.vocoder, args.dumpdir,

@@ -52,8 +52,8 @@ h2h_py() { "${python}" local/head_to_head.py "$@"; }
 common=(--datadir "${datadir}" --dumpdir "${dumpdir}" --nj 1)
 
 # system_setup <system>: _model (mvc|vits|jets), _sys_opts (run.sh options), _train_extra
-# (ESPnet training options), _budget and _points (local/head_to_head.py plan) and _exp (the
-# ESPnet output dir) of a system
+# (ESPnet training options), _budget, _role (main|ablation) and _points (local/head_to_head.py
+# plan) and _exp (the ESPnet output dir) of a system
 system_setup() {
     local s=$1 variant=$1 seed=""
     if [[ "${s}" =~ ^(.+)_seed([0-9]+)$ ]]; then variant=${BASH_REMATCH[1]}; seed=${BASH_REMATCH[2]}; fi
@@ -71,7 +71,7 @@ system_setup() {
     [ -z "${seed}" ] || _train_extra="--seed ${seed}"
     # its training CPU seconds and the budget fractions it is decoded at (an ablation: its
     # largest point of the budget, and the ablation points; MVC: both sets of points)
-    read -r _budget _points < <(h2h_py plan "${s}" "${budget}" --points ${points} \
+    read -r _budget _role _points < <(h2h_py plan "${s}" "${budget}" --points ${points} \
         --ablation-points ${ablation_points})
     if [ "${s}" = "${_model}" ]; then  # tts.sh's default tag
         _exp=${h2h_dir}/${s}/tts_train_${s}_raw_phn_kokoro_en
@@ -82,6 +82,7 @@ system_setup() {
     fi
 }
 for s in ${systems}; do system_setup "${s}"; done  # unknown names fail before any work
+have_stats() { ls "${h2h_dir}/$1"/tts_stats_raw_*/train/speech_shape >/dev/null 2>&1; }
 
 if run_stage 1; then
     log "Stage 1: speaker ids and per-system stats under ${h2h_dir}/"
@@ -89,7 +90,6 @@ if run_stage 1; then
     if [ ! -s "${dumpdir}/raw/train/utt2sid" ]; then
         ./run.sh --model jets --stage 3 --stop-stage 4 --expdir "${h2h_dir}/jets" "${common[@]}"
     fi
-    have_stats() { ls "${h2h_dir}/$1"/tts_stats_raw_*/train/speech_shape >/dev/null 2>&1; }
     for s in ${systems}; do
         system_setup "${s}"
         if have_stats "${s}"; then
@@ -112,8 +112,7 @@ train_to_budget() {  # train_to_budget <system>: rounds of stage 7 until the bud
     local s=$1 exp epochs
     system_setup "${s}"
     exp=${_exp}
-    ls "${h2h_dir}/${s}"/tts_stats_raw_*/train/speech_shape >/dev/null 2>&1 \
-        || die "${s}: no feature stats under ${h2h_dir}/${s}/; run stage 1 for it first (--stage 1)"
+    have_stats "${s}" || die "${s}: no feature stats under ${h2h_dir}/${s}/; run stage 1 for it first (--stage 1)"
     while :; do
         epochs=$(h2h_py next-max-epoch "${exp}" "${_budget}")
         [ "${epochs}" -gt 0 ] || break
@@ -160,7 +159,7 @@ if run_stage 3; then
                     --inference_tag "${tag}" "${_opts[@]}"
             fi
             # the main MVCs (not the ablations) also clone a recorded voice
-            if { [ "${s}" = mvc ] || [ "${s}" = mvc_aligner ]; } \
+            if [ "${_model}" = mvc ] && [ "${_role}" = main ] \
                     && [ ! -s "${exp}/${tag}/real_ref/summary.json" ]; then
                 log "  ${s} @ ${p} x budget: cloning a recorded CMU ARCTIC voice -> ${exp}/${tag}/real_ref"
                 h2h_py real-ref "${exp}" "${epoch}" "${vocoder_file}" \
