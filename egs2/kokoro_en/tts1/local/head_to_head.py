@@ -477,7 +477,7 @@ def ablation_markdown(res: dict) -> List[str]:
     head = ["variant", "budget", "seeds", "params (M)"] + [c[0] for c in ABLATION_COLUMNS]
     for p in (f"{p:g}" for p in res.get("ablation_points") or res["points"]):
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        ranges: Dict[str, list] = {h: [] for h, _, _, ranking in ABLATION_COLUMNS if ranking}
+        # per variant, for each ranking column: (mean, min, max, name, seeds)
         by_variant: Dict[str, Dict[str, tuple]] = {}
         for variant, runs in sorted(groups.items()):
             pts = [r["points"][p] for r in runs if p in r["points"]]
@@ -486,7 +486,7 @@ def ablation_markdown(res: dict) -> List[str]:
             row = [variant_name(variant), f"{float(p) * hours:g} h",
                    ", ".join(str(r["seed"]) for r in runs if p in r["points"]),
                    f"{pts[0]['parameters']['total'] / 1e6:.2f}"]
-            for heading, get, dec, _ in ABLATION_COLUMNS:
+            for heading, get, dec, ranking in ABLATION_COLUMNS:
                 vals = [v for v in (get(pt) for pt in pts) if v is not None]
                 if not vals:
                     row.append("-")
@@ -494,17 +494,16 @@ def ablation_markdown(res: dict) -> List[str]:
                 mean = sum(vals) / len(vals)
                 row.append(f"{mean:.{dec}f}" + (f" [{min(vals):.{dec}f}, {max(vals):.{dec}f}]"
                                                 if len(vals) > 1 else ""))
-                if heading in ranges and len(vals) > 1:
-                    spread = (mean, min(vals), max(vals), variant_name(variant), len(vals))
-                    ranges[heading].append(spread)
-                    by_variant.setdefault(variant, {})[heading] = spread
+                if ranking and len(vals) > 1:
+                    by_variant.setdefault(variant, {})[heading] = (
+                        mean, min(vals), max(vals), variant_name(variant), len(vals))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
         for heading, _, dec, ranking in ABLATION_COLUMNS:
             if not ranking:
                 continue
             name, unit = ranking
-            ranked = sorted(ranges[heading])
+            ranked = sorted(v[heading] for v in by_variant.values() if heading in v)
             lines += [_versus(a, b, name, unit, dec) for a, b in zip(ranked, ranked[1:])]
         pairs = [(a, b) for a, b in PAPER_QUESTIONS if a in by_variant and b in by_variant]
         if pairs:
