@@ -40,19 +40,21 @@ from espnet_mvc.vocoder.train import build_feats_extract, compute_mel
 METRICS = ("dnsmos", "dnsmos_sig", "dnsmos_bak")
 
 
-def vocoder_cases(vocoder, wav: np.ndarray, decoded_mel: Optional[np.ndarray]
-                  ) -> Dict[str, np.ndarray]:
+def vocoder_cases(vocoder, wav: np.ndarray, decoded_mel: Optional[np.ndarray],
+                  feats: Optional[torch.nn.Module] = None) -> Dict[str, np.ndarray]:
     """The waveforms of every case (see the module docstring) for one recording.
 
     Args:
         vocoder: :class:`espnet_mvc.vocoder.Vocoder` with a Vocos generator.
         wav (ndarray): The recording (L,), at the vocoder's rate.
         decoded_mel (Optional[ndarray]): A TTS model's log-mel of the same sentence (T, n_mels).
+        feats: The vocoder's feature extractor (built from its config when not given).
     """
     gen = vocoder.generator
     if not hasattr(gen, "spectrum"):
         raise ValueError(f"{type(gen).__name__} does not expose its STFT (a Vocos generator does)")
-    feats = build_feats_extract(vocoder.feats_extract_conf)
+    if feats is None:
+        feats = build_feats_extract(vocoder.feats_extract_conf)
     x = torch.from_numpy(wav.astype(np.float32))
     with torch.no_grad():
         mel = compute_mel(feats, x)  # (T, n_mels)
@@ -85,15 +87,16 @@ def diagnose(data_dir: Path, vocoder_files: Sequence[Path], decoded_feats: Optio
     if missing:
         raise ValueError(f"{decoded_feats}: no decoded mels for {missing[:3]} ({len(missing)})")
     scores: Dict[str, List[Dict[str, float]]] = {}
-    vocoders = [(Path(f).parent.name, load_vocoder(f)) for f in vocoder_files]
+    vocoders = [(Path(f).parent.name, voc, build_feats_extract(voc.feats_extract_conf))
+                for f in vocoder_files for voc in [load_vocoder(f)]]
     for u in utts:
         wav, fs = sf.read(wavs[u], dtype="float32")
+        mel = np.load(decoded[u]) if decoded else None
         scores.setdefault("recordings", []).append(dnsmos(wav, fs))
-        for name, voc in vocoders:
+        for name, voc, feats in vocoders:
             if fs != voc.fs:
                 raise ValueError(f"{wavs[u]}: {fs} Hz, but the vocoder {name} is {voc.fs} Hz")
-            mel = np.load(decoded[u]) if decoded else None
-            for case, y in vocoder_cases(voc, wav, mel).items():
+            for case, y in vocoder_cases(voc, wav, mel, feats).items():
                 scores.setdefault(f"{name}_{case}", []).append(dnsmos(y, fs))
     return {f"{k}_{m}": float(np.mean([r[m] for r in v]))
             for k, v in scores.items() for m in METRICS}
