@@ -23,7 +23,7 @@ install: $(STAMP)
 # the held-out sentences and is scored against the corpus recordings (the quality bar).
 DEMO_OPTS ?=
 # (its own corpus, data, dump and exp dirs: a full run of the recipe beside it is left alone)
-DEMO_DATA_OPTS ?= --n_utts_per_spk 3 --n_eval_utts 1 --n_zeroshot_utts 2
+DEMO_DATA_OPTS ?= --n_utts_per_spk 2 --n_blends 4 --n_warped 2 --n_eval_utts 1 --n_zeroshot_utts 2
 demo: install
 	cd egs2/kokoro_en/tts1 && ./run.sh --stage 1 --stop_stage 9 \
 		--python "$(abspath $(PY))" \

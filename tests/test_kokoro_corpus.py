@@ -97,7 +97,7 @@ def test_tiny_corpus_build_durations_and_cache(tmp_path):
     args = ["--corpus-dir", str(tmp_path / "c"), "--data-dir", str(tmp_path / "d"),
             "--sentences", str(train), "--test-sentences", str(test),
             "--n-utts-per-spk", "1", "--n-eval-utts", "1", "--n-zeroshot-utts", "1",
-            "--nj", "1", "--cache-dir", str(tmp_path / "cache")]
+            "--nj", "1", "--cache-dir", str(tmp_path / "cache"), "--voices", "ja5"]
     # only a few utterances: keep the speakers to the first of each list
     saved = kc.SEEN_SPEAKERS, kc.UNSEEN_SPEAKERS
     kc.SEEN_SPEAKERS, kc.UNSEEN_SPEAKERS = saved[0][:1], saved[1][:2]
@@ -130,3 +130,98 @@ def test_tiny_corpus_build_durations_and_cache(tmp_path):
         assert first["phonemes"] and first["seconds"] > 0.3
     finally:
         kc.SEEN_SPEAKERS, kc.UNSEEN_SPEAKERS = saved
+
+
+def _fake_stock_tables(d: Path, names=None) -> Path:
+    """kokoro-js's voices/ layout: raw float32 (510, 1, 256) per voice."""
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    names = names or (kc.UNSEEN_STOCK + kc.EVAL_STOCK
+                      + ["af_sky", "am_puck", "bf_alice", "bm_fable", "jf_alpha", "zm_yunxi"])
+    for n in names:
+        rng.standard_normal((510, 1, 256)).astype("<f4").tofile(d / f"{n}.bin")
+    return d
+
+
+def test_stock_voice_tables_are_read_as_kokoro_tables(tmp_path):
+    d = _fake_stock_tables(tmp_path / "voices")
+    tables = kc.stock_voices(tmp_path / "cache", d)
+    assert tables["af_heart"].shape == (510, 256)
+    expected = np.fromfile(d / "af_heart.bin", dtype="<f4").reshape(510, 256)
+    np.testing.assert_array_equal(tables["af_heart"], expected)
+    (d / "broken.bin").write_bytes(b"\0" * 1000)
+    with pytest.raises(kc.TeacherError, match="broken.bin: not a Kokoro voice table"):
+        kc.stock_voices(tmp_path / "cache", d)
+
+
+def test_missing_npm_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(kc.shutil, "which", lambda name: None)
+    with pytest.raises(kc.TeacherError, match="npm is not installed.*--voice-tables"):
+        kc.stock_voices(tmp_path / "cache")
+
+
+def test_many_voice_plan_holds_out_whole_stock_voices(tmp_path):
+    tables = sorted(kc.stock_voices(tmp_path, _fake_stock_tables(tmp_path / "v")))
+    seen, unseen = kc.many_voices(tables, n_blends=12, n_warped=6, seed=0)
+    assert [s.name for s in unseen] == [f"u_{v}" for v in kc.UNSEEN_STOCK]
+    english_unseen = [v for v in kc.UNSEEN_STOCK if v.startswith(kc.ENGLISH_PREFIXES)]
+    assert len(english_unseen) >= 4 and len(kc.UNSEEN_STOCK) - len(english_unseen) >= 2
+    used = {t for s in seen for t in s.blend}
+    assert not used & set(kc.UNSEEN_STOCK)  # held out whole: in no blend either
+    assert [s.name for s in seen[:8]] == kc.EVAL_STOCK
+    for s in seen:
+        assert abs(sum(s.blend.values()) - 1) < 1e-3
+        assert sum(w for t, w in s.blend.items() if t.startswith(kc.ENGLISH_PREFIXES)) >= 0.5
+    warped = [s for s in seen if s.warp]
+    assert len(warped) == 6 and all(0.78 <= s.warp[0] <= 1.3 and 0.88 <= s.warp[1] <= 1.14
+                                    for s in warped)
+    assert kc.many_voices(tables, 12, 6, seed=0) == (seen, unseen)  # deterministic
+
+
+def test_round_robin_plan_keeps_texts_when_the_corpus_grows(tmp_path):
+    tables = sorted(kc.stock_voices(tmp_path, _fake_stock_tables(tmp_path / "v")))
+    seen, unseen = kc.many_voices(tables, n_blends=4, n_warped=2, seed=0)
+
+    class A:
+        sentences = ROOT / "egs2/kokoro_en/tts1/local/sentences_en.txt"
+        test_sentences = ROOT / "egs2/kokoro_en/tts1/local/sentences_test_en.txt"
+        seed, n_eval_utts, n_zeroshot_utts, n_utts_per_spk = 0, 2, 4, 3
+
+    small = kc.plan(A, seen, unseen, n_eval_spk=8)
+    A.n_utts_per_spk = 5
+    big = kc.plan(A, seen, unseen, n_eval_spk=8)
+    texts = {u["id"]: u["text"] for u in big}
+    assert all(texts[u["id"]] == u["text"] for u in small)
+    train = [u for u in big if u["split"] == "train"]
+    assert len(train) == 5 * len(seen)
+    # any prefix of the training utterances is balanced over the voices
+    assert [u["spk"] for u in train[: len(seen)]] == [s.name for s in seen]
+    assert len({u["text"] for u in big if u["split"] != "test_zeroshot"}
+               | {u["text"] for u in big}) == len(big)  # no sentence said twice
+    dev = {u["spk"] for u in big if u["split"] == "dev"}
+    assert dev == set(kc.EVAL_STOCK)
+
+
+def test_world_warp_moves_f0_and_keeps_length():
+    pw = pytest.importorskip("pyworld")
+    fs = 24000
+    t = np.arange(int(0.8 * fs)) / fs
+    # a 120 Hz voice-like tone: harmonics falling off at 6 dB per octave
+    x = sum(np.sin(2 * np.pi * 120 * k * t) / k for k in range(1, 30)).astype(np.float32) * 0.2
+
+    def median_f0(sig):
+        f0, _ = pw.dio(sig.astype(np.float64), fs, f0_floor=50.0, f0_ceil=800.0)
+        return float(np.median(f0[f0 > 0]))
+
+    y = kc.world_warp(x, fs, 1.5, 1.0)
+    assert y.shape == x.shape and np.abs(y).max() > 0.01
+    assert abs(median_f0(x) - 120) < 6 and abs(median_f0(y) - 180) < 9
+    # the envelope stretch moves spectral weight up without touching F0
+    z = kc.world_warp(x, fs, 1.0, 1.12)
+    assert abs(median_f0(z) - 120) < 6
+
+    def centroid(sig):
+        spec = np.abs(np.fft.rfft(sig))
+        return float((spec * np.fft.rfftfreq(sig.size, 1 / fs)).sum() / spec.sum())
+
+    assert centroid(z) > centroid(kc.world_warp(x, fs, 1.0, 1.0)) * 1.05
