@@ -90,6 +90,9 @@ class MVC(AbsTTS):
         langs (Optional[int]): Number of languages (lid embedding).
         spk_embed_dim (Optional[int]): Size of external speaker embeddings (spembs).
         ref_segment_frames (int): Length of the random reference crop in training.
+        ref_augment (float): Training only: the share of reference crops given a random
+            channel (a smooth random tilt and ripple over the mel bins and a gain, within
+            about +-4 dB), so that the voice, not the recording chain, makes the style.
         decoder_segment_frames (Optional[int]): Train the diffusion decoder on random
             windows of this many frames (None: whole utterances).
         duration_scale (float): The speaking rate inference uses when a call leaves
@@ -131,6 +134,7 @@ class MVC(AbsTTS):
         langs: Optional[int] = None,
         spk_embed_dim: Optional[int] = None,
         ref_segment_frames: int = 128,
+        ref_augment: float = 0.0,
         decoder_segment_frames: Optional[int] = None,
         duration_scale: float = 1.0,
         lambda_prior: float = 1.0,
@@ -149,6 +153,9 @@ class MVC(AbsTTS):
         self.langs = langs if langs and langs > 1 else None
         self.spk_embed_dim = spk_embed_dim
         self.ref_segment_frames = ref_segment_frames
+        if not 0.0 <= ref_augment <= 1.0:
+            raise ValueError(f"ref_augment is a share in [0, 1], got {ref_augment}")
+        self.ref_augment = float(ref_augment)
         self.decoder_segment_frames = decoder_segment_frames
         if not duration_scale > 0:
             raise ValueError(f"duration_scale must be > 0, got {duration_scale}")
@@ -577,7 +584,19 @@ class MVC(AbsTTS):
             crops.append(x[start : start + n])
             lengths.append(n)
         ref = nn.utils.rnn.pad_sequence(crops, batch_first=True)
+        if self.ref_augment > 0:
+            ref = ref + self._random_channel(ref.shape[0], ref.shape[2], ref.device, ref.dtype)
         return ref, torch.tensor(lengths, device=feats.device)
+
+    def _random_channel(self, batch: int, bins: int, device, dtype) -> torch.Tensor:
+        """(B, 1, odim) offsets of the normalised log-mel: a tilt, a slow ripple and a gain
+        (each up to ~0.3 of a bin's spread, about 4 dB) for a ``ref_augment`` share."""
+        k = torch.linspace(-0.5, 0.5, bins, device=device, dtype=dtype)[None]  # (1, odim)
+        u = lambda: (torch.rand(batch, 1, device=device, dtype=dtype) * 2 - 1)  # noqa: E731
+        cycles, phase = 1 + 2 * torch.rand(batch, 1, device=device, dtype=dtype), 6.2832 * u()
+        curve = 0.6 * u() * k + 0.15 * u() * torch.cos(6.2832 * cycles * k + phase) + 0.3 * u()
+        on = (torch.rand(batch, 1, device=device) < self.ref_augment).to(dtype)
+        return (curve * on).unsqueeze(1)
 
     def _decoder_segments(
         self, feats: torch.Tensor, mu: torch.Tensor, feats_lengths: torch.Tensor

@@ -342,6 +342,19 @@ def main():
                     prosody_predictor_conf=dict(num_blocks=depth))
         dump(d / f"train_mvc_cpu_depth{depth}.yaml", mvc(*ko, overrides=deep, train=kokoro_train, band=ko_band, f0=ko_f0),
              f"Ablation of train_mvc_cpu.yaml: {depth} Bi-Mamba blocks in each conditioning stack (text, duration, prosody).")
+    # many voices (local/data.sh --voices many): fine-tuned from the shipped weights
+    # (--train_args "--init_param <model>.pth" and its token list and statistics; see
+    # local/finetune_multi.sh), so the peak lr is lower and warms up faster; the reference
+    # crop is 2 s instead of 1.2 s, nearer the 3-10 s clips users clone from. The reference
+    # encoder reads the mel bins below 7.1 kHz only (band_bins 68 of 80 at 24 kHz / 1024 /
+    # 0-12 kHz: bin 67's triangle ends at 7125 Hz), since recordings of people are mostly
+    # 16 kHz; half the reference crops get a random channel (ref_augment)
+    multi = dict(kokoro_cpu, ref_segment_frames=160, ref_augment=0.5,
+                 style_encoder_conf=dict(kokoro_cpu["style_encoder_conf"], band_bins=68))
+    multi_train = dict(kokoro_train, scheduler_conf=dict(warmup_steps=100),
+                       optim_conf=dict(kokoro_train["optim_conf"], lr=1.0e-3))
+    dump(d / "train_mvc_cpu_multi.yaml", mvc(*ko, overrides=multi, train=multi_train, band=ko_band, f0=ko_f0),
+         "train_mvc_cpu.yaml fine-tuned on the many-voice corpus (local/finetune_multi.sh): lr 1e-3; 2 s reference crops, random channels, below 7.1 kHz.")
     demo_train = dict(kokoro_train, max_epoch=3, num_iters_per_epoch=25, keep_nbest_models=1)
     dump(d / "train_mvc_demo.yaml", mvc(*ko, overrides=kokoro_cpu, train=demo_train, band=ko_band, f0=ko_f0),
          "The CPU tier for a few minutes (make demo shows the pipeline; the shipped model is what speaks).")
