@@ -4,6 +4,9 @@
     >>> tts = MVCSynthesizer.from_pretrained("exp/tts_mvc/packed.zip")
     >>> out = tts.synthesize("Hello there.", ref="voice.wav", n_timesteps=4)
     >>> out.wav, out.fs, out.rtf
+    >>> tts = MVCSynthesizer.from_pretrained("kokoro_en_mvc")     # it has built-in voices:
+    >>> tts.synthesize("Hello there.").voice == tts.default_voice  # with no ref, the default
+    >>> tts.synthesize("Hello there.", voice="alloy")              # a name (OpenAI's too)
 
 Any ESPnet TTS model loads: MVC models as ESPnet's ``Text2Speech`` builds them but without
 ESPnet's task stack (:mod:`espnet_mvc.text2speech`, a fast start), every other model through
@@ -34,6 +37,7 @@ import yaml
 
 import espnet_mvc  # noqa: F401  (registers the plugin)
 from espnet_mvc.audio import AudioInput, load_reference
+from espnet_mvc.builtin_voices import BuiltinVoices
 from espnet_mvc.checkpoints import UnsafeCheckpointError
 from espnet_mvc.registry import is_mvc
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
@@ -64,6 +68,9 @@ class SynthesisResult:
         durations (Optional[np.ndarray]): Frames per token (T_text,).
         elapsed (float): Synthesis wall time in seconds (vocoder included).
         rtf (float): Real-time factor: elapsed / audio duration.
+        voice (Optional[str]): The built-in voice that spoke (its name, aliases resolved);
+            None for a reference clip given by the caller, or a model without built-in
+            voices.
     """
 
     wav: np.ndarray
@@ -73,6 +80,7 @@ class SynthesisResult:
     elapsed: float = 0.0
     rtf: float = 0.0
     extra: Dict[str, object] = field(default_factory=dict)
+    voice: Optional[str] = None
 
     @property
     def seconds(self) -> float:
@@ -333,6 +341,9 @@ class MVCSynthesizer:
         vocoder_file, vocoder_config (Optional[Path]): A vocoder for text2mel models
             (:mod:`espnet_mvc.vocoder` ``.pth`` + ``.yaml``, or parallel_wavegan ``.pkl``);
             None: Griffin-Lim.
+        voices (Optional[BuiltinVoices]): The model's built-in voices
+            (:mod:`espnet_mvc.builtin_voices`; :meth:`from_pretrained` finds them); None:
+            none, a reference clip is needed.
     """
 
     def __init__(
@@ -345,6 +356,7 @@ class MVCSynthesizer:
         search_dir: Optional[Union[str, Path]] = None,
         vocoder_file: Optional[Union[str, Path]] = None,
         vocoder_config: Optional[Union[str, Path]] = None,
+        voices: Optional[BuiltinVoices] = None,
     ):
         from espnet_mvc.text2speech import load_text2speech
 
@@ -367,6 +379,12 @@ class MVCSynthesizer:
         self.lang2lid = _read_map(Path(lang2lid) if lang2lid else self._find("lang2lid"))
         self.spk2sid = _read_map(Path(spk2sid) if spk2sid else self._find("spk2sid"))
         self.g2p = getattr(self.args, "g2p", None)
+        self.builtin_voices = voices
+        self._voice_clips: Dict[str, np.ndarray] = {}  # built-in clips, loaded and checked
+        if voices is not None and not self.uses_reference:
+            logging.warning("%s: this model has no reference encoder: its built-in voices "
+                            "are ignored", voices.dir)
+            self.builtin_voices = None
 
     def _find(self, name: str) -> Optional[Path]:
         """An id map beside the config, or in the training data dirs it names."""
@@ -388,7 +406,9 @@ class MVCSynthesizer:
                 ``packed.zip`` / ``.tar.gz``; an ``exp/<tag>`` directory holding
                 ``config.yaml`` and a checkpoint; or a ``config.yaml`` beside its weights.
                 A ``vocoder.pth`` (with its ``vocoder.yaml``) beside the archive, in the
-                directory or inside the archive is used as the vocoder.
+                directory or inside the archive is used as the vocoder. A ``voices/``
+                directory beside the archive or config, or in the directory, holds the
+                model's built-in voices (:mod:`espnet_mvc.builtin_voices`).
         """
         from espnet_mvc import pretrained
 
@@ -401,6 +421,10 @@ class MVCSynthesizer:
         if not model.exists():
             raise ModelLoadError(f"model {model}: no such file or directory")
         vocoder = _find_vocoder(model.parent if model.is_file() else model)
+        try:
+            voices = BuiltinVoices.find(model)
+        except ValueError as e:
+            raise ModelLoadError(str(e)) from e
         if model.is_file() and model.suffix in (".yaml", ".yml"):
             model = model.parent
         if model.is_dir():
@@ -415,7 +439,8 @@ class MVCSynthesizer:
                     raise ModelLoadError(f"{model}: no model weights (*.pth) found")
                 ckpt = pths[-1]
             with _resolve_recipe_paths(config, model) as resolved:
-                return cls(resolved, ckpt, device=device, search_dir=model, **vocoder)
+                return cls(resolved, ckpt, device=device, search_dir=model, voices=voices,
+                           **vocoder)
         files = safe_unpack(model)
         config = files.get("tts_train_config") or files.get("train_config")
         weights = files.get("tts_model_file") or files.get("model_file")
@@ -424,7 +449,7 @@ class MVCSynthesizer:
         if not vocoder and "vocoder_file" in files:
             vocoder = dict(vocoder_file=files["vocoder_file"], vocoder_config=files["vocoder_config"])
         return cls(config, weights, device=device, lang2lid=files.get("lang2lid"),
-                   spk2sid=files.get("spk2sid"), **vocoder)
+                   spk2sid=files.get("spk2sid"), voices=voices, **vocoder)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -447,6 +472,55 @@ class MVCSynthesizer:
     @property
     def uses_reference(self) -> bool:
         return bool(getattr(self.t2s.tts, "use_gst", False))
+
+    @property
+    def voices(self) -> Dict[str, Path]:
+        """Built-in voices: name -> reference clip, for every voice and every alias (an
+        alias gives its voice's clip); empty for a model without built-in voices."""
+        return self.builtin_voices.clips() if self.builtin_voices is not None else {}
+
+    @property
+    def default_voice(self) -> Optional[str]:
+        """The built-in voice that speaks when neither ``ref`` nor ``voice`` is given; None
+        for a model without built-in voices."""
+        return self.builtin_voices.default if self.builtin_voices is not None else None
+
+    def choose_voice(self, ref: Optional[AudioInput] = None,
+                     voice: Optional[str] = None) -> Optional[str]:
+        """The built-in voice a call with ``ref`` and ``voice`` speaks with.
+
+        Returns:
+            Optional[str]: ``voice`` (an alias resolved to its voice); the default voice
+            when neither is given to a model that clones voices; None for a caller's
+            reference clip or a model without built-in voices.
+
+        Raises:
+            ValueError: both ``ref`` and ``voice``, or an unknown voice (the message lists
+                the model's voices).
+        """
+        if voice is None:
+            if ref is not None or self.builtin_voices is None:
+                return None
+            return self.builtin_voices.default
+        if ref is not None:
+            raise ValueError(f"give a reference clip or a voice ({voice!r}), not both")
+        if self.builtin_voices is None:
+            raise ValueError(f"unknown voice {voice!r}: this model has no built-in voices"
+                             + ("; give a reference clip of the voice to clone (ref=...)"
+                                if self.uses_reference else ""))
+        return self.builtin_voices.resolve(voice)
+
+    def voice_reference(self, voice: str) -> np.ndarray:
+        """The reference waveform of a built-in voice at :attr:`fs`, as a ``ref`` clip is
+        loaded (:func:`espnet_mvc.audio.load_reference`); read once and kept.
+
+        Raises:
+            ValueError: an unknown voice (see :meth:`choose_voice`).
+        """
+        name = self.choose_voice(voice=voice)
+        if name not in self._voice_clips:
+            self._voice_clips[name] = load_reference(self.builtin_voices.clip(name), self.fs)
+        return self._voice_clips[name]
 
     @property
     def default_alpha(self) -> float:
@@ -483,6 +557,8 @@ class MVCSynthesizer:
             uses_reference_audio=self.uses_reference,
             languages=self.languages,
             speakers=self.speakers,
+            voices=self.builtin_voices.names if self.builtin_voices is not None else [],
+            default_voice=self.default_voice,
             vocoder=type(self.t2s.vocoder).__name__ if self.t2s.vocoder is not None else (
                 "joint" if hasattr(self.t2s.tts, "generator") else None
             ),
@@ -581,15 +657,25 @@ class MVCSynthesizer:
         ref_sr: Optional[int] = None,
         lang: Optional[str] = None,
         speaker: Optional[Union[str, int]] = None,
+        voice: Optional[str] = None,
     ) -> Dict[str, torch.Tensor]:
         """The voice as ``Text2Speech`` inputs, checked: ``speech`` (the reference waveform
-        at :attr:`fs`), ``lids`` and ``sids`` (1,), each where the model takes it.
+        at :attr:`fs`: ``ref``, the built-in ``voice`` or the default voice, see
+        :meth:`choose_voice`), ``lids`` and ``sids`` (1,), each where the model takes it.
 
         Raises:
-            ValueError: a missing or unusable reference, an unknown language or speaker.
+            ValueError: a missing or unusable reference, an unknown voice, language or
+                speaker, both a reference and a voice.
         """
+        return self._voice_inputs(ref, ref_sr, lang, speaker, voice)[0]
+
+    def _voice_inputs(self, ref, ref_sr, lang, speaker, voice):
+        """:meth:`voice_inputs` and the built-in voice used (None: the caller's ``ref``)."""
         kw: Dict[str, torch.Tensor] = {}
-        if self.uses_reference:
+        used = self.choose_voice(ref, voice)
+        if used is not None:  # (only models with a reference encoder have built-in voices)
+            kw["speech"] = torch.from_numpy(self.voice_reference(used))
+        elif self.uses_reference:
             if ref is None:
                 raise ValueError("this model clones a voice: give a reference clip (ref=...)")
             kw["speech"] = torch.from_numpy(load_reference(ref, self.fs, sr=ref_sr))
@@ -612,7 +698,7 @@ class MVCSynthesizer:
                 else:
                     raise ValueError(f"unknown speaker {speaker!r}; known: {self.speakers[:20]}")
             kw["sids"] = torch.tensor([sid])
-        return kw
+        return kw, used
 
     def synthesize(
         self,
@@ -622,6 +708,7 @@ class MVCSynthesizer:
         lang: Optional[str] = None,
         speaker: Optional[Union[str, int]] = None,
         options: Optional[DecodeOptions] = None,
+        voice: Optional[str] = None,
         **decode,
     ) -> SynthesisResult:
         """Synthesize one sentence or phrase.
@@ -631,6 +718,8 @@ class MVCSynthesizer:
             ref: Reference clip for the voice (path, array with ``ref_sr``, or tuple).
             lang (Optional[str]): Language (multilingual models), e.g. "es".
             speaker: Speaker name or id (multi-speaker models).
+            voice (Optional[str]): A built-in voice (:attr:`voices`, aliases too) instead
+                of ``ref``; with neither, the model's :attr:`default_voice` speaks.
             options (Optional[DecodeOptions]): How to decode (default: seed 0, the model's
                 steps, temperature and solver).
             **decode: :class:`DecodeOptions` fields overriding ``options``:
@@ -639,11 +728,15 @@ class MVCSynthesizer:
                 ``seed`` (None: random).
 
         Returns:
-            SynthesisResult: waveform, sample rate, mel, durations, elapsed time and RTF.
+            SynthesisResult: waveform, sample rate, mel, durations, elapsed time, RTF and
+            the built-in voice used.
+
+        Raises:
+            ValueError: bad text, voice (see :meth:`voice_inputs`) or decode option.
         """
         options = DecodeOptions.of(options, **decode)
         ids = self.text_to_ids(text, lang)
-        kw = self.voice_inputs(ref, ref_sr, lang, speaker)
+        kw, used = self._voice_inputs(ref, ref_sr, lang, speaker, voice)
         decode_conf = options.model_kwargs() if is_mvc(self.t2s.tts) else {}
         start = time.perf_counter()
         with torch.no_grad():
@@ -662,6 +755,7 @@ class MVCSynthesizer:
             durations=None if dur is None else dur.detach().cpu().numpy(),
             elapsed=elapsed,
             rtf=elapsed / seconds,
+            voice=used,
         )
 
     def synthesize_long(
@@ -686,8 +780,8 @@ class MVCSynthesizer:
             max_chars (int): Longest phrase.
             pause_seconds (float): Silence between phrases.
             progress (bool): Show a progress bar.
-            **kwargs: Options of :meth:`synthesize` (ref, lang, speaker, options and
-                decode options).
+            **kwargs: Options of :meth:`synthesize` (ref, voice, lang, speaker, options
+                and decode options).
         """
         import soundfile as sf
         from tqdm import tqdm
@@ -701,7 +795,7 @@ class MVCSynthesizer:
         writer = sf.SoundFile(str(out_path), "w", fs, 1, "PCM_16") if out_path else None
         pieces: List[np.ndarray] = []
         boundaries: List[int] = []  # first sample of every phrase
-        total_samples, elapsed = 0, 0.0
+        total_samples, elapsed, voice = 0, 0.0, None
         try:
             for i, phrase in enumerate(tqdm(phrases, desc="phrases", disable=not progress)):
                 res = self.synthesize(phrase, **kwargs)
@@ -714,6 +808,7 @@ class MVCSynthesizer:
                 boundaries.append(total_samples)
                 total_samples += len(chunk)
                 elapsed += res.elapsed
+                voice = res.voice
                 if writer is not None:
                     writer.write(chunk)
                 else:
@@ -724,7 +819,7 @@ class MVCSynthesizer:
         wav = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         seconds = max(total_samples / fs, 1e-9)
         return SynthesisResult(
-            wav=wav, fs=fs, elapsed=elapsed, rtf=elapsed / seconds,
+            wav=wav, fs=fs, elapsed=elapsed, rtf=elapsed / seconds, voice=voice,
             extra=dict(phrases=len(phrases), samples=total_samples, boundaries=boundaries),
         )
 
@@ -741,6 +836,7 @@ class MVCSynthesizer:
         ref_sr: Optional[int] = None,
         lang: Optional[str] = None,
         speaker: Optional[Union[str, int]] = None,
+        voice: Optional[str] = None,
         options: Optional[DecodeOptions] = None,
         **decode,
     ) -> Iterator[np.ndarray]:
@@ -764,7 +860,7 @@ class MVCSynthesizer:
                 exactly the ``wav`` of :meth:`synthesize_long` with the same options.
             chunk_seconds, first_chunk_seconds: :meth:`stream`'s chunk length and first
                 chunk length in seconds (chunked only; the first chunk of every phrase).
-            ref, ref_sr, lang, speaker: The voice, as in :meth:`synthesize`.
+            ref, ref_sr, lang, speaker, voice: The voice, as in :meth:`synthesize`.
             options (Optional[DecodeOptions]): How to decode; ``lookahead`` is
                 :meth:`stream`'s look-ahead (chunked only).
             **decode: :class:`DecodeOptions` fields overriding ``options``.
@@ -774,8 +870,8 @@ class MVCSynthesizer:
 
         Raises:
             ValueError: empty or unpronounceable text, a reference that cannot be used
-                (:class:`espnet_mvc.audio.ReferenceAudioError`), an unknown language or
-                speaker, a decode option out of range.
+                (:class:`espnet_mvc.audio.ReferenceAudioError`), an unknown voice, language
+                or speaker, a decode option out of range.
         """
         options = DecodeOptions.of(options, **decode)
         phrases = split_phrases(text, max_chars)
@@ -784,8 +880,8 @@ class MVCSynthesizer:
         for phrase in phrases:
             self.text_to_ids(phrase, lang)
         # the checks synthesize() makes on every phrase, made once up front
-        self.voice_inputs(ref, ref_sr, lang, speaker)
-        voice = dict(ref=ref, ref_sr=ref_sr, lang=lang, speaker=speaker)
+        self.voice_inputs(ref, ref_sr, lang, speaker, voice)
+        voice_kw = dict(ref=ref, ref_sr=ref_sr, lang=lang, speaker=speaker, voice=voice)
         fade = np.linspace(0.0, 1.0, int(0.005 * self.fs), dtype=np.float32)
         pause = np.zeros(int(pause_seconds * self.fs), dtype=np.float32)
 
@@ -795,10 +891,10 @@ class MVCSynthesizer:
                 if chunked:
                     chunks = self.stream(phrase, chunk_seconds=chunk_seconds,
                                          first_chunk_seconds=first_chunk_seconds,
-                                         options=options, **voice)
+                                         options=options, **voice_kw)
                     yield from _faded_chunks(chunks, fade, gap)
                     continue
-                wav = self.synthesize(phrase, options=options, **voice).wav.copy()
+                wav = self.synthesize(phrase, options=options, **voice_kw).wav.copy()
                 n = min(len(fade), len(wav) // 2)  # as synthesize_long fades
                 if n:
                     wav[:n] *= fade[:n]
@@ -848,20 +944,22 @@ class MVCSynthesizer:
         chunk_seconds: float = 0.25,
         first_chunk_seconds: Optional[float] = None,
         options: Optional[DecodeOptions] = None,
+        voice: Optional[str] = None,
         **decode,
     ) -> Iterator[np.ndarray]:
         """Yield audio chunks as they are ready (finite look-ahead ``lookahead`` seconds).
 
-        ``first_chunk_seconds`` makes the first chunk shorter than ``chunk_seconds``: the
-        first audio comes as early as with short chunks, while longer later chunks
-        recompute less look-ahead per second of audio. ``options`` and ``**decode`` are
-        :meth:`synthesize`'s, plus ``lookahead`` (seconds; ``inf``: the offline result). See
-        :class:`espnet_mvc.streaming.MVCStreamer`.
+        The voice is :meth:`synthesize`'s (``ref``, or the built-in ``voice``, or the
+        default voice). ``first_chunk_seconds`` makes the first chunk shorter than
+        ``chunk_seconds``: the first audio comes as early as with short chunks, while longer
+        later chunks recompute less look-ahead per second of audio. ``options`` and
+        ``**decode`` are :meth:`synthesize`'s, plus ``lookahead`` (seconds; ``inf``: the
+        offline result). See :class:`espnet_mvc.streaming.MVCStreamer`.
         """
         options = DecodeOptions.of(options, **decode)
         streamer = self.streamer()
         ids = self.text_to_ids(text, lang)
-        kw = self.voice_inputs(ref, ref_sr, lang, speaker)
+        kw = self.voice_inputs(ref, ref_sr, lang, speaker, voice)
         ref_feats = self.reference_features(kw["speech"]) if "speech" in kw else None
         first = None
         if first_chunk_seconds is not None:

@@ -6,16 +6,21 @@
     >>> import espnet_mvc
     >>> from espnet2.bin.tts_inference import Text2Speech
     >>> t2s = Text2Speech(**espnet_mvc.pretrained.text2speech_kwargs("kokoro_en_mvc"))
+    >>> wave, fs = espnet_mvc.pretrained.voice_reference("kokoro_en_mvc")  # its default voice
+    >>> t2s("Hello there.", speech=wave)["wav"]
 
 Each model is a directory here holding ESPnet's packed archive (``packed.zip``: config,
 weights, feature statistics, token list), its vocoder (``vocoder.pth`` + ``vocoder.yaml``,
-:mod:`espnet_mvc.vocoder`), a model card (``MODEL_CARD.md``) and a small held-out set
-(``heldout/``: texts, references and the corpus recordings) used by the quality benchmark
-and the CI quality test.
+:mod:`espnet_mvc.vocoder`), a model card (``MODEL_CARD.md``), its built-in voices
+(``voices/``: ``voices.json`` and one reference clip per voice, see
+:mod:`espnet_mvc.builtin_voices`) and a small held-out set (``heldout/``: texts, references
+and the corpus recordings) used by the quality benchmark and the CI quality test.
 """
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 
@@ -54,3 +59,39 @@ def text2speech_kwargs(name: str) -> Dict[str, str]:
     if (d / "vocoder.pth").is_file():
         kw.update(vocoder_file=str(d / "vocoder.pth"), vocoder_config=str(d / "vocoder.yaml"))
     return kw
+
+
+def voice_reference(model: Union[str, Path], voice: Optional[str] = None,
+                    fs: Optional[int] = None) -> Tuple[np.ndarray, int]:
+    """The reference waveform of a built-in voice, for ESPnet's ``Text2Speech(speech=...)``.
+
+    The clip is loaded as :class:`espnet_mvc.api.MVCSynthesizer` loads a voice (mono,
+    silence trimmed, checked; :func:`espnet_mvc.audio.load_reference`), so ``Text2Speech``
+    gets the reference ``espnet-mvc synth --voice`` uses.
+
+    Args:
+        model: A shipped model's name (``kokoro_en_mvc``) or directory, a packed archive or
+            an experiment directory with a ``voices/`` directory (see
+            :func:`espnet_mvc.builtin_voices.voices_dir_of`).
+        voice (Optional[str]): A voice's name or an alias (``alloy``); None: the default.
+        fs (Optional[int]): Sample rate wanted (the model's; ``Text2Speech`` does not
+            resample ``speech``); None: the clip's own (24 kHz as ``ship_model.py`` writes).
+
+    Returns:
+        Tuple[np.ndarray, int]: float32 waveform (T,) and its sample rate.
+
+    Raises:
+        ValueError: the model has no built-in voices, or ``voice`` is not one of them.
+    """
+    import soundfile as sf
+
+    from espnet_mvc.audio import load_reference
+    from espnet_mvc.builtin_voices import VOICES_JSON, BuiltinVoices, voices_dir_of
+
+    voices = BuiltinVoices.find(model)
+    if voices is None:
+        raise ValueError(f"{model} has no built-in voices (no "
+                         f"{voices_dir_of(model) / VOICES_JSON})")
+    clip = voices.clip(voice if voice is not None else voices.default)
+    fs = fs or sf.info(str(clip)).samplerate
+    return load_reference(clip, fs), fs

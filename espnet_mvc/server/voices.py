@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -18,10 +17,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import soundfile as sf
 
+from espnet_mvc.builtin_voices import NAME_RE, check_name  # noqa: F401  (one rule for names)
+
 log = logging.getLogger("espnet_mvc.server")
 
-# Names are file names: no separators, no leading dot (temporary files start with one).
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIX = ".flac"
 
 
@@ -30,15 +29,6 @@ def default_voices_dir() -> Path:
     archives are unpacked too."""
     root = Path(os.environ.get("ESPNET_MVC_CACHE", Path.home() / ".cache/espnet_mvc"))
     return root / "voices"
-
-
-def check_name(name: str) -> None:
-    """Raises ValueError unless ``name`` is 1-64 letters, digits, '_' or '-'."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ValueError(
-            f"invalid voice name {name!r}: use 1-64 letters, digits, '_' or '-', "
-            f"starting with a letter or digit"
-        )
 
 
 class VoiceStore:
