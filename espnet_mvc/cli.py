@@ -1,7 +1,10 @@
 """``espnet-mvc``: synthesize with a trained MVC model, or describe one.
 
+    espnet-mvc synth --model kokoro_en_mvc --text "Hello."              (the default voice)
+    espnet-mvc synth --model kokoro_en_mvc --text "Hello." --voice kumo --out o.wav
     espnet-mvc synth --model exp/tts_mvc/packed.zip --text "Hello." --ref voice.wav --out o.wav
     espnet-mvc synth --model exp/tts_mvc --text-file chapter.txt --out chapter.wav
+    espnet-mvc voices --model kokoro_en_mvc
     espnet-mvc synth --model M --text "Hola." --lang es --stream --lookahead 0.5 --out o.wav
     espnet-mvc info --model exp/tts_mvc/packed.zip
     espnet-mvc serve --model kokoro_en_mvc --port 8000      (needs the 'serve' extra)
@@ -42,10 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="text to speak")
     src.add_argument("--text-file", type=Path, help="UTF-8 text file to speak (any length)")
-    s.add_argument("--out", required=True, type=Path, help="output WAV path")
-    s.add_argument("--ref", type=Path,
-                   help="reference clip of the voice to clone (any sample rate/channels; "
-                        "at least 0.5 s of sound)")
+    s.add_argument("--out", type=Path, default=Path("out.wav"),
+                   help="output WAV path (default out.wav)")
+    voice = s.add_mutually_exclusive_group()
+    voice.add_argument("--ref", type=Path,
+                       help="reference clip of the voice to clone (any sample rate/channels; "
+                            "at least 0.5 s of sound)")
+    voice.add_argument("--voice",
+                       help="a built-in voice of the model, or an OpenAI voice name mapped "
+                            "onto one (espnet-mvc voices --model M lists them); with neither "
+                            "--ref nor --voice the model's default voice speaks")
     s.add_argument("--lang", help="language of the text, e.g. en-us, es, de, fr")
     s.add_argument("--speaker", help="speaker name or id (multi-speaker models)")
     # the decode options, with their defaults and help, come from DecodeOptions
@@ -64,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a model (sizes, sample rate, languages, speakers)")
     _add_model(i)
     i.add_argument("--json", action="store_true", help="print JSON")
+
+    vs = sub.add_parser("voices", help="list a model's built-in voices and their aliases",
+                        description="List the built-in voices of a model (name, description, "
+                                    "the default marked with *) and the aliases (OpenAI's "
+                                    "voice names) mapped onto them.")
+    _add_model(vs)
+    vs.add_argument("--json", action="store_true", help="print JSON")
 
     v = sub.add_parser(
         "serve", help="run a speech server (HTTP, OpenAI-shaped /v1/audio/speech)",
@@ -126,9 +142,16 @@ def _synth(args) -> int:
 
     options = DecodeOptions.from_args(args)  # checked before the model loads
     tts = MVCSynthesizer.from_pretrained(args.model, device=args.device)
-    opts = dict(ref=args.ref, lang=args.lang, speaker=args.speaker, options=options)
+    opts = dict(ref=args.ref, voice=args.voice, lang=args.lang, speaker=args.speaker,
+                options=options)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr))
+    voice = tts.choose_voice(ref=args.ref, voice=args.voice)  # checked before synthesis
+    if voice is not None:
+        how = (f"{args.voice} is {voice}" if args.voice not in (None, voice) else
+               "the model's default; --voice or --ref to choose" if args.voice is None else
+               "built-in")
+        print(f"voice: {voice} ({how})", file=sys.stderr)
     if args.stream:
         start = time.perf_counter()
         first, samples = None, 0
@@ -165,6 +188,35 @@ def _info(args) -> int:
     return 0
 
 
+def _voices(args) -> int:
+    from espnet_mvc import pretrained
+    from espnet_mvc.builtin_voices import VOICES_JSON, BuiltinVoices, voices_dir_of
+
+    if not Path(args.model).exists():
+        try:
+            pretrained.path(args.model)
+        except KeyError as e:
+            raise ValueError(f"model {args.model}: no such file, directory or {e.args[0]}")
+    voices = BuiltinVoices.find(args.model)  # the index only: no weights are loaded
+    if voices is None:
+        raise ValueError(f"{args.model} has no built-in voices (no "
+                         f"{voices_dir_of(args.model) / VOICES_JSON}): give a reference clip "
+                         f"with synth --ref")
+    rows = voices.describe()
+    if args.json:
+        print(json.dumps(dict(default=voices.default, voices=rows, aliases=voices.aliases),
+                         indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        mark = "*" if r["default"] else " "
+        print(f"{mark} {r['name']:<{width}}  {r['description']}")
+    print("(* the default voice, used when neither --voice nor --ref is given)")
+    if voices.aliases:
+        print("aliases: " + ", ".join(f"{a}={t}" for a, t in sorted(voices.aliases.items())))
+    return 0
+
+
 def _serve(args) -> int:
     from espnet_mvc.server import ServerConfig, serve
 
@@ -187,7 +239,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # against 0.15 s on a busy 2-core machine); libgomp reads this when torch is first
     # imported, which is after this line
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    commands = {"synth": _synth, "info": _info, "serve": _serve}
+    commands = {"synth": _synth, "info": _info, "voices": _voices, "serve": _serve}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:

@@ -11,11 +11,20 @@ Endpoints (all JSON errors are ``{"error": {"message", "type", "code", "param"}}
   ``?name=``), ``GET /v1/voices``, ``DELETE /v1/voices/{name}``.
 * ``GET /health``, ``GET /v1/models``.
 
+Voices: a request's ``voice`` is a stored voice, else one of the model's built-in voices
+(:mod:`espnet_mvc.builtin_voices`), else an alias (OpenAI's names: ``alloy``, ``echo``, ...)
+of a built-in voice; without ``voice`` the model's default voice speaks. A stored voice
+takes the place of a built-in voice or alias of its name (stored voices are the operator's
+own, and stay as they were when a model gains built-in voices): ``GET /v1/voices`` marks
+that built-in voice ``shadowed``, and deleting the stored voice brings it back. Built-in
+voices cannot be deleted. The answer's ``X-Voice`` header names the voice that spoke.
+
 Status codes: 400 a request that does not follow the schema (bad JSON, unknown field or
 ``response_format``, out-of-range number, bad voice name); 404 unknown voice or route;
-408 the request's time limit ran out; 413 body, text or reference too large or too long;
-415 not JSON / not audio; 422 well-formed but unusable content (empty or unpronounceable
-text, silent or too short reference); 429 queue full, with ``Retry-After``.
+408 the request's time limit ran out; 409 deleting a built-in voice; 413 body, text or
+reference too large or too long; 415 not JSON / not audio; 422 well-formed but unusable
+content (empty or unpronounceable text, silent or too short reference); 429 queue full,
+with ``Retry-After``.
 """
 
 # (no "from __future__ import annotations": FastAPI reads the endpoints' annotations, and
@@ -158,6 +167,9 @@ class SpeechService:
         self.admission = Admission(config.max_active, config.queue_size)
         self.voices = VoiceStore(config.voices_dir, self.fs)
         self.voices.load_all()
+        # the built-in voices' clips, read and checked once, at start
+        self.builtin = {name: tts.voice_reference(name)
+                        for name in (tts.builtin_voices.names if tts.builtin_voices else [])}
         self.counts: Dict[str, int] = dict(ok=0, rejected=0, client_errors=0, timed_out=0,
                                            cancelled=0, failed=0)
 
@@ -451,7 +463,7 @@ def create_app(config: ServerConfig, tts=None):
                     workers=cfg.workers, torch_threads=cfg.threads,
                     busy_workers=service.pool.busy, active=adm.active, max_active=adm.max_active,
                     queued=adm.waiting, queue_size=adm.queue_size, voices=len(service.voices),
-                    requests=dict(service.counts))
+                    builtin_voices=len(service.builtin), requests=dict(service.counts))
 
     @app.get("/v1/models")
     async def models():
@@ -460,19 +472,35 @@ def create_app(config: ServerConfig, tts=None):
             id=service.model_id, object="model", created=service.started,
             owned_by="espnet-mvc", sample_rate=service.fs,
             uses_reference_audio=tts.uses_reference, languages=tts.languages,
-            speakers=tts.speakers, formats=list(FORMATS),
+            speakers=tts.speakers, default_voice=tts.default_voice, formats=list(FORMATS),
         )])
 
     # ------------------------------------------------------------------ voices
     def _voice_entry(name: str) -> dict:
         wav = service.voices.get(name)
         return dict(object="voice", name=name, seconds=round(len(wav) / service.fs, 3),
-                    sample_rate=service.fs)
+                    sample_rate=service.fs, built_in=False)
+
+    def _builtin_entries() -> List[dict]:
+        out = []
+        for entry in tts.builtin_voices.describe() if tts.builtin_voices else []:
+            name = entry["name"]
+            out.append(dict(
+                object="voice", name=name,
+                seconds=round(len(service.builtin[name]) / service.fs, 3),
+                sample_rate=service.fs, built_in=True, default=entry["default"],
+                description=entry["description"],
+                # aliases that a stored voice of the same name does not take
+                aliases=[a for a in entry["aliases"] if a not in service.voices],
+                shadowed=name in service.voices))
+        return out
 
     @app.get("/v1/voices")
     async def list_voices():
-        """Stored voices."""
-        return dict(object="list", data=[_voice_entry(n) for n in service.voices.names()])
+        """The model's built-in voices (``built_in: true``, with their aliases and the
+        default marked), then the stored voices."""
+        return dict(object="list", default=tts.default_voice,
+                    data=_builtin_entries() + [_voice_entry(n) for n in service.voices.names()])
 
     def _check_clip(data: bytes, name: str) -> np.ndarray:
         """Decode an upload, check it as the CLI checks --ref, and store it (on a worker)."""
@@ -551,8 +579,11 @@ def create_app(config: ServerConfig, tts=None):
 
     @app.delete("/v1/voices/{name}")
     async def delete_voice(name: str):
-        """Forget a voice (its file too)."""
+        """Forget a stored voice (its file too); built-in voices stay."""
         if not service.voices.delete(name):
+            if tts.builtin_voices is not None and name in tts.builtin_voices:
+                raise APIError(409, f"{name!r} is a built-in voice of the model; only stored "
+                                    f"voices can be deleted", "builtin_voice", "name")
             raise APIError(404, f"unknown voice {name!r}", "voice_not_found", "name")
         return dict(object="voice", name=name, deleted=True)
 
@@ -576,8 +607,9 @@ def create_app(config: ServerConfig, tts=None):
             msg, param = _validation_message(e)
             raise APIError(400, msg, "invalid_request", param) from None
 
-    def _options(req) -> Dict[str, Any]:
-        """MVCSynthesizer options of a request; voices and limits checked here."""
+    def _options(req) -> Tuple[Dict[str, Any], Optional[str]]:
+        """MVCSynthesizer options of a request and the voice that will speak (None: a
+        single-voice model); voices and limits checked here."""
         if len(req.input) > cfg.max_input_chars:
             raise APIError(413, f"input too long: {len(req.input)} characters; this server "
                                 f"reads at most {cfg.max_input_chars} per request "
@@ -595,29 +627,38 @@ def create_app(config: ServerConfig, tts=None):
         if voice is not None and voice in service.voices:
             opts["ref"] = (service.voices.get(voice), service.fs)
         elif tts.uses_reference:
-            if voice is None:
+            if voice is None and tts.default_voice is None:
                 raise APIError(400, "voice is required: this model clones the voice of a "
-                                    "reference clip; store one with POST /v1/voices and pass "
-                                    "its name", "missing_voice", "voice")
-            known = service.voices.names()
-            raise APIError(404, f"unknown voice {voice!r}; stored voices: "
-                                f"{', '.join(known[:20]) or 'none'} (add one with POST "
-                                f"/v1/voices)", "voice_not_found", "voice")
+                                    "reference clip and has no built-in voices; store one with "
+                                    "POST /v1/voices and pass its name", "missing_voice", "voice")
+            try:  # a built-in voice, an alias of one, or (no voice) the default
+                opts["voice"] = voice = tts.choose_voice(voice=voice)
+            except ValueError:
+                builtin = tts.builtin_voices
+                known = service.voices.names()
+                raise APIError(404, f"unknown voice {voice!r}; "
+                                    + (f"built-in voices: {', '.join(builtin.names)} (aliases: "
+                                       f"{', '.join(sorted(builtin.aliases)) or 'none'}); "
+                                       if builtin else "")
+                                    + f"stored voices: {', '.join(known[:20]) or 'none'} (add "
+                                      f"one with POST /v1/voices)", "voice_not_found",
+                               "voice") from None
         elif voice is not None and tts.speakers:
             if voice not in tts.speakers:
                 raise APIError(404, f"unknown voice {voice!r}; this model's speakers: "
                                     f"{', '.join(tts.speakers[:20])}", "voice_not_found",
                                "voice")
             opts["speaker"] = voice
-        # (a single-voice model without reference encoder ignores the voice name)
-        return opts
+        else:  # a single-voice model without reference encoder ignores the voice name
+            voice = None
+        return opts, voice
 
     @app.post("/v1/audio/speech", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": SpeechRequest.model_json_schema()}}}})
     async def speech(request: Request):
         """Speak ``input`` with ``voice``; see the module documentation."""
         req = await _parse_speech(request)
-        opts = _options(req)
+        opts, voice_name = _options(req)
         deadline = time.monotonic() + cfg.request_timeout
         started = await service.admit(request, deadline)
         job = Job(service, started)
@@ -639,6 +680,8 @@ def create_app(config: ServerConfig, tts=None):
             raise
         fmt = req.response_format
         headers = {"X-Sample-Rate": str(service.fs), "Cache-Control": "no-store"}
+        if voice_name is not None:
+            headers["X-Voice"] = voice_name
         if req.stream:
             return _stream(request, job, first, fmt, deadline, headers)
         try:
