@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest 'steps' a request may ask for (default 32)")
     v.add_argument("--request-timeout", type=float, default=300.0,
                    help="seconds a request may take, queue included (default 300)")
+    v.add_argument("--body-timeout", type=float, default=10.0,
+                   help="seconds a request body may stall (no bytes arriving) before the "
+                        "server answers 408 and closes the connection (default 10)")
     DecodeOptions.add_arguments(v, ["lookahead"])  # declared once, as for synth
     v.add_argument("--chunk", type=float, default=1.0,
                    help="streaming chunk length in seconds after the first (default 1.0)")
@@ -227,7 +230,8 @@ def _serve(args) -> int:
         max_input_chars=args.max_input_chars,
         max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_ref_seconds=args.max_ref_seconds, max_steps=args.max_steps,
-        request_timeout=args.request_timeout, lookahead=args.lookahead, chunk=args.chunk,
+        request_timeout=args.request_timeout, body_timeout=args.body_timeout,
+        lookahead=args.lookahead, chunk=args.chunk,
         first_chunk=args.first_chunk, max_chars=args.max_chars, log_level=args.log_level,
     ))
     return 0

@@ -21,10 +21,12 @@ voices cannot be deleted. The answer's ``X-Voice`` header names the voice that s
 
 Status codes: 400 a request that does not follow the schema (bad JSON, unknown field or
 ``response_format``, out-of-range number, bad voice name); 404 unknown voice or route;
-408 the request's time limit ran out; 409 deleting a built-in voice; 413 body, text or
+408 the request's time limit ran out, or its body stalled for ``body_timeout`` seconds
+(the connection is then closed); 409 deleting a built-in voice; 413 body, text or
 reference too large or too long; 415 not JSON / not audio; 422 well-formed but unusable
 content (empty or unpronounceable text, silent or too short reference); 429 queue full,
-with ``Retry-After``.
+with ``Retry-After``. A client that disconnects (before its body has arrived, while it
+waits, or mid-stream) is counted under ``cancelled`` in ``/health``, not ``failed``.
 """
 
 # (no "from __future__ import annotations": FastAPI reads the endpoints' annotations, and
@@ -92,6 +94,7 @@ class ServerConfig:
     max_ref_seconds: float = 30.0
     max_steps: int = 32
     request_timeout: float = 300.0
+    body_timeout: float = 10.0
     lookahead: float = 0.5
     chunk: float = 1.0
     first_chunk: Optional[float] = 0.25
@@ -113,9 +116,10 @@ class ServerConfig:
         if cfg.queue_size < 0 or cfg.max_steps < 0:
             raise ValueError("queue_size and max_steps must be >= 0")
         if not (cfg.max_ref_seconds > 0 and cfg.request_timeout > 0 and cfg.chunk > 0
+                and cfg.body_timeout > 0
                 and cfg.lookahead >= 0 and (cfg.first_chunk is None or cfg.first_chunk > 0)):
-            raise ValueError("max_ref_seconds, request_timeout, chunk and first_chunk must "
-                             "be > 0, lookahead >= 0")
+            raise ValueError("max_ref_seconds, request_timeout, body_timeout, chunk and "
+                             "first_chunk must be > 0, lookahead >= 0")
         return cfg
 
 
@@ -314,52 +318,89 @@ def _validation_message(err) -> Tuple[str, Optional[str]]:
 
 # ---------------------------------------------------------------------------------- app
 class BodyLimit:
-    """ASGI middleware: a body over the limit gets 413 before the app buffers it.
+    """ASGI middleware: reads a request's body before the app sees it, within bounds.
 
-    ``Content-Length`` is checked up front; a chunked body is counted as it arrives.
+    * Size: ``Content-Length`` is checked up front; a chunked body is counted as it arrives.
+      Over the limit: 413 before the app buffers it.
+    * Time: a body that stalls (no bytes for ``body_timeout`` seconds) or that does not
+      arrive whole within ``total_timeout`` seconds gets 408 with ``Connection: close``,
+      and the connection is closed: a client that sends half a body and waits holds no
+      connection for long.
+    * Disconnects: a client that closes its connection before its body has arrived is
+      counted by ``on_disconnect`` (the server's ``cancelled``), logged as such, and
+      answered with nothing (nobody is there to read it). It is not the server's fault.
+
+    The app then reads the whole body at once from memory; later ``receive`` calls (the
+    app's disconnect checks) go to the server's own.
     """
 
-    def __init__(self, app, limit_for: Callable[[dict], int], on_reject: Callable[[], None]):
+    def __init__(self, app, limit_for: Callable[[dict], int], on_reject: Callable[[], None],
+                 body_timeout: float = 10.0, total_timeout: Optional[float] = None,
+                 on_timeout: Callable[[], None] = lambda: None,
+                 on_disconnect: Callable[[], None] = lambda: None):
         self.app, self.limit_for, self.on_reject = app, limit_for, on_reject
+        self.body_timeout, self.total_timeout = body_timeout, total_timeout
+        self.on_timeout, self.on_disconnect = on_timeout, on_disconnect
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        from starlette.exceptions import HTTPException
-
         limit = self.limit_for(scope)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             self.on_reject()
             return await _send_json(send, 413, _too_large(int(length), limit))
+        if (length is None or not length.isdigit() or int(length) == 0) \
+                and b"transfer-encoding" not in headers:
+            return await self.app(scope, receive, send)  # no body to wait for
+        what = f"{scope.get('method')} {scope.get('path')}"
+        expected = f" of {int(length)}" if length is not None and length.isdigit() else ""
+        chunks: List[bytes] = []
         seen = 0
-        started = False
+        start = time.monotonic()
+        while True:
+            wait = self.body_timeout
+            if self.total_timeout is not None:
+                wait = min(wait, self.total_timeout - (time.monotonic() - start))
+            try:
+                if wait <= 0:
+                    raise asyncio.TimeoutError
+                message = await asyncio.wait_for(receive(), wait)
+            except asyncio.TimeoutError:
+                self.on_timeout()
+                log.info("request body stalled (%d%s bytes after %.1f s) on %s: 408, "
+                         "connection closed", seen, expected, time.monotonic() - start, what)
+                return await _send_json(send, 408, error_body(
+                    408, f"the request body did not arrive in time: {seen}{expected} bytes "
+                         f"after {time.monotonic() - start:.1f} s (at most "
+                         f"{self.body_timeout:g} s without data, --body-timeout)",
+                    "body_timeout"), close=True)
+            if message["type"] == "http.disconnect":
+                self.on_disconnect()
+                log.info("client closed the connection before its request body arrived "
+                         "(%d%s bytes) on %s: cancelled", seen, expected, what)
+                return
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > limit:
+                self.on_reject()
+                return await _send_json(send, 413, _too_large(seen, limit), close=True)
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        del chunks
+        delivered = False
 
-        async def limited_receive():
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    # an HTTPException, so that the app's own handler answers it when it
-                    # is raised while an endpoint reads the body
-                    raise HTTPException(413, _too_large(seen, limit)["error"]["message"])
-            return message
+        async def replay():
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except HTTPException as e:
-            if started or e.status_code != 413:
-                raise
-            self.on_reject()
-            await _send_json(send, 413, error_body(413, e.detail, "body_too_large"))
+        await self.app(scope, replay, send)
 
 
 def _too_large(size: int, limit: int) -> dict:
@@ -367,11 +408,15 @@ def _too_large(size: int, limit: int) -> dict:
                            f"is {limit} bytes", "body_too_large")
 
 
-async def _send_json(send, status: int, body: dict) -> None:
+async def _send_json(send, status: int, body: dict, close: bool = False) -> None:
+    """A JSON answer; ``close``: with ``Connection: close`` (the server then closes the
+    connection once it is sent: used when the request's body was not read to its end)."""
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(data)).encode())]})
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(data)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 
@@ -398,6 +443,7 @@ def create_app(config: ServerConfig, tts=None):
     from fastapi.responses import JSONResponse, Response, StreamingResponse
     from pydantic import ValidationError
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
 
     from espnet_mvc.api import MVCSynthesizer
     from espnet_mvc.audio import ReferenceAudioError, load_reference
@@ -424,7 +470,10 @@ def create_app(config: ServerConfig, tts=None):
             return cfg.max_upload_bytes
         return cfg.max_body_bytes
 
-    app.add_middleware(BodyLimit, limit_for=limit_for, on_reject=lambda: service.count_error(413))
+    app.add_middleware(BodyLimit, limit_for=limit_for, on_reject=lambda: service.count_error(413),
+                       body_timeout=cfg.body_timeout, total_timeout=cfg.request_timeout,
+                       on_timeout=lambda: service.count_error(408),
+                       on_disconnect=lambda: service.count_error(499))
 
     # ------------------------------------------------------------------ errors
     @app.exception_handler(APIError)
@@ -446,6 +495,14 @@ def create_app(config: ServerConfig, tts=None):
         service.count_error(400)
         msg, param = _validation_message(exc)
         return JSONResponse(error_body(400, msg, "invalid_request", param), status_code=400)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect):
+        # the body is read by BodyLimit first, so this is a fallback: a client gone is
+        # cancelled, not the server's fault, and nobody reads the answer
+        service.count_error(499)
+        log.info("client disconnected during %s %s: cancelled", request.method, request.url.path)
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
