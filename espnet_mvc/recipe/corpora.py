@@ -9,11 +9,15 @@ stops with a message that names the file and what is wrong.
   ljspeech <root>   LJSpeech-1.1: metadata.csv (id|text|normalized) + wavs/<id>.wav,
                     22050 Hz. ESPnet's split: the last 500 utterances -> 250 dev
                     + 250 eval1, the rest -> tr_no_dev.
-  vctk <root>       VCTK-Corpus-0.92: wav48_silence_trimmed/pXXX/pXXX_NNN_mic1.flac
-                    + txt/pXXX/pXXX_NNN.txt, 48 kHz. Per seen speaker, ESPnet's split:
-                    the last 10 utterances -> 5 eval1 + 5 dev. Held-out speakers (never
-                    trained on; YourTTS' zero-shot set by default) -> test_zeroshot with
-                    ref.scp (another utterance of the same speaker).
+  vctk <root>       VCTK-Corpus-0.92: wav48_silence_trimmed/<spk>/<spk>_NNN_mic1.flac
+                    + txt/<spk>/<spk>_NNN.txt, 48 kHz. Every speaker folder of the release
+                    is read (109 pXXX and s5). Per seen speaker, ESPnet's split: the last
+                    10 utterances -> 5 eval1 + 5 dev. Held-out speakers (never trained on;
+                    YourTTS' zero-shot set by default) -> test_zeroshot with ref.scp
+                    (another utterance of the same speaker). The release's gaps are
+                    skipped with a note naming them: speakers without any transcript
+                    (p315), speakers without a recording from --mic (p280 has no mic2),
+                    and transcripts without a recording (p362 lacks some files).
   css10 <root>      CSS10: <root>/<lang>/transcript.txt (path|text|normalized|duration,
                     paths relative to <root>/<lang>), 22050 Hz; <lang> is es/de/fr (or
                     spanish/german/french). Per language: the last 100 utterances -> 50 dev
@@ -38,8 +42,7 @@ from datadir import write_datadir  # noqa: E402
 VCTK_ZEROSHOT_SPEAKERS = [
     "p225", "p234", "p238", "p245", "p248", "p261", "p294", "p302", "p326", "p335", "p347",
 ]
-# no transcripts in VCTK 0.92
-VCTK_SKIP_SPEAKERS = ["p315"]
+VCTK_MICS = ("mic1", "mic2")
 CSS10_LANGS = {"es": "spanish", "de": "german", "fr": "french"}
 
 
@@ -137,17 +140,26 @@ def prep_vctk(
                 f"VCTK-Corpus-0.92 layout: {p} not found (expected {what} under {root}; "
                 f"contents: {sorted(x.name for x in root.iterdir())[:10]})"
             )
+    if mic not in VCTK_MICS:
+        raise CorpusError(f"VCTK: unknown microphone {mic!r} (use {' or '.join(VCTK_MICS)})")
     zs = set(VCTK_ZEROSHOT_SPEAKERS if zeroshot_speakers is None else zeroshot_speakers)
-    spks = sorted(p.name for p in wav_root.iterdir() if p.is_dir() and p.name.startswith("p"))
-    spks = [s for s in spks if s not in VCTK_SKIP_SPEAKERS]
+    # every speaker folder, as the release has them: p225 ... p376 and s5
+    spks = sorted(p.name for p in wav_root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not spks:
-        raise CorpusError(f"{wav_root}: no speaker directories (pXXX)")
+        raise CorpusError(f"{wav_root}: no speaker directories (pXXX, s5)")
+    no_text = [s for s in spks if not any((txt_root / s).glob(f"{s}_*.txt"))]
+    if no_text:
+        print(f"  note: VCTK speakers without transcripts skipped: {' '.join(no_text)}",
+              file=sys.stderr)
+    spks = [s for s in spks if s not in no_text]
     sets: Dict[str, List[dict]] = {"tr_no_dev": [], "dev": [], "eval1": [], "test_zeroshot": []}
     n_no_txt = 0
+    no_mic: List[str] = []
     for spk in spks:
         files = sorted((wav_root / spk).glob(f"{spk}_*_{mic}.flac"))
         if not files:
-            raise CorpusError(f"{wav_root / spk}: no {spk}_NNN_{mic}.flac files")
+            no_mic.append(spk)
+            continue
         utts = []
         for i, f in enumerate(files):
             uid = f.name[: -len(f"_{mic}.flac")]
@@ -161,6 +173,12 @@ def prep_vctk(
             if i < 3:  # the whole corpus is 44k files: check the first ones of each speaker
                 check_audio(f, 48000, f"VCTK speaker {spk}")
             utts.append(dict(id=uid, wav=str(f.resolve()), text=text, spk=spk, lang="en"))
+        unrecorded = sorted(t.stem for t in (txt_root / spk).glob(f"{spk}_*.txt")
+                            if not (wav_root / spk / f"{t.stem}_{mic}.flac").exists())
+        if unrecorded:
+            print(f"  note: VCTK speaker {spk}: {len(unrecorded)} transcripts without a {mic} "
+                  f"recording skipped ({' '.join(unrecorded[:5])}{' ...' if len(unrecorded) > 5 else ''})",
+                  file=sys.stderr)
         if spk in zs:
             if len(utts) < 2:
                 raise CorpusError(f"VCTK speaker {spk}: fewer than 2 utterances with text")
@@ -175,6 +193,9 @@ def prep_vctk(
         sets["tr_no_dev"] += utts[: -(n_dev + n_eval)]
         sets["eval1"] += deveval[:n_eval]
         sets["dev"] += deveval[n_eval:]
+    if no_mic:
+        print(f"  note: VCTK speakers without {mic} recordings skipped: {' '.join(no_mic)}",
+              file=sys.stderr)
     missing_zs = sorted(zs - set(spks))
     if missing_zs and zeroshot_speakers is None and not sets["test_zeroshot"]:
         raise CorpusError(f"VCTK: none of the zero-shot speakers {sorted(zs)} found in {wav_root}")
@@ -234,6 +255,7 @@ def main(argv=None):
     ap.add_argument("--n-zeroshot", type=int, default=10, help="VCTK: test_zeroshot utterances per held-out speaker")
     ap.add_argument("--zeroshot-speakers", default=None, help="VCTK: space-separated held-out speakers")
     ap.add_argument("--langs", default="es de fr", help="CSS10 languages")
+    ap.add_argument("--mic", default="mic1", choices=VCTK_MICS, help="VCTK: microphone (default mic1)")
     a = ap.parse_args(argv)
     root, data_dir = Path(a.root), Path(a.data_dir)
     try:
@@ -241,7 +263,7 @@ def main(argv=None):
             prep_ljspeech(root, data_dir, a.n_dev or 250, a.n_eval or 250)
         elif a.corpus == "vctk":
             zs = a.zeroshot_speakers.split() if a.zeroshot_speakers is not None else None
-            prep_vctk(root, data_dir, a.n_dev or 5, a.n_eval or 5, a.n_zeroshot, zs)
+            prep_vctk(root, data_dir, a.n_dev or 5, a.n_eval or 5, a.n_zeroshot, zs, a.mic)
         else:
             prep_css10(root, data_dir, a.langs.split(), a.n_dev or 50, a.n_eval or 50)
     except CorpusError as e:
