@@ -1,4 +1,4 @@
-"""`python -m espnet_mvc.bin.benchmark {scan,encoder,rtf,streaming,quality,serve,startup,train} [--quick] [...]`.
+"""`python -m espnet_mvc.bin.benchmark {scan,encoder,rtf,streaming,quality,serve,startup,train,vocoder} [--quick] [...]`.
 
 Dispatches to ``espnet_mvc.benchmarks.<name>.main(argv)`` with the remaining arguments
 (``python -m espnet_mvc.bin.benchmark scan --help`` shows a benchmark's own options).
@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from typing import List, Optional
 
 PACKAGE = "espnet_mvc.benchmarks"
-KNOWN = ("scan", "encoder", "rtf", "streaming", "quality", "serve", "startup", "train")
+KNOWN = ("scan", "encoder", "rtf", "streaming", "quality", "serve", "startup", "train", "vocoder")
 
 USAGE = (
     "usage: python -m espnet_mvc.bin.benchmark {" + ",".join(KNOWN) + "} [--quick] [...]\n"
