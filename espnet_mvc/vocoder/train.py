@@ -31,18 +31,36 @@ Losses (weights are options; defaults):
 * phase (``--lambda-phase``, default 0: off): APNet's instantaneous-phase, group-delay and
   instantaneous-frequency losses on the generator's own STFT grid, magnitude-weighted
   (:class:`PhaseLoss`); a generator trained on magnitudes alone leaves its phase free.
-* from ``--gan-start-step`` (default: never): a multi-resolution spectrogram discriminator
-  (UnivNet's MRD, 2-D convs over magnitude spectrograms at the three resolutions above),
-  hinge loss (``--lambda-adv`` 1) and feature matching (``--lambda-fm`` 2); its width is
-  ``--disc-channels`` (32; 16 makes a CPU step about 3x cheaper); ``--disc-spectrum complex``
-  shows it the real and imaginary parts (phase too) instead of magnitudes.
+* from ``--gan-start-step`` (default: never): adversarial losses against ``--disc``
+  (:mod:`espnet_mvc.vocoder.gan`: ``msstft``, EnCodec's multi-scale complex-STFT
+  discriminator from ESPnet; ``mrd``, UnivNet's multi-resolution one over magnitude or, with
+  ``--disc-spectrum complex``, complex spectrograms; ``mpd``, HiFi-GAN's multi-period one;
+  comma-separated to combine), ``--disc-channels`` wide, hinge or LSGAN (``--gan-loss``)
+  weighted ``--lambda-adv`` 1, plus relative feature matching (``--lambda-fm`` 2). The
+  discriminator has its own learning rate (``--lr-d``), and its first
+  ``--disc-warmup-steps`` steps train it alone against the frozen generator.
 
-Optimisation: AdamW (betas 0.8, 0.99), learning rate ``lr * lr_decay ** step`` (no warm-up;
-computed from the step, so resuming continues the same schedule), gradient norm clipping.
+Fine-tuning: ``--init-from vocoder.pth`` starts a new run from a trained generator (same
+generator and features); ``--warmup-steps`` ramps the generator's lr up from its first
+update. ``--extra-train-dir`` adds a second corpus (e.g. real human speech) that makes up
+``--extra-share`` of every batch; ``--resample`` lets either corpus be at another rate.
+
+DNSMOS curve: with ``--dnsmos-dir`` (repeatable; any rate), every ``--dnsmos-every`` steps
+(and at the start) the copy synthesis of the first ``--dnsmos-max-utts`` clips of each set
+is scored with DNSMOS (:mod:`espnet_mvc.metrics.dnsmos`) and a row ``step, train_cpu_s,
+dnsmos, dnsmos_<set>...`` appended to ``dnsmos_curve.tsv``; the generator with the best mean
+is kept in ``best/`` (``vocoder.pth`` + ``vocoder.yaml``). ``train_cpu_s`` counts the
+training steps' CPU time alone (not loading, saving or scoring); the log gives steps per
+CPU second of them.
+
+Optimisation: AdamW (betas 0.8, 0.99), learning rate ``lr * lr_decay ** step`` (times the
+optional warm-up; computed from the step, so resuming continues the same schedule),
+gradient norm clipping.
 
 Outputs in ``--outdir``, written atomically every ``--save-every-steps`` and at the end:
-``checkpoint.pth`` (generator, optimizer(s), step, CPU seconds used, RNG states; training
-resumes from it automatically), ``vocoder.pth`` (generator state_dict) and ``vocoder.yaml``
+``checkpoint.pth`` (generator, discriminator, both optimizers, step, CPU seconds used,
+RNG states of torch and of each corpus' sampler; training resumes from it automatically and
+goes on as an uninterrupted run would), ``vocoder.pth`` (generator state_dict) and ``vocoder.yaml``
 (see :mod:`espnet_mvc.vocoder`); ``train.log`` gets the log lines (also on stdout), with
 the validation mel-L1 of up to 8 whole ``--valid-dir`` utterances at every save.
 
@@ -66,7 +84,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 import yaml
 
+from espnet_mvc.audio import resample as resample_wav
 from espnet_mvc.vocoder import VOCODER_CLASSES, build_generator
+from espnet_mvc.vocoder.gan import (  # noqa: F401 (re-exported: the losses lived here)
+    GAN_LOSSES,
+    build_discriminator,
+    discriminator_loss,
+    feature_matching_loss,
+    generator_adv_loss,
+)
 from espnet_mvc.vocoder.vocos import num_parameters
 
 STFT_RESOLUTIONS: Tuple[Tuple[int, int, int], ...] = (
@@ -76,6 +102,8 @@ STFT_RESOLUTIONS: Tuple[Tuple[int, int, int], ...] = (
 )
 DISCRIMINATOR_SPECTRA = ("magnitude", "complex")
 CHECKPOINT = "checkpoint.pth"
+DNSMOS_CURVE = "dnsmos_curve.tsv"
+BEST_DIR = "best"
 VOCODER_FILE = "vocoder.pth"
 VOCODER_CONFIG = "vocoder.yaml"
 LOG_FILE = "train.log"
@@ -93,6 +121,8 @@ TRAINING_OPTIONS = (
     "train_dir", "input_mels_dir", "batch_size", "segment_frames", "lr", "lr_decay",
     "weight_decay", "grad_clip", "lambda_mel", "lambda_stft", "lambda_phase", "lambda_adv",
     "lambda_fm", "mel_floor", "gan_start_step", "disc_channels", "disc_spectrum", "seed",
+    "disc", "lr_d", "gan_loss", "disc_warmup_steps", "extra_train_dir", "extra_share",
+    "init_from", "warmup_steps", "disc_compress",
 )
 
 
@@ -129,6 +159,34 @@ def get_parser() -> argparse.ArgumentParser:
              "ground-truth-aligned ones) instead of the recordings' own; the losses still "
              "compare with the recordings",
     )
+    g.add_argument(
+        "--extra-train-dir", default=None,
+        help="a second corpus (e.g. real human speech): --extra-share of every batch is "
+             "drawn from it",
+    )
+    g.add_argument("--extra-share", type=float, default=0.25,
+                   help="share of each batch drawn from --extra-train-dir")
+    g.add_argument("--max-train-utts", type=int, default=None,
+                   help="read only the first N utterances of each training dir")
+    g.add_argument(
+        "--resample", action="store_true",
+        help="resample audio at another rate to --fs (espnet_mvc.audio.resample) instead of "
+             "refusing it",
+    )
+    g.add_argument(
+        "--dnsmos-dir", action="append", default=[],
+        help="data dir (wav.scp, any rate) of a DNSMOS validation set; repeatable. Every "
+             "--dnsmos-every steps the copy synthesis of its first --dnsmos-max-utts clips "
+             "is scored and a row appended to <outdir>/dnsmos_curve.tsv; the best generator "
+             "by the mean over all sets is kept in <outdir>/best/",
+    )
+    g.add_argument("--dnsmos-every", type=int, default=250)
+    g.add_argument("--dnsmos-max-utts", type=int, default=8)
+    g.add_argument(
+        "--init-from", default=None,
+        help="start a new run from this vocoder.pth (or checkpoint.pth): fine-tuning; its "
+             "vocoder.yaml must describe the same generator and features",
+    )
     g = p.add_argument_group("features (must equal the TTS config's feats_extract_conf)")
     g.add_argument("--fs", type=int, default=24000)
     g.add_argument("--n-fft", type=int, default=1024)
@@ -151,6 +209,9 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--segment-frames", type=int, default=48)
     g.add_argument("--lr", type=float, default=5e-4)
     g.add_argument("--lr-decay", type=float, default=0.99998, help="lr factor per step")
+    g.add_argument("--warmup-steps", type=int, default=0,
+                   help="the generator's lr rises linearly over the first N steps (a "
+                        "fine-tune's fresh Adam state makes its first steps large)")
     g.add_argument("--weight-decay", type=float, default=0.01)
     g.add_argument("--grad-clip", type=float, default=100.0, help="max gradient norm")
     g.add_argument("--lambda-mel", type=float, default=45.0)
@@ -170,7 +231,26 @@ def get_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--disc-spectrum", default="magnitude", choices=DISCRIMINATOR_SPECTRA,
-        help="the discriminator sees magnitude spectrograms, or complex ones (phase too)",
+        help="the mrd discriminator sees magnitude spectrograms, or complex ones (phase too)",
+    )
+    g.add_argument(
+        "--disc", default="mrd",
+        help="discriminators, comma-separated: msstft (EnCodec's multi-scale STFT), mrd "
+             "(UnivNet's multi-resolution), mpd (HiFi-GAN's multi-period); see "
+             "espnet_mvc.vocoder.gan",
+    )
+    g.add_argument(
+        "--disc-compress", type=float, default=1.0,
+        help="msstft sees |z| ** this (phases kept): 0.1 lets it learn several times faster "
+             "against a pretrained generator than EnCodec's plain complex STFT (1.0)",
+    )
+    g.add_argument("--lr-d", type=float, default=None,
+                   help="discriminator learning rate (default: --lr), same decay")
+    g.add_argument("--gan-loss", default="hinge", choices=GAN_LOSSES)
+    g.add_argument(
+        "--disc-warmup-steps", type=int, default=0,
+        help="the first N steps from --gan-start-step train the discriminator only (the "
+             "generator is frozen), so that a fine-tuned generator meets a trained adversary",
     )
     g.add_argument("--max-steps", type=int, default=None)
     g.add_argument("--max-cpu-seconds", type=float, default=None)
@@ -222,12 +302,18 @@ def compute_mel(feats_extract: nn.Module, wav: torch.Tensor) -> torch.Tensor:
     return feats
 
 
-def read_wav_scp(data_dir: str, fs: int, limit: Optional[int] = None) -> Dict[str, np.ndarray]:
+def read_wav_scp(data_dir: str, fs: int, limit: Optional[int] = None,
+                 resample: bool = False) -> Dict[str, np.ndarray]:
     """Read the audio of a data dir's ``wav.scp`` (mono float32, at ``fs``).
+
+    Args:
+        resample (bool): Bring audio at another rate to ``fs`` with the project's resampler
+            (:func:`espnet_mvc.audio.resample`) instead of refusing it.
 
     Raises:
         ValueError: missing wav.scp, an entry that is not a file (pipes and ark offsets
-            are not supported), unreadable audio, another rate, or several channels.
+            are not supported), unreadable audio, another rate (unless ``resample``), or
+            several channels.
     """
     import soundfile as sf
     from espnet2.fileio.read_text import read_2columns_text
@@ -246,11 +332,11 @@ def read_wav_scp(data_dir: str, fs: int, limit: Optional[int] = None) -> Dict[st
             wav, sr = sf.read(path, dtype="float32", always_2d=True)
         except Exception as e:  # libsndfile raises several types
             raise ValueError(f"{scp}: {utt}: cannot read {path} ({e})") from e
-        if sr != fs:
+        if sr != fs and not resample:
             raise ValueError(f"{scp}: {utt}: {path} is {sr} Hz, expected --fs {fs}")
         if wav.shape[1] != 1:
             raise ValueError(f"{scp}: {utt}: {path} has {wav.shape[1]} channels, expected 1")
-        wavs[utt] = wav[:, 0]
+        wavs[utt] = np.ascontiguousarray(resample_wav(wav[:, 0], sr, fs), dtype=np.float32)
     return wavs
 
 
@@ -496,28 +582,6 @@ class MultiResolutionDiscriminator(nn.Module):
         return [d(wav) for d in self.discriminators]
 
 
-def discriminator_loss(real_out, fake_out) -> torch.Tensor:
-    """Hinge loss of the discriminator, summed over resolutions."""
-    return sum(
-        F.relu(1 - r).mean() + F.relu(1 + f).mean() for (r, _), (f, _) in zip(real_out, fake_out)
-    )
-
-
-def generator_adv_loss(fake_out) -> torch.Tensor:
-    """Hinge loss of the generator, summed over resolutions."""
-    return sum(F.relu(1 - f).mean() for f, _ in fake_out)
-
-
-def feature_matching_loss(real_out, fake_out) -> torch.Tensor:
-    """Mean L1 between the discriminator's feature maps of real and generated audio."""
-    losses = [
-        F.l1_loss(f, r.detach())
-        for (_, real_maps), (_, fake_maps) in zip(real_out, fake_out)
-        for r, f in zip(real_maps, fake_maps)
-    ]
-    return sum(losses) / len(losses)
-
-
 # ---------------------------------------------------------------------------------------
 # checkpoints and logging
 
@@ -617,6 +681,75 @@ def vocoder_config(args: argparse.Namespace) -> dict:
     )
 
 
+def _init_generator(generator: nn.Module, conf: dict, path: str) -> None:
+    """Load ``path`` (a ``vocoder.pth`` or a trainer ``checkpoint.pth``) into ``generator``,
+    after checking that its ``vocoder.yaml`` describes the same generator and features."""
+    from espnet_mvc.checkpoints import safe_load
+    from espnet_mvc.vocoder import read_config
+
+    theirs = read_config(path)
+    for key in ("vocoder_type", "vocoder_params", "fs", "feats_extract_conf"):
+        if theirs.get(key) != conf.get(key):
+            raise ValueError(f"--init-from {path}: its {key} {theirs.get(key)!r} differs from "
+                             f"this run's {conf.get(key)!r}")
+    state = safe_load(str(path), map_location="cpu")
+    if isinstance(state, dict) and isinstance(state.get("generator"), dict):
+        state = state["generator"]
+    generator.load_state_dict(state)
+
+
+class DnsmosValidation:
+    """Copy synthesis of fixed clips scored with DNSMOS (OVRL), the curve that sets how long
+    a GAN fine-tune runs. Each set is a data dir; clips are resampled to the vocoder's rate.
+
+    Args:
+        dirs: Data dirs (``wav.scp``); a set is named by its dir's name.
+        fs (int): The vocoder's rate.
+        feats_extract: Its feature extractor.
+        max_utts (int): Clips per set (the first in ``wav.scp`` order).
+    """
+
+    def __init__(self, dirs: Sequence[str], fs: int, feats_extract: nn.Module, max_utts: int):
+        self.fs = fs
+        self.sets: Dict[str, List[torch.Tensor]] = {}
+        with torch.no_grad():
+            for d in dirs:
+                wavs = read_wav_scp(d, fs, max_utts, resample=True)
+                name = Path(d).name
+                if name in self.sets:
+                    name = f"{name}{len(self.sets)}"
+                self.sets[name] = [compute_mel(feats_extract, torch.from_numpy(w))
+                                   for w in wavs.values()]
+
+    def __call__(self, generator: nn.Module) -> Dict[str, float]:
+        """``dnsmos`` (mean over every clip) and ``dnsmos_<set>`` (mean per set)."""
+        from espnet_mvc.metrics.dnsmos import dnsmos
+
+        was_training = generator.training
+        generator.eval()
+        per_set = {}
+        with torch.no_grad():
+            for name, mels in self.sets.items():
+                per_set[name] = [dnsmos(generator(m.T.unsqueeze(0))[0].numpy(), self.fs)["dnsmos"]
+                                 for m in mels]
+        generator.train(was_training)
+        every = [v for vs in per_set.values() for v in vs]
+        out = {"dnsmos": float(np.mean(every))}
+        out.update({f"dnsmos_{k}": float(np.mean(v)) for k, v in per_set.items()})
+        return out
+
+
+def read_curve(path: Path) -> List[Dict[str, float]]:
+    """Rows of a ``dnsmos_curve.tsv`` (empty if it does not exist)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines:
+        return []
+    header = lines[0].split("\t")
+    return [dict(zip(header, map(float, line.split("\t")))) for line in lines[1:] if line]
+
+
 # ---------------------------------------------------------------------------------------
 # training
 
@@ -626,8 +759,9 @@ def train(args: argparse.Namespace) -> dict:
 
     Returns:
         dict: ``status`` ("done", or "interrupted" after a signal), ``signum`` (or None),
-        ``start_step`` (0, or the step resumed from), ``step``, ``cpu_seconds`` and
-        ``losses`` (the total generator loss of every step of this run).
+        ``start_step`` (0, or the step resumed from), ``step``, ``cpu_seconds``,
+        ``train_cpu_seconds`` (of the training steps alone) and ``losses`` (the total
+        generator loss of every step of this run; 0 for discriminator-only steps).
     """
     cpu0 = time.process_time()
     torch.set_num_threads(args.threads)
@@ -642,6 +776,10 @@ def train(args: argparse.Namespace) -> dict:
             f"--segment-frames {args.segment_frames} x --hop-length {hop} = {segment} samples "
             f"is too short for the {max(n for n, _, _ in STFT_RESOLUTIONS)}-point STFT loss"
         )
+    n_extra = round(args.batch_size * args.extra_share) if args.extra_train_dir else 0
+    if args.extra_train_dir and not 0 < n_extra < args.batch_size:
+        raise ValueError(f"--extra-share {args.extra_share} of --batch-size {args.batch_size} "
+                         f"must give between 1 and batch-1 items")
 
     torch.manual_seed(args.seed)
     generator = build_generator(conf)
@@ -649,27 +787,42 @@ def train(args: argparse.Namespace) -> dict:
         generator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
     )
     use_gan = args.gan_start_step is not None
+    lr_d = args.lr if args.lr_d is None else args.lr_d
     discriminator = (
-        MultiResolutionDiscriminator(channels=args.disc_channels, spectrum=args.disc_spectrum)
+        build_discriminator(args.disc, args.disc_channels, args.disc_spectrum, args.disc_compress)
         if use_gan
         else None
     )
     opt_d = (
         torch.optim.AdamW(
-            discriminator.parameters(), args.lr, betas=(0.8, 0.99), weight_decay=args.weight_decay
+            discriminator.parameters(), lr_d, betas=(0.8, 0.99), weight_decay=args.weight_decay
         )
         if use_gan
         else None
     )
 
     feats_extract = build_feats_extract(conf["feats_extract_conf"])
-    train_wavs = read_wav_scp(args.train_dir, args.fs)
+    train_wavs = read_wav_scp(args.train_dir, args.fs, args.max_train_utts, args.resample)
     train_set = SegmentSampler(train_wavs, feats_extract, hop, args.segment_frames, args.seed)
+    extra_set = (
+        SegmentSampler(
+            read_wav_scp(args.extra_train_dir, args.fs, args.max_train_utts, args.resample),
+            feats_extract, hop, args.segment_frames, args.seed + 1,
+        )
+        if n_extra
+        else None
+    )
     valid = (
         SegmentSampler(
-            read_wav_scp(args.valid_dir, args.fs, MAX_VALID_UTTS), feats_extract, hop, 1
+            read_wav_scp(args.valid_dir, args.fs, MAX_VALID_UTTS, args.resample),
+            feats_extract, hop, 1,
         )
         if args.valid_dir
+        else None
+    )
+    dnsmos_valid = (
+        DnsmosValidation(args.dnsmos_dir, args.fs, feats_extract, args.dnsmos_max_utts)
+        if args.dnsmos_dir
         else None
     )
     if args.input_mels_dir is not None:
@@ -680,7 +833,7 @@ def train(args: argparse.Namespace) -> dict:
     stft_loss = MultiResolutionSTFTLoss()
     phase_loss = PhaseLoss(conf["vocoder_params"]["n_fft"], hop) if args.lambda_phase else None
 
-    step, cpu_before = 0, 0.0
+    step, cpu_before, train_cpu = 0, 0.0, 0.0
     ckpt_path = outdir / CHECKPOINT
     if ckpt_path.exists():
         from espnet_mvc.checkpoints import safe_load
@@ -698,8 +851,12 @@ def train(args: argparse.Namespace) -> dict:
             opt_d.load_state_dict(ckpt["optimizer_d"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         train_set.generator.set_state(ckpt["rng"]["sampler"])
+        if extra_set is not None and ckpt["rng"].get("extra_sampler") is not None:
+            extra_set.generator.set_state(ckpt["rng"]["extra_sampler"])
         step, cpu_before = int(ckpt["step"]), float(ckpt["cpu_seconds"])
-        log(f"resumed from step {step} ({cpu_before:.1f} CPU s used) from {ckpt_path}")
+        train_cpu = float(ckpt.get("train_cpu_seconds", cpu_before))
+        log(f"resumed from step {step} ({cpu_before:.1f} CPU s used, {train_cpu:.1f} in "
+            f"training steps) from {ckpt_path}")
         # Changing them on a resume is allowed (fine-tuning continues a copied run with other
         # data, lr or losses) but never silent: the lr, for one, jumps to the new --lr's
         # schedule at this step (lr * lr_decay ** step).
@@ -707,10 +864,19 @@ def train(args: argparse.Namespace) -> dict:
         if changed:
             log("resumed with changed training options: " + ", ".join(changed))
     else:
+        if args.init_from:
+            _init_generator(generator, conf, args.init_from)
+            log(f"generator initialised from {args.init_from}")
         seconds = sum(w.numel() for w in train_set.wavs) / args.fs
+        extra = (f" + {len(extra_set.utts)} utterances, "
+                 f"{sum(w.numel() for w in extra_set.wavs) / args.fs:.1f} s of "
+                 f"{args.extra_train_dir} ({n_extra} of {args.batch_size} per batch)"
+                 if extra_set is not None else "")
         log(
             f"training {args.vocoder_type} ({num_parameters(generator)} parameters) on "
-            f"{len(train_set.utts)} utterances, {seconds:.1f} s"
+            f"{len(train_set.utts)} utterances, {seconds:.1f} s{extra}"
+            + (f"; discriminator {args.disc} ({num_parameters(discriminator)} parameters)"
+               if use_gan else "")
         )
     start_step = step
 
@@ -734,7 +900,17 @@ def train(args: argparse.Namespace) -> dict:
         generator.train()
         return float(np.mean(errors))
 
+    def write_vocoder(where: Path, state=None, **train_info) -> None:
+        where.mkdir(parents=True, exist_ok=True)
+        _atomic_save(generator.state_dict() if state is None else state, where / VOCODER_FILE)
+        info = dict(conf, train=dict(step=step, cpu_seconds=round(cpu_used(), 1),
+                                     train_cpu_seconds=round(train_cpu, 1), **train_info))
+        _atomic_write_text(yaml.safe_dump(info, sort_keys=False), where / VOCODER_CONFIG)
+
     def save() -> None:
+        rng = dict(torch=torch.get_rng_state(), sampler=train_set.generator.get_state())
+        if extra_set is not None:
+            rng["extra_sampler"] = extra_set.generator.get_state()
         ckpt = dict(
             generator=generator.state_dict(),
             optimizer=opt_g.state_dict(),
@@ -742,90 +918,144 @@ def train(args: argparse.Namespace) -> dict:
             optimizer_d=opt_d.state_dict() if use_gan else None,
             step=step,
             cpu_seconds=cpu_used(),
-            rng=dict(torch=torch.get_rng_state(), sampler=train_set.generator.get_state()),
+            train_cpu_seconds=train_cpu,
+            rng=rng,
             vocoder_config=conf,
             training_options=training_options(args),
         )
         _atomic_save(ckpt, ckpt_path)
-        _atomic_save(generator.state_dict(), outdir / VOCODER_FILE)
-        info = dict(conf, train=dict(step=step, cpu_seconds=round(cpu_used(), 1)))
-        _atomic_write_text(yaml.safe_dump(info, sort_keys=False), outdir / VOCODER_CONFIG)
+        write_vocoder(outdir)
         v = validate()
         log(
             f"step {step}: saved {ckpt_path}"
             + (f"; valid mel-L1 {v:.4f} ({len(valid.utts)} utts)" if v is not None else "")
         )
 
+    curve_path = outdir / DNSMOS_CURVE
+
+    def score_dnsmos() -> None:
+        """Append this step's DNSMOS row to the curve; keep the best generator."""
+        c0 = time.process_time()
+        scores = dnsmos_valid(generator)
+        rows = [r for r in read_curve(curve_path) if int(r["step"]) < step]
+        best = max(rows, key=lambda r: r["dnsmos"]) if rows else None
+        header = ["step", "train_cpu_s"] + list(scores)
+        row = dict(step=step, train_cpu_s=round(train_cpu, 1), **scores)
+        lines = ["\t".join(header)] + [
+            "\t".join(f"{r.get(k, float('nan')):g}" for k in header) for r in rows + [row]
+        ]
+        _atomic_write_text("\n".join(lines) + "\n", curve_path)
+        # the curve keeps 6 digits: a score equal to the best one up to them is no gain
+        if best is None or scores["dnsmos"] > best["dnsmos"] + 1e-4:
+            write_vocoder(outdir / BEST_DIR, dnsmos=round(scores["dnsmos"], 4))
+            note = "new best"
+        else:
+            note = f"best {best['dnsmos']:.3f} at step {int(best['step'])}"
+        log(f"step {step}: DNSMOS copy " + " ".join(f"{k} {v:.3f}" for k, v in scores.items())
+            + f" ({time.process_time() - c0:.1f} CPU s); {note}")
+
     losses: List[float] = []
     sums: Dict[str, float] = {}
-    t_log, step_log, saved_step = time.time(), step, None
+    t_log, step_log, cpu_log, saved_step = time.time(), step, train_cpu, None
 
     def should_stop() -> bool:
         return (args.max_steps is not None and step >= args.max_steps) or (
             args.max_cpu_seconds is not None and cpu_used() >= args.max_cpu_seconds
         )
 
+    if dnsmos_valid is not None and not any(int(r["step"]) == step
+                                            for r in read_curve(curve_path)):
+        score_dnsmos()  # where the curve starts (the initial or resumed generator)
+    # the generator's first update (the lr warm-up counts from it): after the
+    # discriminator-only steps when the GAN is on from step 0
+    g_start = args.disc_warmup_steps if use_gan and args.gan_start_step == 0 else 0
     generator.train()
     with _StopOnSignal() as stop:
         try:
             while not should_stop() and stop.signum is None:
-                mel, wav = train_set.sample(args.batch_size)
-                lr = args.lr * args.lr_decay**step
-                for opt in (opt_g, opt_d):
-                    for group in opt.param_groups if opt is not None else ():
-                        group["lr"] = lr
-                fake = generator(mel)
+                c_step = time.process_time()
+                mel, wav = train_set.sample(args.batch_size - n_extra)
+                if n_extra:
+                    mel_x, wav_x = extra_set.sample(n_extra)
+                    mel, wav = torch.cat([mel, mel_x]), torch.cat([wav, wav_x])
+                lr = args.lr * args.lr_decay**step * min(
+                    1.0, max(1, step - g_start + 1) / max(1, args.warmup_steps))
+                for group in opt_g.param_groups:
+                    group["lr"] = lr
+                for group in opt_d.param_groups if opt_d is not None else ():
+                    group["lr"] = lr_d * args.lr_decay**step
                 gan_on = use_gan and step >= args.gan_start_step
+                d_only = gan_on and step < args.gan_start_step + args.disc_warmup_steps
                 parts = {}
+                if d_only:
+                    with torch.no_grad():
+                        fake = generator(mel)
+                else:
+                    fake = generator(mel)
                 if gan_on:
                     # discriminator step on the detached output
-                    loss_d = discriminator_loss(discriminator(wav), discriminator(fake.detach()))
+                    d_real, d_fake = discriminator(wav), discriminator(fake.detach())
+                    loss_d = discriminator_loss(d_real, d_fake, args.gan_loss)
+                    # mean logits: how far apart the discriminator holds real and generated
+                    parts["d_real"] = float(np.mean([r.mean().item() for r, _ in d_real]))
+                    parts["d_fake"] = float(np.mean([f.mean().item() for f, _ in d_fake]))
                     opt_d.zero_grad()
                     loss_d.backward()
                     nn.utils.clip_grad_norm_(discriminator.parameters(), args.grad_clip)
                     opt_d.step()
                     parts["disc"] = loss_d.item()
-                real_mel = compute_mel(feats_extract, wav).clamp(min=args.mel_floor)
-                fake_mel = compute_mel(feats_extract, fake).clamp(min=args.mel_floor)
-                loss_mel = F.l1_loss(fake_mel, real_mel)
-                sc, mag = stft_loss(fake, wav)
-                loss = args.lambda_mel * loss_mel + args.lambda_stft * (sc + mag)
-                parts.update(mel=loss_mel.item(), sc=sc.item(), mag=mag.item())
-                if phase_loss is not None:
-                    phases = phase_loss(fake, wav)
-                    loss = loss + args.lambda_phase * sum(phases.values())
-                    parts.update({k: v.item() for k, v in phases.items()})
-                if gan_on:
-                    discriminator.requires_grad_(False)  # gradients for the generator only
-                    fake_out = discriminator(fake)
-                    with torch.no_grad():
-                        real_out = discriminator(wav)
-                    discriminator.requires_grad_(True)
-                    adv = generator_adv_loss(fake_out)
-                    fm = feature_matching_loss(real_out, fake_out)
-                    loss = loss + args.lambda_adv * adv + args.lambda_fm * fm
-                    parts.update(adv=adv.item(), fm=fm.item())
-                opt_g.zero_grad()
-                loss.backward()
-                grad_norm = nn.utils.clip_grad_norm_(generator.parameters(), args.grad_clip)
-                opt_g.step()
+                if d_only:
+                    loss = torch.zeros(())
+                else:
+                    real_mel = compute_mel(feats_extract, wav).clamp(min=args.mel_floor)
+                    fake_mel = compute_mel(feats_extract, fake).clamp(min=args.mel_floor)
+                    loss_mel = F.l1_loss(fake_mel, real_mel)
+                    sc, mag = stft_loss(fake, wav)
+                    loss = args.lambda_mel * loss_mel + args.lambda_stft * (sc + mag)
+                    parts.update(mel=loss_mel.item(), sc=sc.item(), mag=mag.item())
+                    if phase_loss is not None:
+                        phases = phase_loss(fake, wav)
+                        loss = loss + args.lambda_phase * sum(phases.values())
+                        parts.update({k: v.item() for k, v in phases.items()})
+                    if gan_on:
+                        discriminator.requires_grad_(False)  # gradients for the generator only
+                        fake_out = discriminator(fake)
+                        with torch.no_grad():
+                            real_out = discriminator(wav)
+                        discriminator.requires_grad_(True)
+                        adv = generator_adv_loss(fake_out, args.gan_loss)
+                        fm = feature_matching_loss(real_out, fake_out)
+                        loss = loss + args.lambda_adv * adv + args.lambda_fm * fm
+                        parts.update(adv=adv.item(), fm=fm.item())
+                    opt_g.zero_grad()
+                    loss.backward()
+                    grad_norm = nn.utils.clip_grad_norm_(generator.parameters(), args.grad_clip)
+                    opt_g.step()
+                    parts["grad_norm"] = float(grad_norm)
                 step += 1
                 losses.append(loss.item())
-                parts.update(loss=loss.item(), grad_norm=float(grad_norm))
+                parts["loss"] = loss.item()
                 for k, v in parts.items():
                     sums[k] = sums.get(k, 0.0) + v
+                train_cpu += time.process_time() - c_step
                 if step % args.log_every_steps == 0:
                     n, now = step - step_log, time.time()
                     log(
                         f"step {step}: "
                         + " ".join(f"{k} {v / n:.4f}" for k, v in sums.items())
                         + f" lr {lr:.3g} {n / (now - t_log):.2f} steps/s"
-                        + f" cpu {cpu_used():.1f} s"
+                        + f" {n / max(train_cpu - cpu_log, 1e-9):.3f} steps/CPU-s"
+                        + f" cpu {cpu_used():.1f} s (train {train_cpu:.1f} s)"
                     )
-                    sums, t_log, step_log = {}, now, step
+                    sums, t_log, step_log, cpu_log = {}, now, step, train_cpu
                 if step % args.save_every_steps == 0:
                     save()
                     saved_step = step
+                if dnsmos_valid is not None and step % args.dnsmos_every == 0:
+                    if saved_step != step:
+                        save()
+                        saved_step = step
+                    score_dnsmos()
         except KeyboardInterrupt:
             # only when no handler could be installed: the step may be incomplete,
             # but its parameters are still a valid model to save
@@ -836,7 +1066,7 @@ def train(args: argparse.Namespace) -> dict:
     log(
         f"{status} at step {step}"
         + (f" (signal {stop.signum})" if stop.signum is not None else "")
-        + f"; {cpu_used():.1f} CPU s used"
+        + f"; {cpu_used():.1f} CPU s used ({train_cpu:.1f} in training steps)"
     )
     return dict(
         status=status,
@@ -844,6 +1074,7 @@ def train(args: argparse.Namespace) -> dict:
         start_step=start_step,
         step=step,
         cpu_seconds=cpu_used(),
+        train_cpu_seconds=train_cpu,
         losses=losses,
     )
 

@@ -9,6 +9,16 @@
 #   local/make_gta_mels.py --exp exp/tts_<tag> --model <model>.pth --data dump/raw/train \
 #       --collect-feats exp/tts_stats_raw_fbank_phn_none_kokoro_en/train/collect_feats --out exp/gta_mels/train
 #   local/train_vocoder.sh --outdir exp/vocoder_gta --input_mels_dir exp/gta_mels/train
+#
+# GAN fine-tune of the shipped vocoder (issue 23: EnCodec's MS-STFT discriminator on magnitudes
+# compressed to |z|^0.1, batch 4 x 32 frames, ~1.5 CPU s a step; DNSMOS of copy synthesis every 200 steps in
+# <outdir>/dnsmos_curve.tsv, the best generator in <outdir>/best/):
+#   local/train_vocoder.sh --gan true --festvox_wav <dir>/usr/share/festival/voices/russian/msu_ru_nsh_clunits/wav
+# (festvox-ru: `apt-get download festvox-ru && dpkg-deb -x festvox-ru_*.deb <dir>`). It trains
+# on the many-voice teacher corpus (--teacher_corpus, the seen voices' training utterances)
+# plus festvox-ru's real speaker as 1/4 of every batch. Re-running resumes (and re-reads the
+# teacher corpus, which may have grown); then score it with
+#   python -m espnet_mvc.bin.benchmark vocoder --vocoder exp/vocoder_gan/best/vocoder.pth
 set -e -u -o pipefail
 . ./path.sh
 . ./scripts/utils/lib.sh
@@ -24,9 +34,38 @@ lambda_phase=1.0      # weight of each phase loss (instantaneous phase, group de
 input_mels_dir=""     # train on these frame-aligned mels (local/make_gta_mels.py) instead
 threads=1
 vocoder_args=""       # more espnet_mvc.bin.train_vocoder options, e.g. "--lr 2.5e-4"
-help_message="Usage: $0 [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--lambda_phase 1.0] [--input_mels_dir DIR] [--threads 1] [--vocoder_args \"...\"]"
+gan=false             # true: the GAN fine-tune from the shipped vocoder (see above)
+teacher_corpus=downloads/kokoro_multi
+festvox_wav=""        # festvox-ru's wav dir (real speech, 1/4 of every GAN batch)
+init_vocoder=../../../espnet_mvc/pretrained/kokoro_en_mvc/vocoder.pth
+help_message="Usage: $0 [--gan true --festvox_wav DIR] [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--lambda_phase 1.0] [--input_mels_dir DIR] [--threads 1] [--vocoder_args \"...\"]"
 . ./scripts/utils/parse_options.sh
 
+if "${gan}"; then
+    [ "${outdir}" != exp/vocoder ] || outdir=exp/vocoder_gan
+    data="${outdir}/data"
+    _fv=""
+    [ -z "${festvox_wav}" ] || _fv="--festvox-wav ${festvox_wav}"
+    # shellcheck disable=SC2086
+    "${python}" -m espnet_mvc.vocoder.gan_data --out "${data}" \
+        --teacher-corpus "${teacher_corpus}" --heldout-dir "$(dirname "${init_vocoder}")/heldout" ${_fv}
+    _opts=""
+    [ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
+    [ -z "${festvox_wav}" ] || _opts+="--extra-train-dir ${data}/train_real --extra-share 0.25 "
+    [ -z "${festvox_wav}" ] || _opts+="--dnsmos-dir ${data}/valid_real "
+    log "GAN fine-tune of ${init_vocoder} -> ${outdir} (log: ${outdir}/train.log)"
+    # shellcheck disable=SC2086
+    "${python}" -m espnet_mvc.bin.train_vocoder \
+        --train-dir "${data}/train_teacher" --resample --outdir "${outdir}" --init-from "${init_vocoder}" \
+        --fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 --n-mels 80 --fmin 0 --fmax 12000 \
+        --istft-n-fft 1200 --batch-size 4 --segment-frames 32 --max-steps "${max_steps}" \
+        --gan-start-step 0 --disc msstft --disc-channels 32 --disc-compress 0.1 \
+        --disc-warmup-steps 300 --lr 5e-5 --lr-d 4e-4 --warmup-steps 100 --lambda-adv 1 --lambda-fm 2 \
+        --lambda-phase "${lambda_phase}" --dnsmos-dir "${data}/valid_teacher" --dnsmos-every 200 \
+        --save-every-steps 200 --log-every-steps 25 --threads "${threads}" ${_opts} ${vocoder_args}
+    log "Successfully finished. [elapsed=${SECONDS}s]"
+    exit 0
+fi
 need_file "${train_dir}/wav.scp" "run stages 1-4 first"
 _opts=""
 [ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
