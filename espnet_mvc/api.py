@@ -296,7 +296,10 @@ def split_phrases(text: str, max_chars: int = 200) -> List[str]:
     """Cut long text into phrases: sentences, then clauses, then word groups.
 
     Every phrase is at most ``max_chars`` long (unless a single word is longer), and the
-    phrases joined with spaces give the input back up to whitespace.
+    phrases joined with spaces give the input back up to whitespace. Long-form synthesis
+    (:meth:`MVCSynthesizer.phrase_ids`) then cuts a phrase that phonemizes to more than its
+    bound by phonemes (:func:`split_token_ids`), so that no text, with breaks or without,
+    makes a phrase longer than the bound.
     """
     text = re.sub(r"\s+", " ", text).strip()
     if not text:
@@ -319,6 +322,44 @@ def split_phrases(text: str, max_chars: int = 200) -> List[str]:
         if current:
             phrases.append(current)
     return [p for p in phrases if p.strip()]
+
+
+# tokens after which a phrase may be cut (a word or clause ends), and before which it may be
+# cut when no word ends in reach (a stress mark starts a syllable)
+_WORD_BREAK_TOKENS = {"<space>", " ", "|", "_", ",", ".", "?", "!", ";", ":", "…", "—", "–", "-"}
+_SYLLABLE_TOKENS = {"ˈ", "ˌ"}
+
+
+def split_token_ids(ids: Sequence[int], max_tokens: int, word_breaks: Sequence[int] = (),
+                    syllables: Sequence[int] = ()) -> List[slice]:
+    """Cut a phrase's token ids into pieces of at most ``max_tokens``: the second level of
+    :func:`split_phrases`, for text that has no break in reach (one word of any length, a
+    string of letters, a phrase whose words phonemize to more tokens than it has letters).
+
+    Each piece ends after the last word break (``word_breaks``: space and punctuation ids)
+    in the second half of its window, else before the last syllable start (``syllables``:
+    stress-mark ids) there, else at ``max_tokens`` exactly.
+
+    Returns:
+        List[slice]: consecutive slices covering ``ids`` (one, ``slice(0, len)``, when the
+        phrase fits).
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+    ids = list(ids)
+    breaks, sylls = set(word_breaks), set(syllables)
+    out: List[slice] = []
+    start, n = 0, len(ids)
+    while n - start > max_tokens:
+        end = start + max_tokens
+        lo = start + max(1, max_tokens // 2)
+        cut = next((i + 1 for i in range(end - 1, lo - 2, -1) if ids[i] in breaks), None)
+        if cut is None:
+            cut = next((i for i in range(end - 1, lo - 1, -1) if ids[i] in sylls), end)
+        out.append(slice(start, cut))
+        start = cut
+    out.append(slice(start, n))
+    return out
 
 
 class MVCSynthesizer:
@@ -650,6 +691,29 @@ class MVCSynthesizer:
                 return match
         return default_language(self.languages) or "en-us"
 
+    def phrase_ids(self, text: str, max_chars: int = 200, lang: Optional[str] = None,
+                   max_tokens: Optional[int] = None) -> List[torch.Tensor]:
+        """Long text as the token ids of bounded phrases, as long-form synthesis reads it.
+
+        The text is cut at sentences, clauses and words (:func:`split_phrases`, at most
+        ``max_chars`` characters), and a phrase that still gives more than ``max_tokens``
+        tokens (default ``max_chars``; e.g. one "word" of 20,000 letters) is cut by phonemes,
+        at a word break where one is in reach, else at a syllable, else at the bound
+        (:func:`split_token_ids`). So memory does not grow with text that has no breaks.
+
+        Raises:
+            ValueError: empty text or a phrase that cannot be read (see :meth:`text_to_ids`).
+        """
+        max_tokens = max_chars if max_tokens is None else int(max_tokens)
+        tok = self.token_to_id
+        breaks = [i for t, i in tok.items() if t in _WORD_BREAK_TOKENS]
+        sylls = [i for t, i in tok.items() if t in _SYLLABLE_TOKENS]
+        out: List[torch.Tensor] = []
+        for phrase in split_phrases(text, max_chars):
+            ids = self.text_to_ids(phrase, lang)
+            out.extend(ids[s] for s in split_token_ids(ids.tolist(), max_tokens, breaks, sylls))
+        return out
+
     # ------------------------------------------------------------------ synthesis
     def voice_inputs(
         self,
@@ -714,7 +778,8 @@ class MVCSynthesizer:
         """Synthesize one sentence or phrase.
 
         Args:
-            text (str): Input text (phonemized with the model's front end).
+            text (str): Input text (phonemized with the model's front end), or its token
+                ids (a 1-D LongTensor, as :meth:`text_to_ids` gives them).
             ref: Reference clip for the voice (path, array with ``ref_sr``, or tuple).
             lang (Optional[str]): Language (multilingual models), e.g. "es".
             speaker: Speaker name or id (multi-speaker models).
@@ -735,7 +800,7 @@ class MVCSynthesizer:
             ValueError: bad text, voice (see :meth:`voice_inputs`) or decode option.
         """
         options = DecodeOptions.of(options, **decode)
-        ids = self.text_to_ids(text, lang)
+        ids = text if isinstance(text, torch.Tensor) else self.text_to_ids(text, lang)
         kw, used = self._voice_inputs(ref, ref_sr, lang, speaker, voice)
         decode_conf = options.model_kwargs() if is_mvc(self.t2s.tts) else {}
         start = time.perf_counter()
@@ -765,6 +830,7 @@ class MVCSynthesizer:
         max_chars: int = 200,
         pause_seconds: float = 0.15,
         progress: bool = True,
+        max_tokens: Optional[int] = None,
         **kwargs,
     ) -> SynthesisResult:
         """Synthesize paragraphs or chapters phrase by phrase.
@@ -777,16 +843,19 @@ class MVCSynthesizer:
         Args:
             text (str): Any length of text.
             out_path (Optional[path]): Stream the audio into this WAV file.
-            max_chars (int): Longest phrase.
+            max_chars (int): Longest phrase in characters.
             pause_seconds (float): Silence between phrases.
             progress (bool): Show a progress bar.
+            max_tokens (Optional[int]): Longest phrase in tokens (default ``max_chars``):
+                longer phrases, such as text without breaks, are cut by phonemes
+                (:meth:`phrase_ids`).
             **kwargs: Options of :meth:`synthesize` (ref, voice, lang, speaker, options
                 and decode options).
         """
         import soundfile as sf
         from tqdm import tqdm
 
-        phrases = split_phrases(text, max_chars)
+        phrases = self.phrase_ids(text, max_chars, kwargs.get("lang"), max_tokens)
         if not phrases:
             raise ValueError("empty text: nothing to synthesize")
         fs = self.fs
@@ -832,6 +901,7 @@ class MVCSynthesizer:
         chunk_seconds: float = 0.25,
         first_chunk_seconds: Optional[float] = None,
         *,
+        max_tokens: Optional[int] = None,
         ref: Optional[AudioInput] = None,
         ref_sr: Optional[int] = None,
         lang: Optional[str] = None,
@@ -852,7 +922,7 @@ class MVCSynthesizer:
 
         Args:
             text (str): Any length of text.
-            max_chars (int): Longest phrase.
+            max_chars (int): Longest phrase in characters.
             pause_seconds (float): Silence between phrases.
             chunked (bool): True: every phrase is streamed by :meth:`stream` and the pieces
                 are its chunks (the first one comes after one chunk of work). False: every
@@ -860,6 +930,8 @@ class MVCSynthesizer:
                 exactly the ``wav`` of :meth:`synthesize_long` with the same options.
             chunk_seconds, first_chunk_seconds: :meth:`stream`'s chunk length and first
                 chunk length in seconds (chunked only; the first chunk of every phrase).
+            max_tokens (Optional[int]): Longest phrase in tokens, as in
+                :meth:`synthesize_long`.
             ref, ref_sr, lang, speaker, voice: The voice, as in :meth:`synthesize`.
             options (Optional[DecodeOptions]): How to decode; ``lookahead`` is
                 :meth:`stream`'s look-ahead (chunked only).
@@ -874,11 +946,9 @@ class MVCSynthesizer:
                 or speaker, a decode option out of range.
         """
         options = DecodeOptions.of(options, **decode)
-        phrases = split_phrases(text, max_chars)
+        phrases = self.phrase_ids(text, max_chars, lang, max_tokens)  # every phrase checked
         if not phrases:
             raise ValueError("empty text: nothing to synthesize")
-        for phrase in phrases:
-            self.text_to_ids(phrase, lang)
         # the checks synthesize() makes on every phrase, made once up front
         self.voice_inputs(ref, ref_sr, lang, speaker, voice)
         voice_kw = dict(ref=ref, ref_sr=ref_sr, lang=lang, speaker=speaker, voice=voice)
@@ -954,11 +1024,12 @@ class MVCSynthesizer:
         ``chunk_seconds``: the first audio comes as early as with short chunks, while longer
         later chunks recompute less look-ahead per second of audio. ``options`` and
         ``**decode`` are :meth:`synthesize`'s, plus ``lookahead`` (seconds; ``inf``: the
-        offline result). See :class:`espnet_mvc.streaming.MVCStreamer`.
+        offline result). ``text`` may also be token ids, as for :meth:`synthesize`. See
+        :class:`espnet_mvc.streaming.MVCStreamer`.
         """
         options = DecodeOptions.of(options, **decode)
         streamer = self.streamer()
-        ids = self.text_to_ids(text, lang)
+        ids = text if isinstance(text, torch.Tensor) else self.text_to_ids(text, lang)
         kw = self.voice_inputs(ref, ref_sr, lang, speaker, voice)
         ref_feats = self.reference_features(kw["speech"]) if "speech" in kw else None
         first = None
