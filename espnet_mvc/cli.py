@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk", type=float, default=0.25,
                    help="streaming chunk length in seconds (default 0.25)")
     s.add_argument("--max-chars", type=int, default=200,
-                   help="longest phrase for long-form text (default 200)")
+                   help="longest phrase of long-form text, in characters and in phonemes: text "
+                        "without breaks is cut by phonemes (default 200)")
     s.add_argument("--quiet", action="store_true", help="no progress output")
 
     i = sub.add_parser("info", help="describe a model (sizes, sample rate, languages, speakers)")
@@ -124,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first streamed chunk in seconds: the first audio comes after it "
                         "(default 0.25)")
     v.add_argument("--max-chars", type=int, default=200,
-                   help="longest phrase of long input (default 200)")
+                   help="longest phrase of long input, in characters and in phonemes (default 200)")
     v.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
     return parser
