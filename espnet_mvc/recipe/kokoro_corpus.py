@@ -446,16 +446,12 @@ def _synthesize(job) -> dict:
     import soundfile as sf
 
     utt, corpus_dir, frames_per_unit = job
-    meta_path = Path(corpus_dir) / "meta" / f"{utt['id']}.json"
-    wav_path = Path(corpus_dir) / "wav" / utt["spk"] / f"{utt['id']}.flac"
-    if meta_path.is_file() and wav_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        spk = _worker["speakers"][utt["spk"]]
-        if (meta.get("text") == utt["text"] and meta.get("spk") == utt["spk"]
-                and meta.get("voice", voice_signature(spk)) == voice_signature(spk)):
-            meta["wav"] = str(wav_path)  # the corpus dir may have moved since
-            return meta  # cached; a changed sentence list or voice re-synthesizes
     spk = _worker["speakers"][utt["spk"]]
+    meta = cached_meta(Path(corpus_dir), utt, spk)
+    if meta is not None:
+        return meta
+    wav_path = Path(corpus_dir) / "wav" / utt["spk"] / f"{utt['id']}.flac"
+    meta_path = Path(corpus_dir) / "meta" / f"{utt['id']}.json"
     teacher = _worker["teacher"]
     style = _worker["styles"].get(spk.name)
     if style is None:
@@ -502,17 +498,26 @@ def write_split(d: Path, metas: List[dict], refs: Optional[Dict[str, str]] = Non
     write_datadir(d, records, {"text_phn": "text_phn", "durations": "durations"})
 
 
-def cached_metas(corpus: Path, utts: List[dict]) -> List[dict]:
+def cached_meta(corpus: Path, utt: dict, spk: Speaker) -> Optional[dict]:
+    """The cached record of a planned utterance, or None when it must be synthesized: it is
+    missing or half-written (the ``.json`` is written last), or its sentence or voice
+    changed since."""
+    meta_path = corpus / "meta" / f"{utt['id']}.json"
+    wav_path = corpus / "wav" / utt["spk"] / f"{utt['id']}.flac"
+    if not (meta_path.is_file() and wav_path.is_file()):
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if (meta.get("text") != utt["text"] or meta.get("spk") != utt["spk"]
+            or meta.get("voice", voice_signature(spk)) != voice_signature(spk)):
+        return None
+    meta["wav"] = str(wav_path)  # the corpus dir may have moved since
+    return meta
+
+
+def cached_metas(corpus: Path, utts: List[dict], speakers: Dict[str, Speaker]) -> List[dict]:
     """The utterances of the plan already synthesized (for ``--available-only``)."""
-    out = []
-    for u in utts:
-        meta_path = corpus / "meta" / f"{u['id']}.json"
-        wav_path = corpus / "wav" / u["spk"] / f"{u['id']}.flac"
-        if meta_path.is_file() and wav_path.is_file():
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            if meta.get("text") == u["text"] and meta.get("spk") == u["spk"]:
-                out.append(dict(meta, wav=str(wav_path)))
-    return out
+    metas = (cached_meta(corpus, u, speakers[u["spk"]]) for u in utts)
+    return [m for m in metas if m is not None]
 
 
 def main(argv=None) -> int:
@@ -568,7 +573,7 @@ def main(argv=None) -> int:
         indent=1), encoding="utf-8")
     t0 = time.time()
     if a.available_only:
-        metas = cached_metas(corpus, utts)
+        metas = cached_metas(corpus, utts, speakers)
         print(f"kokoro_en: {len(metas)} of {len(utts)} planned utterances are synthesized",
               file=sys.stderr)
     else:
