@@ -41,6 +41,11 @@ init_vocoder=../../../espnet_mvc/pretrained/kokoro_en_mvc/vocoder.pth
 help_message="Usage: $0 [--gan true --festvox_wav DIR] [--outdir exp/vocoder] [--max_steps N] [--max_cpu_seconds S] [--gan_start_step N] [--lambda_phase 1.0] [--input_mels_dir DIR] [--threads 1] [--vocoder_args \"...\"]"
 . ./scripts/utils/parse_options.sh
 
+# the TTS features of run.sh (both modes): the vocoder must see exactly the mels MVC makes
+feats=(--fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 --n-mels 80 --fmin 0 --fmax 12000)
+_opts=""
+[ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
+
 if "${gan}"; then
     [ "${outdir}" != exp/vocoder ] || outdir=exp/vocoder_gan
     data="${outdir}/data"
@@ -49,15 +54,13 @@ if "${gan}"; then
     # shellcheck disable=SC2086
     "${python}" -m espnet_mvc.vocoder.gan_data --out "${data}" \
         --teacher-corpus "${teacher_corpus}" --heldout-dir "$(dirname "${init_vocoder}")/heldout" ${_fv}
-    _opts=""
-    [ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
     [ -z "${festvox_wav}" ] || _opts+="--extra-train-dir ${data}/train_real --extra-share 0.25 "
     [ -z "${festvox_wav}" ] || _opts+="--dnsmos-dir ${data}/valid_real "
     log "GAN fine-tune of ${init_vocoder} -> ${outdir} (log: ${outdir}/train.log)"
     # shellcheck disable=SC2086
     "${python}" -m espnet_mvc.bin.train_vocoder \
         --train-dir "${data}/train_teacher" --resample --outdir "${outdir}" --init-from "${init_vocoder}" \
-        --fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 --n-mels 80 --fmin 0 --fmax 12000 \
+        "${feats[@]}" \
         --istft-n-fft 1200 --batch-size 4 --segment-frames 32 --max-steps "${max_steps}" \
         --gan-start-step 0 --disc msstft --disc-channels 32 --disc-compress 0.1 \
         --disc-warmup-steps 300 --lr 5e-5 --lr-d 4e-4 --warmup-steps 100 --lambda-adv 1 --lambda-fm 2 \
@@ -67,15 +70,13 @@ if "${gan}"; then
     exit 0
 fi
 need_file "${train_dir}/wav.scp" "run stages 1-4 first"
-_opts=""
-[ -z "${max_cpu_seconds}" ] || _opts+="--max-cpu-seconds ${max_cpu_seconds} "
 [ -z "${gan_start_step}" ] || _opts+="--gan-start-step ${gan_start_step} "
 [ -z "${input_mels_dir}" ] || _opts+="--input-mels-dir ${input_mels_dir} "
 log "Training the vocoder -> ${outdir} (log: ${outdir}/train.log)"
 # shellcheck disable=SC2086
 "${python}" -m espnet_mvc.bin.train_vocoder \
     --train-dir "${train_dir}" --valid-dir "${valid_dir}" --outdir "${outdir}" \
-    --fs 24000 --n-fft 1024 --hop-length 300 --win-length 1024 --n-mels 80 --fmin 0 --fmax 12000 \
+    "${feats[@]}" \
     --batch-size 16 --segment-frames 48 --max-steps "${max_steps}" \
     --lambda-phase "${lambda_phase}" --threads "${threads}" ${_opts} ${vocoder_args}
 log "Successfully finished. [elapsed=${SECONDS}s]"
