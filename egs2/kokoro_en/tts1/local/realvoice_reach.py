@@ -23,9 +23,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from espnet_mvc.benchmarks.quality import unit_embedding
+from espnet_mvc.benchmarks.quality import realvoice_ceiling, unit_embedding
+from espnet_mvc.metrics.audio import load_wav
 from espnet_mvc.recipe.realvoice import read_manifest
 
 
@@ -36,7 +36,7 @@ def voice_embeddings(corpus_dir: Path, utts_per_voice: int):
         files = sorted(d.glob("*_tr*.flac"))[:utts_per_voice]
         if not files:
             continue
-        embs = [unit_embedding(*sf.read(f, dtype="float32")) for f in files]
+        embs = [unit_embedding(*load_wav(f)) for f in files]
         m = np.mean(embs, 0)
         out[d.name] = m / np.linalg.norm(m)
     return out
@@ -55,24 +55,23 @@ def main(argv=None) -> int:
         return 1
     names = list(voices)
     table = np.stack([voices[n] for n in names])
-    emb = {(c["person"], c["role"]): unit_embedding(*sf.read(c["path"], dtype="float32")) for c in clips}
-    people = sorted({p for p, _ in emb})
-    best, others, ceilings = [], [], []
-    for p in people:
-        ref = emb[(p, "ref")]
+    emb = {c["clip_id"]: unit_embedding(*load_wav(c["path"])) for c in clips}
+    real = {c["person"]: emb[c["clip_id"]] for c in clips if c["role"] == "ref"}
+    ceil = {c["person"]: emb[c["clip_id"]] for c in clips if c["role"] == "ceiling"}
+    best, others = [], []
+    for p, ref in sorted(real.items()):
         sims = table @ ref
         top = np.argsort(-sims)[:3]
         best.append(float(sims[top[0]]))
-        others.append(float(np.mean([ref @ emb[(q, "ref")] for q in people if q != p])))
-        ceilings.append(float(ref @ emb[(p, "ceiling")]))
+        others.append(float(np.mean([ref @ v for q, v in real.items() if q != p])))
         print(f"# {p}: nearest corpus voices " + ", ".join(f"{names[i]} {sims[i]:.3f}" for i in top)
-              + f"; other people {others[-1]:.3f}; own second clip {ceilings[-1]:.3f}")
-    print(f"# {len(voices)} corpus voices ({a.corpus_dir}), {len(people)} real people")
+              + f"; other people {others[-1]:.3f}; own second clip {float(ref @ ceil[p]):.3f}")
+    print(f"# {len(voices)} corpus voices ({a.corpus_dir}), {len(real)} real people")
     print(f"realvoice_reach_mean: {np.mean(best):.4f}")
     print(f"realvoice_reach_min: {np.min(best):.4f}")
     print(f"realvoice_reach_max: {np.max(best):.4f}")
     print(f"realvoice_reach_other_people: {np.mean(others):.4f}")
-    print(f"realvoice_reach_ceiling: {np.mean(ceilings):.4f}")
+    print(f"realvoice_reach_ceiling: {realvoice_ceiling(real, ceil):.4f}")
     return 0
 
 
