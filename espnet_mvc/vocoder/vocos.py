@@ -11,6 +11,8 @@ uses for its input features. ``T`` mel frames give exactly ``T * hop_length`` sa
 """
 
 import math
+from typing import Tuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -112,6 +114,11 @@ class VocosGenerator(nn.Module):
         Returns:
             Tensor: Complex STFT (B, n_fft/2 + 1, T) on this generator's Hann window and hop.
         """
+        return torch.complex(*self.spectrum_parts(mel))
+
+    def spectrum_parts(self, mel: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`spectrum` as its real and imaginary parts, each (B, n_fft/2 + 1, T), float32
+        (what ONNX export takes: it has no complex tensors)."""
         if mel.dim() != 3 or mel.shape[1] != self.n_mels:
             raise ValueError(f"mel must be (batch, {self.n_mels}, frames), got {tuple(mel.shape)}")
         x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
@@ -120,7 +127,7 @@ class VocosGenerator(nn.Module):
         x = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # (B, n_fft+2, T)
         log_mag, phase = x.float().chunk(2, dim=1)
         mag = torch.exp(log_mag.clamp(max=self.max_log_mag))
-        return torch.complex(mag * torch.cos(phase), mag * torch.sin(phase))
+        return mag * torch.cos(phase), mag * torch.sin(phase)
 
     def istft(self, spec: torch.Tensor) -> torch.Tensor:
         """Complex STFT frames (B, n_fft/2 + 1, T) -> waveform (B, T * hop_length)."""

@@ -33,6 +33,7 @@ from espnet_mvc.nets.ssm import cpu_kernel
 from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.nets.ssm.bidirectional import check_lengths, reverse_within_length
 from espnet_mvc.nets.ssm.selective_scan import scan_backend, selective_scan
+from espnet_mvc.nets.ssm.scan_onnx import selective_scan_onnx, softplus_onnx
 
 # Frames per chunk of the fused inference path: its working set (in_proj output, conv output,
 # y) is ~4 x FUSED_CHUNK x d_inner floats, whatever the sequence length.
@@ -257,6 +258,8 @@ class Mamba(nn.Module):
         """Fused CPU inference applies: no autograd, float32 CPU, compiled kernel."""
         if x.device.type != "cpu" or x.dtype != torch.float32:
             return False
+        if torch.onnx.is_in_onnx_export():  # the kernels do not export (scan_onnx does)
+            return False
         if torch.is_grad_enabled() and (x.requires_grad or self.in_proj.weight.requires_grad):
             return False
         if os.environ.get("ESPNET_MVC_SCAN", "auto").lower() not in ("auto", "fused"):
@@ -285,7 +288,14 @@ class Mamba(nn.Module):
         x = F.silu(x_conv)
         dt, B, C = self._ssm_params(x)
         cuda_scan = _mamba_ssm_scan() if x.is_cuda and state is None else None
-        if cuda_scan is not None:
+        if torch.onnx.is_in_onnx_export():
+            dt = softplus_onnx(dt + self.dt_proj.bias.float()[:, None])
+            y, ssm_state = selective_scan_onnx(
+                x.float(), dt, A, B.float(), C.float(),
+                None if state is None else state.ssm_state,
+            )
+            y = (y + x.float() * self.D.float()[:, None]) * F.silu(z.float())
+        elif cuda_scan is not None:
             y = cuda_scan(
                 x, dt, A, B, C, self.D.float(), z=z,
                 delta_bias=self.dt_proj.bias.float(), delta_softplus=True,

@@ -1,0 +1,1 @@
+"""Exports of a trained model for runtimes without PyTorch (:mod:`espnet_mvc.export.onnx`)."""

@@ -1,0 +1,166 @@
+"""The selective scan in standard ONNX ops, for export (``espnet-mvc export --onnx``).
+
+The CPU path of :func:`~espnet_mvc.nets.ssm.selective_scan.selective_scan` is a C kernel and
+the CUDA path is mamba_ssm's; neither exports. Here the recurrence (shapes as there)::
+
+    h_t = exp(dt_t * A) * h_{t-1} + dt_t * B_t * u_t,     y_t = <C_t, h_t>
+
+is cut into chunks of ``chunk`` steps and solved in three parts, each an ONNX graph of
+fixed size whatever the length:
+
+1. inside every chunk, from a zero state, by the recurrence itself, unrolled over the
+   ``chunk`` steps and run for all chunks at once: ``chunk`` multiply-adds on
+   ``(B, D, n_chunks, N)`` tensors. It is the sequential recurrence, so it is exact and
+   never overflows (every decay is <= 1), unlike a closed form in ``exp(-S)``;
+2. the state handed from chunk to chunk: an ONNX ``Loop`` of ``n_chunks`` iterations of one
+   multiply-add on ``(B, D, N)`` (:func:`_hand_over`, TorchScript, so that the loop stays a
+   loop and the graph takes any length);
+3. each chunk's incoming state carried to its steps, ``exp(A * cumsum(dt))``, all steps at
+   once.
+
+Measured on the shipped model (``python -m espnet_mvc.bin.benchmark onnx``), this runs the
+whole model at or under PyTorch's speed; chunk 16 was the fastest of 8, 16 and 32 here.
+"""
+
+import contextlib
+from typing import Iterator, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+CHUNK = 16  # steps unrolled per chunk
+BLOCK = 16  # chunks unrolled per block of the hand-over
+_sizes = {"chunk": CHUNK, "block": BLOCK}
+
+
+@contextlib.contextmanager
+def unrolled(chunk: int = CHUNK, block: int = BLOCK) -> Iterator[None]:
+    """Export the scans traced inside with these unroll sizes. The graph grows with them
+    (and onnxruntime's load time with the graph): short sequences, such as tokens, export
+    with small ones."""
+    old = dict(_sizes)
+    _sizes.update(chunk=int(chunk), block=int(block))
+    try:
+        yield
+    finally:
+        _sizes.update(old)
+
+
+@torch.jit.script
+def _hand_over(
+    decay: torch.Tensor, h_end: torch.Tensor, h0: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """State entering each chunk, and after the last one.
+
+    Args:
+        decay (Tensor): Each chunk's whole decay (n_chunks, B, D, N).
+        h_end (Tensor): Each chunk's last state from a zero start (n_chunks, B, D, N).
+        h0 (Tensor): State before the first chunk (B, D, N).
+
+    Returns:
+        Tensor: (n_chunks, B, D, N). Tensor: (B, D, N).
+    """
+    starts = []
+    h = h0
+    for c in range(decay.shape[0]):
+        starts.append(h)
+        h = decay[c] * h + h_end[c]
+    return torch.stack(starts), h
+
+
+def _hand_over_blocked(
+    decay: torch.Tensor, h_end: torch.Tensor, h0: torch.Tensor, block: int
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_hand_over` with the loop over blocks of ``block`` chunks: the same
+    recurrence one level up (unrolled inside each block, all blocks at once; the loop hands
+    the state from block to block), since each ONNX ``Loop`` iteration costs tens of
+    microseconds of onnxruntime overhead whatever it computes."""
+    n_chunks = decay.shape[0]
+    pad = (block - n_chunks % block) % block
+    # padding chunks: decay 1 and no input
+    decay = torch.cat([decay, torch.ones_like(decay[:1]).expand(pad, -1, -1, -1)], 0)
+    h_end = torch.cat([h_end, torch.zeros_like(h_end[:1]).expand(pad, -1, -1, -1)], 0)
+    n_blocks = (n_chunks + pad) // block
+    shape = (n_blocks, block) + tuple(decay.shape[1:])
+    d_k = decay.reshape(shape).transpose(0, 1).unbind(0)  # block x (nb, B, N, D)
+    x_k = h_end.reshape(shape).transpose(0, 1).unbind(0)
+    h, p = x_k[0], d_k[0]
+    for k in range(1, block):  # each block's end state from zero, and its whole decay
+        h = d_k[k] * h + x_k[k]
+        p = d_k[k] * p
+    starts_b, h_last = _hand_over(p, h, h0)  # (nb, B, N, D)
+    starts, h = [], starts_b
+    for k in range(block):
+        starts.append(h)
+        h = d_k[k] * h + x_k[k]
+    starts = torch.stack(starts, 1).reshape((n_blocks * block,) + tuple(decay.shape[1:]))
+    return starts[:n_chunks], h_last
+
+
+def softplus_onnx(x: torch.Tensor) -> torch.Tensor:
+    """``F.softplus`` (threshold 20) in elementary ops: onnxruntime's Softplus kernel took
+    ten times as long as this on the shipped model's step sizes."""
+    return torch.where(x > 20.0, x, torch.log(1.0 + torch.exp(x.clamp(max=20.0))))
+
+
+def selective_scan_onnx(
+    u: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    h0: Optional[torch.Tensor] = None,
+    chunk: Optional[int] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Selective scan without the D skip and the gate, in exportable ops.
+
+    Args:
+        u (Tensor): Input (B, D, L), float32.
+        dt (Tensor): Step sizes after bias and softplus (B, D, L).
+        A (Tensor): (D, N), negative.
+        B (Tensor): (B, N, L). C (Tensor): (B, N, L).
+        h0 (Optional[Tensor]): State before the first step (B, D, N); None: zero.
+        chunk (Optional[int]): Steps unrolled per chunk (default: :func:`unrolled`'s).
+
+    Returns:
+        Tensor: y (B, D, L). Tensor: Last state (B, D, N).
+    """
+    chunk = _sizes["chunk"] if chunk is None else int(chunk)
+    bsz, dim, length = u.shape[0], u.shape[1], u.shape[2]
+    d_state = A.shape[1]
+    # pad to whole chunks with dt = 0: decay 1 and no input, so the state passes unchanged
+    pad = (chunk - length % chunk) % chunk
+    dt, dtu, B, C = (F.pad(t, (0, pad)) for t in (dt, dt * u, B, C))
+    n_chunks = (length + pad) // chunk
+    # layout (step in chunk, batch, state, chunk, channel): each unrolled step reads one
+    # contiguous slice, and every broadcast runs along the innermost D channels
+    dt = dt.reshape(bsz, dim, n_chunks, chunk).permute(3, 0, 2, 1).unsqueeze(2)  # (K,B,1,nc,D)
+    dtu = dtu.reshape(bsz, dim, n_chunks, chunk).permute(3, 0, 2, 1).unsqueeze(2)
+    B = B.reshape(bsz, d_state, n_chunks, chunk).permute(3, 0, 1, 2).unsqueeze(-1)  # (K,B,N,nc,1)
+    C = C.reshape(bsz, d_state, n_chunks, chunk).permute(3, 0, 1, 2).unsqueeze(-1)
+    a = A.t().unsqueeze(1)  # (N, 1, D)
+    # 1. each chunk's last state from a zero start; every step's decay and input are made
+    # from (K, ...) tensors without N as they are needed (no (K, B, N, nc, D) tensor is ever
+    # materialised: on one core the graph is bound by memory traffic)
+    dt_k, dtu_k, B_k, C_k = dt.unbind(0), dtu.unbind(0), B.unbind(0), C.unbind(0)
+    decay, x = [], []
+    h = dtu_k[0] * B_k[0]
+    for k in range(chunk):
+        decay.append(torch.exp(dt_k[k] * a))  # (B, N, nc, D)
+        x.append(dtu_k[k] * B_k[k])
+        if k:
+            h = decay[k] * h + x[k]
+    # 2. the state entering each chunk
+    chunk_decay = torch.exp(dt.sum(0) * a)  # (B, N, nc, D)
+    h0 = u.new_zeros(bsz, d_state, dim) if h0 is None else h0.float().transpose(1, 2)
+    starts, h_last = _hand_over_blocked(
+        chunk_decay.permute(2, 0, 1, 3), h.permute(2, 0, 1, 3), h0, _sizes["block"]
+    )
+    # 3. the recurrence again from those states, now with the outputs
+    h = starts.permute(1, 2, 0, 3)  # (B, N, nc, D)
+    ys = []
+    for k in range(chunk):
+        h = decay[k] * h + x[k]
+        ys.append((h * C_k[k]).sum(1))  # (B, nc, D)
+    y = torch.stack(ys).permute(1, 3, 2, 0).reshape(bsz, dim, n_chunks * chunk)
+    return y[:, :, :length], h_last.transpose(1, 2)
