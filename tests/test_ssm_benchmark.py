@@ -62,7 +62,7 @@ def test_dispatcher_usage_and_bad_names(capsys):
     assert benchmark.main([]) == 2
     assert "usage: python -m espnet_mvc.bin.benchmark" in capsys.readouterr().err
     assert benchmark.main(["--help"]) == 0
-    assert "{scan,encoder,rtf,streaming,quality,serve,startup,train,vocoder}" in capsys.readouterr().out
+    assert "{scan,encoder,rtf,streaming,quality,serve,startup,train,vocoder,onnx}" in capsys.readouterr().out
     assert benchmark.main(["../scan"]) == 2
     assert "not a benchmark name" in capsys.readouterr().err
     # a helper module of the package is not a benchmark

@@ -15,7 +15,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from typing import List, Optional
 
 PACKAGE = "espnet_mvc.benchmarks"
-KNOWN = ("scan", "encoder", "rtf", "streaming", "quality", "serve", "startup", "train", "vocoder")
+KNOWN = ("scan", "encoder", "rtf", "streaming", "quality", "serve", "startup", "train", "vocoder",
+         "onnx")
 
 USAGE = (
     "usage: python -m espnet_mvc.bin.benchmark {" + ",".join(KNOWN) + "} [--quick] [...]\n"

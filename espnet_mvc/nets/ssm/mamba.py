@@ -247,7 +247,10 @@ class Mamba(nn.Module):
             if reverse:
                 rev_lengths = check_lengths(x, lengths)
                 x = reverse_within_length(x, rev_lengths)
-            out, new_state = self._forward_unfused(x, state)
+            if torch.onnx.is_in_onnx_export():
+                out, new_state = self._forward_export(x, state)
+            else:
+                out, new_state = self._forward_unfused(x, state)
             if reverse:
                 out = reverse_within_length(out, rev_lengths)
             if lengths is not None:
@@ -288,14 +291,7 @@ class Mamba(nn.Module):
         x = F.silu(x_conv)
         dt, B, C = self._ssm_params(x)
         cuda_scan = _mamba_ssm_scan() if x.is_cuda and state is None else None
-        if torch.onnx.is_in_onnx_export():
-            dt = softplus_onnx(dt + self.dt_proj.bias.float()[:, None])
-            y, ssm_state = selective_scan_onnx(
-                x.float(), dt, A, B.float(), C.float(),
-                None if state is None else state.ssm_state,
-            )
-            y = (y + x.float() * self.D.float()[:, None]) * F.silu(z.float())
-        elif cuda_scan is not None:
+        if cuda_scan is not None:
             y = cuda_scan(
                 x, dt, A, B, C, self.D.float(), z=z,
                 delta_bias=self.dt_proj.bias.float(), delta_softplus=True,
@@ -310,6 +306,31 @@ class Mamba(nn.Module):
             )
         out = self.out_proj(y.transpose(1, 2))
         return out, (None if state is None else MambaState(conv_state, ssm_state))
+
+    def _forward_export(self, hidden_states, state):
+        """:meth:`_forward_unfused` in ops that export to ONNX (``espnet-mvc export``), time
+        before channels throughout: the scan works time-major, and onnxruntime's transposes
+        that move the innermost axis cost as much as a Mul each. The causal conv is its
+        ``d_conv`` shifted, weighted copies (no transposes either)."""
+        if state is not None:
+            raise ValueError("ONNX export traces whole sequences (no carried state)")
+        length = hidden_states.shape[1]
+        x, z = self.in_proj(hidden_states).chunk(2, dim=-1)  # (B, L, d_inner) each
+        padded = F.pad(x, (0, 0, self.d_conv - 1, 0))
+        weight = self.conv1d.weight[:, 0, :]  # (d_inner, d_conv)
+        x_conv = padded[:, 0:length] * weight[:, 0]
+        for k in range(1, self.d_conv):
+            x_conv = x_conv + padded[:, k:k + length] * weight[:, k]
+        if self.conv1d.bias is not None:
+            x_conv = x_conv + self.conv1d.bias
+        x = F.silu(x_conv)
+        dt, B, C = torch.split(self.x_proj(x), [self.dt_rank, self.d_state, self.d_state],
+                               dim=-1)
+        dt = softplus_onnx(self.dt_proj(dt).float())  # (B, L, d_inner), bias included
+        A = -torch.exp(self.A_log.float())
+        y = selective_scan_onnx(x.float(), dt, A, B.float(), C.float())
+        y = (y + x.float() * self.D.float()) * F.silu(z.float())
+        return self.out_proj(y.to(hidden_states.dtype)), None
 
     def _forward_fused(self, hidden_states, state, lengths, reverse, out=None):
         """Per-sequence, chunked, time-major forward through the compiled kernels.

@@ -82,18 +82,18 @@ def _hand_over_blocked(
     h_end = torch.cat([h_end, torch.zeros_like(h_end[:1]).expand(pad, -1, -1, -1)], 0)
     n_blocks = (n_chunks + pad) // block
     shape = (n_blocks, block) + tuple(decay.shape[1:])
-    d_k = decay.reshape(shape).transpose(0, 1).unbind(0)  # block x (nb, B, N, D)
-    x_k = h_end.reshape(shape).transpose(0, 1).unbind(0)
+    d_k = decay.reshape(shape).split(1, 1)  # block x (nb, 1, B, N, D)
+    x_k = h_end.reshape(shape).split(1, 1)
     h, p = x_k[0], d_k[0]
     for k in range(1, block):  # each block's end state from zero, and its whole decay
         h = d_k[k] * h + x_k[k]
         p = d_k[k] * p
-    starts_b, h_last = _hand_over(p, h, h0)  # (nb, B, N, D)
-    starts, h = [], starts_b
+    starts_b, h_last = _hand_over(p[:, 0], h[:, 0], h0)  # (nb, B, N, D)
+    starts, h = [], starts_b.unsqueeze(1)
     for k in range(block):
         starts.append(h)
         h = d_k[k] * h + x_k[k]
-    starts = torch.stack(starts, 1).reshape((n_blocks * block,) + tuple(decay.shape[1:]))
+    starts = torch.cat(starts, 1).reshape((n_blocks * block,) + tuple(decay.shape[1:]))
     return starts[:n_chunks], h_last
 
 
@@ -109,58 +109,54 @@ def selective_scan_onnx(
     A: torch.Tensor,
     B: torch.Tensor,
     C: torch.Tensor,
-    h0: Optional[torch.Tensor] = None,
     chunk: Optional[int] = None,
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Selective scan without the D skip and the gate, in exportable ops.
+) -> torch.Tensor:
+    """Selective scan from a zero state, without the D skip and the gate, in exportable
+    ops, time-major (the layout of Mamba's projections, so that no transpose moves the
+    channel axis).
 
     Args:
-        u (Tensor): Input (B, D, L), float32.
-        dt (Tensor): Step sizes after bias and softplus (B, D, L).
+        u (Tensor): Input (B, L, D), float32.
+        dt (Tensor): Step sizes after bias and softplus (B, L, D).
         A (Tensor): (D, N), negative.
-        B (Tensor): (B, N, L). C (Tensor): (B, N, L).
-        h0 (Optional[Tensor]): State before the first step (B, D, N); None: zero.
+        B (Tensor): (B, L, N). C (Tensor): (B, L, N).
         chunk (Optional[int]): Steps unrolled per chunk (default: :func:`unrolled`'s).
 
     Returns:
-        Tensor: y (B, D, L). Tensor: Last state (B, D, N).
+        Tensor: y (B, L, D).
     """
     chunk = _sizes["chunk"] if chunk is None else int(chunk)
-    bsz, dim, length = u.shape[0], u.shape[1], u.shape[2]
+    bsz, length, dim = u.shape[0], u.shape[1], u.shape[2]
     d_state = A.shape[1]
     # pad to whole chunks with dt = 0: decay 1 and no input, so the state passes unchanged
     pad = (chunk - length % chunk) % chunk
-    dt, dtu, B, C = (F.pad(t, (0, pad)) for t in (dt, dt * u, B, C))
+    dt, dtu, B, C = (F.pad(t, (0, 0, 0, pad)) for t in (dt, dt * u, B, C))
     n_chunks = (length + pad) // chunk
-    # layout (step in chunk, batch, state, chunk, channel): each unrolled step reads one
-    # contiguous slice, and every broadcast runs along the innermost D channels
-    dt = dt.reshape(bsz, dim, n_chunks, chunk).permute(3, 0, 2, 1).unsqueeze(2)  # (K,B,1,nc,D)
-    dtu = dtu.reshape(bsz, dim, n_chunks, chunk).permute(3, 0, 2, 1).unsqueeze(2)
-    B = B.reshape(bsz, d_state, n_chunks, chunk).permute(3, 0, 1, 2).unsqueeze(-1)  # (K,B,N,nc,1)
-    C = C.reshape(bsz, d_state, n_chunks, chunk).permute(3, 0, 1, 2).unsqueeze(-1)
-    a = A.t().unsqueeze(1)  # (N, 1, D)
+    # layout (step in chunk, chunk, batch, state, channel): each unrolled step reads one
+    # contiguous slice, every broadcast runs along the innermost channels, and the
+    # hand-over takes the chunks on the leading axis as they are
+    dt = dt.reshape(bsz, n_chunks, chunk, dim).permute(2, 1, 0, 3).unsqueeze(3)  # (K,nc,B,1,D)
+    dtu = dtu.reshape(bsz, n_chunks, chunk, dim).permute(2, 1, 0, 3).unsqueeze(3)
+    B = B.reshape(bsz, n_chunks, chunk, d_state).permute(2, 1, 0, 3).unsqueeze(-1)  # (K,nc,B,N,1)
+    C = C.reshape(bsz, n_chunks, chunk, d_state).permute(2, 1, 0, 3).unsqueeze(3)  # (K,nc,B,1,N)
+    a = A.t()  # (N, D)
     # 1. each chunk's last state from a zero start; every step's decay and input are made
-    # from (K, ...) tensors without N as they are needed (no (K, B, N, nc, D) tensor is ever
-    # materialised: on one core the graph is bound by memory traffic)
-    dt_k, dtu_k, B_k, C_k = dt.unbind(0), dtu.unbind(0), B.unbind(0), C.unbind(0)
-    decay, x = [], []
+    # from (K, ...) tensors without N as they are needed (no (K, nc, B, N, D) tensor is ever
+    # materialised: on one core the graph is bound by memory traffic). split(1), not
+    # unbind: the slices keep a leading 1 (broadcast away) and export without a copy.
+    dt_k, dtu_k, B_k, C_k = (t.split(1, 0) for t in (dt, dtu, B, C))
     h = dtu_k[0] * B_k[0]
-    for k in range(chunk):
-        decay.append(torch.exp(dt_k[k] * a))  # (B, N, nc, D)
-        x.append(dtu_k[k] * B_k[k])
-        if k:
-            h = decay[k] * h + x[k]
+    for k in range(1, chunk):
+        h = torch.exp(dt_k[k] * a) * h + dtu_k[k] * B_k[k]
     # 2. the state entering each chunk
-    chunk_decay = torch.exp(dt.sum(0) * a)  # (B, N, nc, D)
-    h0 = u.new_zeros(bsz, d_state, dim) if h0 is None else h0.float().transpose(1, 2)
-    starts, h_last = _hand_over_blocked(
-        chunk_decay.permute(2, 0, 1, 3), h.permute(2, 0, 1, 3), h0, _sizes["block"]
-    )
+    chunk_decay = torch.exp(dt.sum(0) * a)  # (nc, B, N, D)
+    h0 = u.new_zeros(bsz, d_state, dim)
+    starts, _ = _hand_over_blocked(chunk_decay, h[0], h0, _sizes["block"])
     # 3. the recurrence again from those states, now with the outputs
-    h = starts.permute(1, 2, 0, 3)  # (B, N, nc, D)
+    h = starts.unsqueeze(0)  # (1, nc, B, N, D)
     ys = []
     for k in range(chunk):
-        h = decay[k] * h + x[k]
-        ys.append((h * C_k[k]).sum(1))  # (B, nc, D)
-    y = torch.stack(ys).permute(1, 3, 2, 0).reshape(bsz, dim, n_chunks * chunk)
-    return y[:, :, :length], h_last.transpose(1, 2)
+        h = torch.exp(dt_k[k] * a) * h + dtu_k[k] * B_k[k]
+        ys.append(torch.matmul(C_k[k], h))  # (1, nc, B, 1, D): <C, h> as one pass over h
+    y = torch.cat(ys).permute(2, 1, 0, 3, 4).reshape(bsz, n_chunks * chunk, dim)
+    return y[:, :length]
