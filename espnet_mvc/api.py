@@ -39,6 +39,7 @@ from espnet_mvc.builtin_voices import BuiltinVoices
 from espnet_mvc.checkpoints import UnsafeCheckpointError
 from espnet_mvc.registry import is_mvc
 from espnet_mvc.result import SynthesisResult  # noqa: F401  (part of this API)
+from espnet_mvc.text.tokens import check_token_ids
 from espnet_mvc.text.phrases import (  # noqa: F401  (split_* are this module's API too)
     fade_ramp, faded, phrase_token_ids, split_phrases, split_token_ids,
 )
@@ -549,17 +550,7 @@ class MVCSynthesizer:
                 ids = self.t2s.preprocess_fn("<dummy>", dict(text=text))["text"].tolist()
             unk = self.token_to_id.get("<unk>", 1)
             unknown = []
-        if not ids:
-            raise ValueError(f"the text {text!r} gives no phonemes (unpronounceable?)")
-        if all(i == unk for i in ids):
-            raise ValueError(
-                f"the text {text!r} contains only symbols unknown to this model"
-                + (f" ({' '.join(unknown[:10])})" if unknown else "")
-                + ": check the language and the model's token list"
-            )
-        if unknown:
-            logging.warning("symbols unknown to the model, read as <unk>: %s", unknown[:10])
-        return torch.tensor(ids, dtype=torch.long)
+        return torch.tensor(check_token_ids(text, ids, unk, unknown), dtype=torch.long)
 
     def normalize_lang(self, lang: Optional[str]) -> Optional[str]:
         """The model's name of a language given as ``en-us``, ``en_US``, ``English``, ``en``...

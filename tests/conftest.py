@@ -15,8 +15,8 @@ Kept to what several MVC test files need:
   ESPnet's trainer does, for ``Text2Speech(train_config=..., model_file=...)``.
 * ``TOKENS``: a tiny ESPnet-style token list (``<blank>``, ``<unk>``, phones, ``<sos/eos>``).
 
-One autouse fixture, ``_one_torch_thread``, limited to ``test_mvc_*`` and ``test_ssm_*``
-modules: it runs them with one intra-op thread (restored afterwards). The tiny models gain
+One autouse fixture, ``_one_torch_thread``, limited to ``test_mvc_*``, ``test_ssm_*`` and
+``test_onnx_*`` modules: it runs them with one intra-op thread (restored afterwards). The tiny models gain
 nothing from a second thread, and on a busy 2-core machine OpenMP's two-thread team was
 measured 5-100x slower (e.g. this suite's Text2Speech decoding test: 63 s vs 0.6 s). A test
 that needs another count takes ``torch_threads`` by indirect parametrization.
@@ -111,8 +111,10 @@ def _save_for_inference(model, args, workdir: Path) -> Tuple[Path, Path]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_torch_thread(request):
-    """One torch thread inside ``test_mvc_*`` / ``test_ssm_*`` modules (module docstring)."""
-    if not request.module.__name__.rpartition(".")[2].startswith(("test_mvc_", "test_ssm_")):
+    """One torch thread inside ``test_mvc_*`` / ``test_ssm_*`` / ``test_onnx_*`` modules
+    (module docstring)."""
+    if not request.module.__name__.rpartition(".")[2].startswith(
+            ("test_mvc_", "test_ssm_", "test_onnx_")):
         yield
         return
     before = torch.get_num_threads()

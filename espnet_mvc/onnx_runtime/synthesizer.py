@@ -19,7 +19,6 @@ window within a phrase.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from espnet_mvc.audio import AudioInput, load_reference
 from espnet_mvc.onnx_runtime import dsp
 from espnet_mvc.result import SynthesisResult
 from espnet_mvc.text.phrases import fade_ramp, faded, phrase_token_ids
+from espnet_mvc.text.tokens import check_token_ids
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions, check_solver
 
 FORMAT = "espnet-mvc-onnx/1"  # as espnet_mvc.export.onnx writes it
@@ -185,17 +185,7 @@ class OnnxSynthesizer:
                 raise ValueError(f"cannot phonemize the text: {e}") from e
         ids = [self.token_to_id.get(t, self.unk_id) for t in tokens]
         unknown = sorted({t for t in tokens if t not in self.token_to_id})
-        if not ids:
-            raise ValueError(f"the text {text!r} gives no phonemes (unpronounceable?)")
-        if all(i == self.unk_id for i in ids):
-            raise ValueError(
-                f"the text {text!r} contains only symbols unknown to this model"
-                + (f" ({' '.join(unknown[:10])})" if unknown else "")
-                + ": check the language and the model's token list"
-            )
-        if unknown:
-            logging.warning("symbols unknown to the model, read as <unk>: %s", unknown[:10])
-        return np.asarray(ids, dtype=np.int64)
+        return np.asarray(check_token_ids(text, ids, self.unk_id, unknown), dtype=np.int64)
 
     def _lang(self, lang: Optional[str]) -> str:
         """The model's name of ``lang`` (its first language, else en-us, when None)."""
