@@ -226,28 +226,38 @@ def _voices(args) -> int:
     from espnet_mvc import pretrained
     from espnet_mvc.builtin_voices import VOICES_JSON, BuiltinVoices, voices_dir_of
 
-    if not Path(args.model).exists():
-        try:
-            pretrained.path(args.model)
-        except KeyError as e:
-            raise ValueError(f"model {args.model}: no such file, directory or {e.args[0]}")
-    voices = BuiltinVoices.find(args.model)  # the index only: no weights are loaded
-    if voices is None:
-        raise ValueError(f"{args.model} has no built-in voices (no "
-                         f"{voices_dir_of(args.model) / VOICES_JSON}): give a reference clip "
-                         f"with synth --ref")
-    rows = voices.describe()
+    exported = Path(args.model) / "model.json"
+    if exported.is_file():  # an ONNX export (espnet-mvc export --onnx): voices in model.json
+        meta = json.loads(exported.read_text(encoding="utf-8"))
+        if not meta.get("voices"):
+            raise ValueError(f"{args.model} has no built-in voices: give a reference clip "
+                             f"with synth --ref")
+        default, aliases = meta.get("default_voice"), meta.get("voice_aliases") or {}
+        rows = [dict(name=n, description=v.get("description", ""), default=n == default,
+                     aliases=sorted(a for a, t in aliases.items() if t == n))
+                for n, v in sorted(meta["voices"].items())]
+    else:
+        if not Path(args.model).exists():
+            try:
+                pretrained.path(args.model)
+            except KeyError as e:
+                raise ValueError(f"model {args.model}: no such file, directory or {e.args[0]}")
+        voices = BuiltinVoices.find(args.model)  # the index only: no weights are loaded
+        if voices is None:
+            raise ValueError(f"{args.model} has no built-in voices (no "
+                             f"{voices_dir_of(args.model) / VOICES_JSON}): give a reference "
+                             f"clip with synth --ref")
+        rows, default, aliases = voices.describe(), voices.default, voices.aliases
     if args.json:
-        print(json.dumps(dict(default=voices.default, voices=rows, aliases=voices.aliases),
-                         indent=2))
+        print(json.dumps(dict(default=default, voices=rows, aliases=aliases), indent=2))
         return 0
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         mark = "*" if r["default"] else " "
         print(f"{mark} {r['name']:<{width}}  {r['description']}")
     print("(* the default voice, used when neither --voice nor --ref is given)")
-    if voices.aliases:
-        print("aliases: " + ", ".join(f"{a}={t}" for a, t in sorted(voices.aliases.items())))
+    if aliases:
+        print("aliases: " + ", ".join(f"{a}={t}" for a, t in sorted(aliases.items())))
     return 0
 
 

@@ -335,3 +335,11 @@ def test_multilingual_runtime_imports_no_torch(tiny, tmp_path):
     heavy = eval(got.split("heavy:", 1)[1])
     assert heavy and all(m.split(".")[:2] in (["espnet2"], ["espnet2", "text"]) or m == "espnet"
                          for m in heavy), heavy
+
+
+def test_cli_lists_the_voices_of_an_export(shipped_export, capsys):
+    assert cli_main(["voices", "--model", str(shipped_export), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["default"] == "alpha" and listed["aliases"]["alloy"] == "alpha"
+    assert [v["name"] for v in listed["voices"] if v["default"]] == ["alpha"]
+    assert len(listed["voices"]) == 8
