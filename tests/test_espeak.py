@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from espnet_mvc.text import espeak
 from espnet_mvc.text.espeak import (
     EspeakError,
     EspeakSynthesizer,
@@ -163,3 +164,30 @@ def test_phonemize_strips_french_liaison():
         assert len(phonemize(text, lang)) > 4
     with pytest.raises(EspeakError, match="no espeak g2p"):
         phonemize("x", "tlh")
+
+
+_SENTENCES = {
+    "en": ["Hello there, how are you today?", "It's 3 o'clock; \"quotes\" (and) more...",
+           "Dr. Smith's 2nd book costs $12.50!"],
+    "es": ["¿Dónde está la biblioteca? ¡Aquí!", "El niño comió 25 manzanas, ¿verdad?"],
+    "de": ["Über den Wolken muss die Freiheit wohl grenzenlos sein.", "Straße, Äpfel: 42!"],
+    "fr": ["Les enfants sont allés à l'école, n'est-ce pas ?", "Il était une fois 3 amis."],
+    "it": ["Perché non vieni con noi stasera?"], "nl": ["Het is een mooie dag vandaag."],
+    "fi": ["Hyvää huomenta, mitä kuuluu?"], "ru": ["Привет, как дела? Всё хорошо."],
+    "el": ["Καλημέρα, τι κάνεις;"], "hu": ["Jó napot kívánok, hogy van?"],
+    "pl": ["Dzień dobry, jak się masz?"],
+}
+
+
+@pytest.mark.parametrize("lang", sorted(espeak.LANG2G2P))
+def test_phonemize_gives_espnets_tokens(lang):
+    """The front end the recipes train on and the ONNX runtime reads with, without ESPnet:
+    token for token what ESPnet's PhonemeTokenizer gives for the language's g2p type."""
+    from espnet2.text.phoneme_tokenizer import PhonemeTokenizer
+
+    espnet = PhonemeTokenizer(g2p_type=espeak.LANG2G2P[lang])
+    for text in _SENTENCES[lang]:
+        want = espnet.text2tokens(text)
+        if lang == "fr":
+            want = espeak.strip_liaison(want)
+        assert espeak.phonemize(text, lang) == want, text

@@ -10,9 +10,11 @@ nothing has to be installed system-wide.
 * :class:`EspeakSynthesizer` drives the espeak-ng C API through ``ctypes``
   (synchronous output at 22050 Hz) to make waveforms; it is what the embedded offline
   corpus (``egs2/mini_espeak``) and the tests use.
-* :func:`phonemize` phonemizes one string with ESPnet's per-language g2p settings and
-  strips the French liaison marks (``e-``) that espeak emits: the recipes' multilingual
-  front end (``--g2p espeak_ng_multilingual``). :class:`LanguageG2p` is that front end in
+* :func:`phonemize` phonemizes one string with ESPnet's per-language g2p settings (the
+  same phonemizer calls as ESPnet's ``PhonemeTokenizer``, made without importing ESPnet, so
+  that the ONNX runtime needs neither ESPnet nor torch) and strips the French liaison marks
+  (``e-``) that espeak emits: the recipes' multilingual front end
+  (``--g2p espeak_ng_multilingual``). :class:`LanguageG2p` is that front end in
   one language as an ESPnet g2p (``g2p: espeak_ng_multilingual_en`` in a packed model).
 """
 
@@ -146,12 +148,49 @@ def strip_liaison(tokens: Sequence[str]) -> List[str]:
 _TOKENIZERS: Dict[str, object] = {}
 
 
-def phonemize(text: str, lang: str, cleaner: Optional[str] = None) -> List[str]:
-    """Phoneme tokens of ``text`` with ESPnet's g2p for ``lang`` (see :data:`LANG2G2P`).
+# ESPnet's settings of phonemizer's espeak backend for each g2p type of LANG2G2P
+# (``espnet2.text.phoneme_tokenizer.PhonemeTokenizer``): with stress, punctuation kept, one
+# token per phone; ``espeak_ng_english_us_vits`` (VITS's own front end) strips, keeps word
+# spaces and makes one token per character, a space becoming ``<space>``.
+_VITS_LIKE = {"espeak_ng_english_us_vits"}
+_G2P_LANGUAGE = {"espeak_ng_english_us_vits": "en-us", "espeak_ng_french": "fr-fr"}
 
-    Uses ``espnet2.text.phoneme_tokenizer.PhonemeTokenizer``, so the tokens are exactly
-    what ESPnet's ``--g2p <LANG2G2P[lang]>`` gives, except that French liaison marks are
-    stripped. ``cleaner`` is an ESPnet text cleaner name (e.g. ``tacotron``) or None.
+
+class _EspeakG2p:
+    """ESPnet's ``PhonemeTokenizer(g2p_type=<espeak_ng_*>)`` (no cleaner, no non-linguistic
+    symbols) made of the same phonemizer calls, without importing ESPnet: the front end of
+    the recipes' multilingual models, which the ONNX runtime reads text with too.
+    ``tests/test_espeak.py`` checks it against ESPnet's on every language of LANG2G2P."""
+
+    def __init__(self, g2p_type: str):
+        import logging
+
+        from phonemizer.backend import BACKENDS
+        from phonemizer.separator import Separator
+
+        vits = g2p_type in _VITS_LIKE
+        language = _G2P_LANGUAGE.get(g2p_type) or LANG2VOICE[
+            next(k for k, v in LANG2G2P.items() if v == g2p_type)]
+        self.separator = Separator(word=" " if vits else None, syllable=None,
+                                   phone="" if vits else " ")
+        logger = logging.getLogger("phonemizer")
+        logger.setLevel(logging.ERROR)  # as ESPnet: the backend warns at every call
+        self.backend = BACKENDS["espeak"](language=language, with_stress=True,
+                                          preserve_punctuation=True, logger=logger)
+        self.strip, self.by_character = vits, vits
+
+    def __call__(self, text: str) -> List[str]:
+        out = self.backend.phonemize([text], separator=self.separator, strip=self.strip,
+                                     njobs=1)[0]
+        if self.by_character:
+            return [c.replace(" ", "<space>") for c in out]
+        return out.split()
+
+
+def phonemize(text: str, lang: str, cleaner: Optional[str] = None) -> List[str]:
+    """Phoneme tokens of ``text`` as ESPnet's g2p for ``lang`` gives them (see
+    :data:`LANG2G2P`), except that French liaison marks are stripped. ``cleaner`` is an
+    ESPnet text cleaner name (e.g. ``tacotron``; it imports ESPnet) or None.
     """
     configure_phonemizer()
     lang = lang.split("-")[0].split("_")[0].lower()
@@ -161,9 +200,7 @@ def phonemize(text: str, lang: str, cleaner: Optional[str] = None) -> List[str]:
         )
     key = LANG2G2P[lang]
     if key not in _TOKENIZERS:
-        from espnet2.text.phoneme_tokenizer import PhonemeTokenizer
-
-        _TOKENIZERS[key] = PhonemeTokenizer(g2p_type=key)
+        _TOKENIZERS[key] = _EspeakG2p(key)
     if cleaner and cleaner != "none":
         ckey = "cleaner:" + cleaner
         if ckey not in _TOKENIZERS:
@@ -171,7 +208,7 @@ def phonemize(text: str, lang: str, cleaner: Optional[str] = None) -> List[str]:
 
             _TOKENIZERS[ckey] = TextCleaner([cleaner])
         text = _TOKENIZERS[ckey](text)
-    tokens = _TOKENIZERS[key].text2tokens(text)
+    tokens = _TOKENIZERS[key](text)
     if lang == "fr":
         tokens = strip_liaison(tokens)
     return tokens
