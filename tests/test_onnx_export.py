@@ -81,6 +81,35 @@ def test_exported_mamba_takes_any_length(tmp_path):
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-4)
 
 
+def test_exported_single_mamba_both_ways(tmp_path):
+    """A lone Mamba, forward and reversed (its own export path, without the joint scan of a
+    Bi-Mamba block), at lengths other than the traced one."""
+    from espnet_mvc.nets.ssm.mamba import Mamba
+
+    class Both(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = Mamba(24, d_state=8)
+
+        def forward(self, x):
+            return self.m(x) - 2 * self.m(x, reverse=True)
+
+    torch.manual_seed(1)
+    model = Both().eval().requires_grad_(False)
+    path = tmp_path / "mamba.onnx"
+    with torch.enable_grad():
+        torch.onnx.export(model, (torch.randn(1, 19, 24),), str(path), dynamo=False,
+                          input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {1: "T"}, "y": {1: "T"}}, opset_version=17)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for length in (2, 19, 50):
+        x = torch.randn(1, length, 24)
+        with torch.no_grad():
+            want = model(x).numpy()
+        np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], want, atol=2e-5,
+                                   rtol=1e-4)
+
+
 # ---------------------------------------------------------------- numpy DSP
 def test_istft_equals_torch():
     g = torch.Generator().manual_seed(0)

@@ -22,7 +22,7 @@ import torch.nn as nn
 from espnet_mvc.nets.ssm.adaln import AdaLN
 from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.nets.ssm.bidirectional import check_lengths
-from espnet_mvc.nets.ssm.mamba import Mamba, MambaState, scratch
+from espnet_mvc.nets.ssm.mamba import Mamba, MambaState, export_both_directions, scratch
 
 FUSIONS = ("gated", "concat")
 
@@ -117,13 +117,16 @@ class GatedBiMambaBlock(nn.Module):
         inference = not torch.is_grad_enabled()  # then: fewer full-length temporaries
         u = self.norm(x, style)
         u = u.mul_(mask) if inference else u * mask
-        h_f = self.mamba_fwd(u, lengths=lengths)
-        # at inference h_b, consumed by the merge, goes to a reused buffer
-        h_b_buf = (
-            scratch("bimamba_h_b", u.shape)
-            if inference and self.mamba_bwd.can_fuse(u) else None
-        )
-        h_b = self.mamba_bwd(u, lengths=lengths, reverse=True, out=h_b_buf)
+        if torch.onnx.is_in_onnx_export():  # whole sequences: both scans as one
+            h_f, h_b = export_both_directions(self.mamba_fwd, self.mamba_bwd, u)
+        else:
+            h_f = self.mamba_fwd(u, lengths=lengths)
+            # at inference h_b, consumed by the merge, goes to a reused buffer
+            h_b_buf = (
+                scratch("bimamba_h_b", u.shape)
+                if inference and self.mamba_bwd.can_fuse(u) else None
+            )
+            h_b = self.mamba_bwd(u, lengths=lengths, reverse=True, out=h_b_buf)
         del u
         out = self._merge(x, h_f, h_b)
         return out.mul_(mask) if inference else out * mask

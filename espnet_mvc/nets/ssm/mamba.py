@@ -314,6 +314,25 @@ class Mamba(nn.Module):
         ``d_conv`` shifted, weighted copies (no transposes either)."""
         if state is not None:
             raise ValueError("ONNX export traces whole sequences (no carried state)")
+        x, z, dt, B, C = self.export_scan_inputs(hidden_states)
+        y = selective_scan_onnx(x, dt, self.export_A(), B, C)
+        return self.export_output(y, x, z, hidden_states.dtype), None
+
+    def export_A(self) -> torch.Tensor:
+        """The state matrix A (d_inner, d_state), as the export path uses it."""
+        return -torch.exp(self.A_log.float())
+
+    def export_scan_inputs(self, hidden_states: torch.Tensor):
+        """The export path up to the scan (see :meth:`_forward_export`).
+
+        Args:
+            hidden_states (Tensor): (B, L, d_model).
+
+        Returns:
+            Tensor: x (B, L, d_inner). Tensor: the gate z (B, L, d_inner). Tensor: dt after
+            bias and softplus (B, L, d_inner). Tensor: B (B, L, N). Tensor: C (B, L, N).
+            All float32.
+        """
         length = hidden_states.shape[1]
         x, z = self.in_proj(hidden_states).chunk(2, dim=-1)  # (B, L, d_inner) each
         padded = F.pad(x, (0, 0, self.d_conv - 1, 0))
@@ -326,11 +345,13 @@ class Mamba(nn.Module):
         x = F.silu(x_conv)
         dt, B, C = torch.split(self.x_proj(x), [self.dt_rank, self.d_state, self.d_state],
                                dim=-1)
-        dt = softplus_onnx(self.dt_proj(dt).float())  # (B, L, d_inner), bias included
-        A = -torch.exp(self.A_log.float())
-        y = selective_scan_onnx(x.float(), dt, A, B.float(), C.float())
-        y = (y + x.float() * self.D.float()) * F.silu(z.float())
-        return self.out_proj(y.to(hidden_states.dtype)), None
+        dt = softplus_onnx(self.dt_proj(dt).float())  # bias included
+        return x.float(), z.float(), dt, B.float(), C.float()
+
+    def export_output(self, y: torch.Tensor, x: torch.Tensor, z: torch.Tensor, dtype):
+        """The export path after the scan: D skip, gate and output projection."""
+        y = (y + x * self.D.float()) * F.silu(z)
+        return self.out_proj(y.to(dtype))
 
     def _forward_fused(self, hidden_states, state, lengths, reverse, out=None):
         """Per-sequence, chunked, time-major forward through the compiled kernels.
@@ -443,3 +464,25 @@ class Mamba(nn.Module):
         y = torch.einsum("bdn,bn->bd", ssm_state, C.float()) + self.D.float() * x.float()
         y = (y * F.silu(z.float())).to(hidden_states.dtype)
         return self.out_proj(y).unsqueeze(1), MambaState(conv_state, ssm_state)
+
+
+def export_both_directions(fwd: Mamba, bwd: Mamba, x: torch.Tensor):
+    """``(fwd(x), bwd(x, reverse=True))`` of whole unpadded sequences as ONNX export traces
+    them: both directions' scans as one scan over a doubled batch (each exported op then
+    works on twice the data, and there are half as many), the state matrices per batch row.
+
+    Args:
+        x (Tensor): (B, L, d_model).
+
+    Returns:
+        Tensor: Forward output (B, L, d_model). Tensor: Backward output (B, L, d_model).
+    """
+    bsz = x.shape[0]
+    xf, zf, dtf, Bf, Cf = fwd.export_scan_inputs(x)
+    xb, zb, dtb, Bb, Cb = bwd.export_scan_inputs(x.flip(1))
+    A = torch.cat([fwd.export_A().expand(bsz, -1, -1), bwd.export_A().expand(bsz, -1, -1)])
+    y = selective_scan_onnx(*(torch.cat(p) for p in ((xf, xb), (dtf, dtb))), A,
+                            *(torch.cat(p) for p in ((Bf, Bb), (Cf, Cb))))
+    yf, yb = y[:bsz], y[bsz:]
+    return (fwd.export_output(yf, xf, zf, x.dtype),
+            bwd.export_output(yb, xb, zb, x.dtype).flip(1))

@@ -118,7 +118,7 @@ def selective_scan_onnx(
     Args:
         u (Tensor): Input (B, L, D), float32.
         dt (Tensor): Step sizes after bias and softplus (B, L, D).
-        A (Tensor): (D, N), negative.
+        A (Tensor): (D, N), negative; or one per batch row (B, D, N).
         B (Tensor): (B, L, N). C (Tensor): (B, L, N).
         chunk (Optional[int]): Steps unrolled per chunk (default: :func:`unrolled`'s).
 
@@ -127,7 +127,7 @@ def selective_scan_onnx(
     """
     chunk = _sizes["chunk"] if chunk is None else int(chunk)
     bsz, length, dim = u.shape[0], u.shape[1], u.shape[2]
-    d_state = A.shape[1]
+    d_state = A.shape[-1]
     # pad to whole chunks with dt = 0: decay 1 and no input, so the state passes unchanged
     pad = (chunk - length % chunk) % chunk
     dt, dtu, B, C = (F.pad(t, (0, 0, 0, pad)) for t in (dt, dt * u, B, C))
@@ -139,7 +139,7 @@ def selective_scan_onnx(
     dtu = dtu.reshape(bsz, n_chunks, chunk, dim).permute(2, 1, 0, 3).unsqueeze(3)
     B = B.reshape(bsz, n_chunks, chunk, d_state).permute(2, 1, 0, 3).unsqueeze(-1)  # (K,nc,B,N,1)
     C = C.reshape(bsz, n_chunks, chunk, d_state).permute(2, 1, 0, 3).unsqueeze(3)  # (K,nc,B,1,N)
-    a = A.t()  # (N, D)
+    a = A.transpose(-1, -2)  # (N, D), or (B, N, D): broadcast against (1, nc, B, 1, D)
     # 1. each chunk's last state from a zero start; every step's decay and input are made
     # from (K, ...) tensors without N as they are needed (no (K, nc, B, N, D) tensor is ever
     # materialised: on one core the graph is bound by memory traffic). split(1), not
