@@ -5,21 +5,29 @@ the CUDA path is mamba_ssm's; neither exports. Here the recurrence (shapes as th
 
     h_t = exp(dt_t * A) * h_{t-1} + dt_t * B_t * u_t,     y_t = <C_t, h_t>
 
-is cut into chunks of ``chunk`` steps and solved in three parts, each an ONNX graph of
-fixed size whatever the length:
+is cut into chunks of ``chunk`` steps, every chunk solved at once, in three parts; the
+graph has a fixed size whatever the length:
 
-1. inside every chunk, from a zero state, by the recurrence itself, unrolled over the
-   ``chunk`` steps and run for all chunks at once: ``chunk`` multiply-adds on
-   ``(B, D, n_chunks, N)`` tensors. It is the sequential recurrence, so it is exact and
-   never overflows (every decay is <= 1), unlike a closed form in ``exp(-S)``;
-2. the state handed from chunk to chunk: an ONNX ``Loop`` of ``n_chunks`` iterations of one
-   multiply-add on ``(B, D, N)`` (:func:`_hand_over`, TorchScript, so that the loop stays a
-   loop and the graph takes any length);
-3. each chunk's incoming state carried to its steps, ``exp(A * cumsum(dt))``, all steps at
-   once.
+1. each chunk's last state from a zero start: the recurrence itself, unrolled over the
+   ``chunk`` steps and run for all chunks at once on ``(1, n_chunks, B, N, D)`` tensors.
+   It is the sequential recurrence, so it is exact and never overflows (every decay is
+   <= 1), unlike a closed form in ``exp(-S)``;
+2. the state entering each chunk (:func:`_hand_over_blocked`): the same recurrence one
+   level up, over blocks of ``block`` chunks, and an ONNX ``Loop`` over the blocks
+   (:func:`_hand_over`, TorchScript, so that the loop stays a loop and the graph takes any
+   length; each Loop iteration costs onnxruntime tens of microseconds, hence the blocks);
+3. the recurrence again from those states, now with the outputs ``<C_t, h_t>`` (a MatMul).
 
-Measured on the shipped model (``python -m espnet_mvc.bin.benchmark onnx``), this runs the
-whole model at or under PyTorch's speed; chunk 16 was the fastest of 8, 16 and 32 here.
+The decays ``exp(dt * A)`` are recomputed in part 3 rather than kept from part 1: on one
+core the graph is bound by memory traffic, and keeping them was slower. The layout is
+time-major with the channels innermost (the layout of Mamba's projections), so no
+transpose moves the innermost axis: onnxruntime's did cost as much as a Mul each.
+
+Measured on the shipped model (``python -m espnet_mvc.bin.benchmark onnx``, AMD EPYC Zen
+4): about ten passes over the state in memory against one in the fused C kernel, so the
+scan-heavy graphs run 1.5-1.8x PyTorch's time on one thread, and the whole model 1.13x
+PyTorch's RTF at 2 threads. Chunk 16 was the fastest of 8, 16 and 32 (estimator at 2
+threads: 41.0 ms against 41.1 and 44.2 ms for 681 frames).
 """
 
 import contextlib
