@@ -1,4 +1,4 @@
-"""`python -m espnet_mvc.bin.benchmark {scan,encoder,rtf,streaming,quality,serve,startup,train,vocoder} [--quick] [...]`.
+"""`python -m espnet_mvc.bin.benchmark {scan,encoder,rtf,streaming,quality,serve,startup,train,vocoder,onnx} [--quick] [...]`.
 
 Dispatches to ``espnet_mvc.benchmarks.<name>.main(argv)`` with the remaining arguments
 (``python -m espnet_mvc.bin.benchmark scan --help`` shows a benchmark's own options).
