@@ -39,6 +39,7 @@ from espnet_mvc.builtin_voices import BuiltinVoices
 from espnet_mvc.checkpoints import UnsafeCheckpointError
 from espnet_mvc.registry import is_mvc
 from espnet_mvc.result import SynthesisResult  # noqa: F401  (part of this API)
+from espnet_mvc.text.languages import default_language, spoken_language  # noqa: F401
 from espnet_mvc.text.tokens import check_token_ids
 from espnet_mvc.text.phrases import (  # noqa: F401  (split_* are this module's API too)
     fade_ramp, faded, phrase_token_ids, split_phrases, split_token_ids,
@@ -253,16 +254,6 @@ def _faded_chunks(chunks, fade: np.ndarray, gap: np.ndarray) -> Iterator[np.ndar
     if n:
         held[-n:] *= fade[:n][::-1]
     yield np.concatenate([held, gap])
-
-
-def default_language(languages: Sequence[str]) -> Optional[str]:
-    """The language a multilingual model speaks when none is asked for: English where it
-    has it, else its first (sorted); None without languages."""
-    from espnet_mvc.text.languages import normalize_lang
-
-    languages = sorted(lang for lang in languages if lang != "<unk>")
-    english = [lang for lang in languages if normalize_lang(lang) == "en"]
-    return (english or languages or [None])[0]
 
 
 class MVCSynthesizer:
@@ -571,19 +562,9 @@ class MVCSynthesizer:
         raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
 
     def _default_lang(self) -> str:
-        """The language of a call that names none: the one the model's g2p speaks
-        (``espeak_ng_multilingual_<lang>``, recorded when packing), else
-        :func:`default_language`; ``en-us`` for a model without languages."""
-        from espnet_mvc.text.languages import normalize_lang
-        from espnet_mvc.text.espeak import MULTILINGUAL_G2P
-
-        prefix = MULTILINGUAL_G2P + "_"
-        if self.g2p and self.g2p.startswith(prefix):
-            spoken = self.g2p[len(prefix):]
-            match = next((lang for lang in self.languages if normalize_lang(lang) == spoken), None)
-            if match is not None:
-                return match
-        return default_language(self.languages) or "en-us"
+        """The language of a call that names none (:func:`~espnet_mvc.text.languages.
+        spoken_language`)."""
+        return spoken_language(self.g2p, self.languages)
 
     def phrase_ids(self, text: str, max_chars: int = 200, lang: Optional[str] = None,
                    max_tokens: Optional[int] = None) -> List[torch.Tensor]:

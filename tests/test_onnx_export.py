@@ -370,3 +370,16 @@ def test_cli_lists_the_voices_of_an_export(shipped_export, capsys):
     assert listed["default"] == "alpha" and listed["aliases"]["alloy"] == "alpha"
     assert [v["name"] for v in listed["voices"] if v["default"]] == ["alpha"]
     assert len(listed["voices"]) == 8
+
+
+def test_both_synthesizers_pick_the_same_language_when_none_is_given(tiny):
+    from espnet_mvc.text.languages import spoken_language
+
+    torch_tts, onnx, _ = tiny
+    kw = dict(ref=(_voice(1.0, onnx.fs), onnx.fs), temperature=0.0)  # no lang
+    assert np.abs(onnx.synthesize(TEXT, **kw).mel - torch_tts.synthesize(TEXT, **kw).mel).max() \
+        <= MEL_TOL
+    assert spoken_language(None, ["de", "en-us", "es"]) == "en-us"  # English first
+    assert spoken_language(None, ["fr", "de"]) == "de"
+    assert spoken_language("espeak_ng_multilingual_es", ["de", "en", "es"]) == "es"
+    assert spoken_language(None, []) == "en-us"

@@ -9,7 +9,7 @@ ESPnet's ``Text2Speech`` would then read raw text as space-separated phonemes. T
 multilingual espeak front end is such a case: ``--g2p espeak_ng_multilingual`` records the
 plugin's ``espeak_ng_multilingual_<lang>`` in the model's default language (English where
 it has it, else its first, from the packed ``lang2lid``; see
-:func:`espnet_mvc.api.default_language`), so that
+:func:`espnet_mvc.text.languages.default_language`), so that
 ``Text2Speech.from_pretrained(model_tag=<packed zip>)`` reads raw text after
 ``import espnet_mvc``. Any other name is recorded as given.
 """
@@ -44,7 +44,7 @@ def _read_languages(option_files: List[str]) -> List[str]:
 
 def packed_g2p(g2p: str, option_files: List[str]) -> str:
     """The g2p name to record for ``--g2p g2p`` (see the module's doc)."""
-    from espnet_mvc.api import default_language
+    from espnet_mvc.text.languages import default_language
     from espnet_mvc.text import espeak
 
     if g2p != espeak.MULTILINGUAL_G2P:

@@ -29,6 +29,7 @@ import numpy as np
 from espnet_mvc.audio import AudioInput, load_reference
 from espnet_mvc.onnx_runtime import dsp
 from espnet_mvc.result import SynthesisResult
+from espnet_mvc.text.languages import normalize_lang, spoken_language
 from espnet_mvc.text.phrases import fade_ramp, faded, phrase_token_ids
 from espnet_mvc.text.tokens import check_token_ids
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions, check_solver
@@ -168,8 +169,6 @@ class OnnxSynthesizer:
         g2p = self._g2p()
         if g2p is not None:
             if lang is not None and self.g2p == "kokoro_en":
-                from espnet_mvc.text.languages import normalize_lang
-
                 if normalize_lang(lang) != "en":
                     raise ValueError(f"language {lang!r} not supported; this model speaks "
                                      "English (g2p kokoro_en)")
@@ -188,13 +187,12 @@ class OnnxSynthesizer:
         return np.asarray(check_token_ids(text, ids, self.unk_id, unknown), dtype=np.int64)
 
     def _lang(self, lang: Optional[str]) -> str:
-        """The model's name of ``lang`` (its first language, else en-us, when None)."""
+        """The model's name of ``lang``; when None, the language PyTorch's synthesizer
+        speaks then (:func:`~espnet_mvc.text.languages.spoken_language`)."""
         if lang is None:
-            return self.languages[0] if self.languages else "en-us"
+            return spoken_language(self.g2p, self.languages)
         if not self.lang2lid or lang in self.lang2lid:
             return lang
-        from espnet_mvc.text.languages import normalize_lang
-
         short = normalize_lang(lang)
         if short in self.lang2lid:
             return short
