@@ -293,7 +293,7 @@ def export_onnx(model: Union[str, Path], outdir: Union[str, Path],
 
 def _save_optimized(outdir: Path, names: List[str]) -> Optional[str]:
     """Beside each ``<name>.onnx``, onnxruntime's own optimized copy ``<name>.ort``, which
-    loads in a fifth of the time (the runtime uses it when its onnxruntime is the version
+    loads in about a quarter of the time (the runtime uses it when its onnxruntime is the version
     recorded; otherwise it optimizes the ``.onnx`` itself). Optimized at the "extended" level,
     whose result holds no CPU-specific layout, so it runs on any x86-64 or ARM CPU.
 

@@ -45,7 +45,7 @@ class OnnxModelError(RuntimeError):
 
 def _session(model_dir: Path, name: str, threads: Optional[int], ort_version: Optional[str]):
     """An onnxruntime session of graph ``name``: its optimized ``.ort`` copy when this
-    onnxruntime wrote it (it loads in a fifth of the time), else the ``.onnx`` graph."""
+    onnxruntime wrote it (it loads in about a quarter of the time), else the ``.onnx`` graph."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
