@@ -175,8 +175,8 @@ def test_log_mel_equals_espnet_features(tiny):
     want = torch_tts.reference_features(torch.from_numpy(wav)).numpy()
     got = onnx.reference_features(wav)
     assert got.shape == want.shape
-    # numpy's FFT runs in float64 and torch's STFT in float32: they differ by torch's
-    # rounding, which shows only in the quietest bins (-5 and below after normalisation)
+    # two float32 FFTs (scipy's and torch's) round differently, which shows only in the
+    # quietest bins (-5 and below after normalisation)
     diff = np.abs(got - want)
     assert diff.mean() < 5e-4 and diff.max() < 3e-2
     assert diff[want > -2.0].max() < 2e-3
