@@ -172,10 +172,7 @@ class BuiltinVoices:
 
     def describe(self) -> List[dict]:
         """One dict per voice: ``name``, ``description``, ``default``, ``aliases``."""
-        return [dict(name=name, description=self.entries[name].get("description", ""),
-                     default=name == self.default,
-                     aliases=sorted(a for a, t in self.aliases.items() if t == name))
-                for name in self.names]
+        return describe_voices(self.entries, self.default, self.aliases)
 
     # ------------------------------------------------------------------ writing
     @staticmethod
@@ -190,3 +187,14 @@ class BuiltinVoices:
         (directory / VOICES_JSON).write_text(json.dumps(conf, indent=2, ensure_ascii=False)
                                              + "\n", encoding="utf-8")
         return BuiltinVoices.read(directory)
+
+
+def describe_voices(entries: Mapping[str, Mapping], default: Optional[str],
+                    aliases: Mapping[str, str]) -> List[dict]:
+    """One dict per voice, sorted by name: ``name``, ``description``, ``default`` and its
+    ``aliases``; for a ``voices/`` directory (:meth:`BuiltinVoices.describe`) and an ONNX
+    export's ``model.json`` alike."""
+    return [dict(name=name, description=entries[name].get("description", ""),
+                 default=name == default,
+                 aliases=sorted(a for a, t in aliases.items() if t == name))
+            for name in sorted(entries)]

@@ -224,7 +224,9 @@ def _info(args) -> int:
 
 def _voices(args) -> int:
     from espnet_mvc import pretrained
-    from espnet_mvc.builtin_voices import VOICES_JSON, BuiltinVoices, voices_dir_of
+    from espnet_mvc.builtin_voices import (
+        VOICES_JSON, BuiltinVoices, describe_voices, voices_dir_of,
+    )
 
     exported = Path(args.model) / "model.json"
     if exported.is_file():  # an ONNX export (espnet-mvc export --onnx): voices in model.json
@@ -233,9 +235,7 @@ def _voices(args) -> int:
             raise ValueError(f"{args.model} has no built-in voices: give a reference clip "
                              f"with synth --ref")
         default, aliases = meta.get("default_voice"), meta.get("voice_aliases") or {}
-        rows = [dict(name=n, description=v.get("description", ""), default=n == default,
-                     aliases=sorted(a for a, t in aliases.items() if t == n))
-                for n, v in sorted(meta["voices"].items())]
+        rows = describe_voices(meta["voices"], default, aliases)
     else:
         if not Path(args.model).exists():
             try:

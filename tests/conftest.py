@@ -16,9 +16,9 @@ Kept to what several MVC test files need:
 * ``TOKENS``: a tiny ESPnet-style token list (``<blank>``, ``<unk>``, phones, ``<sos/eos>``).
 
 One autouse fixture, ``_one_torch_thread``, limited to ``test_mvc_*``, ``test_ssm_*`` and
-``test_onnx_*`` modules: it runs them with one intra-op thread (restored afterwards). The tiny models gain
-nothing from a second thread, and on a busy 2-core machine OpenMP's two-thread team was
-measured 5-100x slower (e.g. this suite's Text2Speech decoding test: 63 s vs 0.6 s). A test
+``test_onnx_*`` modules: it runs them with one intra-op thread (restored afterwards). The
+tiny models gain nothing from a second thread, and on a busy 2-core machine OpenMP's
+two-thread team was measured 5-100x slower (e.g. this suite's Text2Speech decoding test: 63 s vs 0.6 s). A test
 that needs another count takes ``torch_threads`` by indirect parametrization.
 
 Helpers shared by the SSM tests (``rel_err``, ``trained_like``) are in ``ssm_testing.py``.

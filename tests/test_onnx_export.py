@@ -15,7 +15,7 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_mvc.api import MVCSynthesizer
+from espnet_mvc.api import MVCSynthesizer, ModelLoadError
 from espnet_mvc.cli import main as cli_main
 from espnet_mvc.export.onnx import export_onnx
 from espnet_mvc.nets.ssm.scan_onnx import selective_scan_onnx, unrolled
@@ -57,6 +57,16 @@ def test_scan_onnx_equals_the_sequential_scan(length, chunk, block):
     torch.testing.assert_close(got.transpose(1, 2), want, atol=1e-5, rtol=1e-4)
 
 
+def _export_over_time(module, example, path):
+    """``module`` (B, T, C) -> (B, T, C) exported as ``espnet-mvc export`` traces (autograd
+    on, no parameter requiring it), T dynamic; its onnxruntime session."""
+    with torch.enable_grad():
+        torch.onnx.export(module, (example,), str(path), dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {1: "T"}, "y": {1: "T"}},
+                          opset_version=17)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
 def test_exported_mamba_takes_any_length(tmp_path):
     """A Bi-Mamba block exported at one length runs at others, as the fused kernel does."""
     from espnet_mvc.nets.ssm.gated_bimamba import GatedBiMambaBlock
@@ -66,12 +76,7 @@ def test_exported_mamba_takes_any_length(tmp_path):
     with torch.no_grad():
         for m in (block.mamba_fwd, block.mamba_bwd):
             m.dt_proj.bias.add_(2.0)  # steep decays
-    path = tmp_path / "block.onnx"
-    with torch.enable_grad():
-        torch.onnx.export(block, (torch.randn(1, 21, 16),), str(path), dynamo=False,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {1: "T"}, "y": {1: "T"}}, opset_version=17)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = _export_over_time(block, torch.randn(1, 21, 16), tmp_path / "block.onnx")
     for length in (1, 5, 21, 64, 333):
         x = torch.randn(1, length, 16)
         with torch.no_grad():
@@ -96,12 +101,7 @@ def test_exported_single_mamba_both_ways(tmp_path):
 
     torch.manual_seed(1)
     model = Both().eval().requires_grad_(False)
-    path = tmp_path / "mamba.onnx"
-    with torch.enable_grad():
-        torch.onnx.export(model, (torch.randn(1, 19, 24),), str(path), dynamo=False,
-                          input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {1: "T"}, "y": {1: "T"}}, opset_version=17)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = _export_over_time(model, torch.randn(1, 19, 24), tmp_path / "mamba.onnx")
     for length in (2, 19, 50):
         x = torch.randn(1, length, 24)
         with torch.no_grad():
@@ -263,6 +263,33 @@ def test_graphs_load_without_their_optimized_copies(tiny, tmp_path):
                                onnx.synthesize(TEXT, **kw).mel, atol=1e-5)
 
 
+def test_a_multilingual_model_with_built_in_voices_exports_without_them(tmp_path):
+    """Built-in voices are exported as style vectors, which only a model whose one style
+    source is the reference can speak from: a model that also takes language ids exports
+    without them (and does not fail on computing them), and a failed or repeated export
+    leaves no stale model.json."""
+    from espnet_mvc.builtin_voices import BuiltinVoices
+
+    exp = build_exp("mvc_tiny", tmp_path)
+    _add_tiny_vocoder(exp)
+    (exp / "voices").mkdir()
+    sf.write(exp / "voices" / "anna.wav", _voice(1.5, 22050), 22050)
+    BuiltinVoices.write(exp / "voices", {"anna": {"file": "anna.wav"}}, "anna")
+    out = tmp_path / "onnx"
+    out.mkdir()
+    (out / "model.json").write_text("{}")  # an earlier, broken export's
+    meta = export_onnx(exp, out)
+    assert meta["style_inputs"] == ["ref", "lids"]
+    assert meta["voices"] == {} and meta["default_voice"] is None
+    assert json.loads((out / "model.json").read_text())["format"] == "espnet-mvc-onnx/1"
+    assert not (out / "model.json.partial").exists()
+    with pytest.raises(ValueError, match="no built-in voices"):
+        OnnxSynthesizer(out, threads=1).synthesize(TEXT, voice="anna")
+    with pytest.raises(ModelLoadError, match="no such file"):
+        export_onnx(tmp_path / "no_model_here", out)
+    assert not (out / "model.json").exists()
+
+
 def test_long_text_is_read_phrase_by_phrase(tiny, tmp_path):
     _, onnx, _ = tiny
     text = ". ".join([TEXT] * 5) + "."
@@ -273,6 +300,9 @@ def test_long_text_is_read_phrase_by_phrase(tiny, tmp_path):
     assert len(pieces) == 5
     np.testing.assert_array_equal(np.concatenate(pieces), res.wav)
     out = tmp_path / "long.wav"
+    with pytest.raises(ValueError, match="empty text"):  # checked before the file exists
+        onnx.synthesize_long("  ", out_path=out, ref=ref, lang="en")
+    assert not out.exists()
     onnx.synthesize_long(text, out_path=out, max_chars=40, ref=ref, lang="en")
     np.testing.assert_allclose(sf.read(out, dtype="float32")[0], res.wav, atol=1 / 16384)
 

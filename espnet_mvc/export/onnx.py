@@ -140,7 +140,7 @@ def _export(module: nn.Module, args: tuple, path: Path, inputs: List[str], outpu
     module.eval().requires_grad_(False)
     with _quiet_tracer(), torch.enable_grad():
         torch.onnx.export(
-            module.eval(), args, str(path), dynamo=False, opset_version=OPSET,
+            module, args, str(path), dynamo=False, opset_version=OPSET,
             input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
             do_constant_folding=True,
         )
@@ -212,6 +212,7 @@ def export_onnx(model: Union[str, Path], outdir: Union[str, Path],
     start = time.perf_counter()
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "model.json").unlink(missing_ok=True)  # an earlier export's, now stale
     synth = MVCSynthesizer.from_pretrained(model)
     mvc = synth.mvc
     if mvc is None:
@@ -279,13 +280,19 @@ def export_onnx(model: Union[str, Path], outdir: Union[str, Path],
             outdir / "vocoder.onnx", ["mel"], ["real", "imag"],
             {"mel": {2: "T_feats"}, "real": {2: "T_feats"}, "imag": {2: "T_feats"}})
 
-    meta["voices"] = _voice_styles(synth, mvc) if voices and "ref" in style_inputs else {}
+    # (the runtime speaks a built-in voice from its style alone, so only models whose one
+    # style source is the reference have them exported)
+    meta["voices"] = _voice_styles(synth, mvc) if voices and style_inputs == ["ref"] else {}
     meta["default_voice"] = synth.default_voice if meta["voices"] else None
     meta["voice_aliases"] = (dict(synth.builtin_voices.aliases)
                              if meta["voices"] and synth.builtin_voices is not None else {})
     meta["onnxruntime"] = _save_optimized(outdir, ["style"] * styled + list(GRAPHS[1:]))
-    with open(outdir / "model.json", "w", encoding="utf-8") as f:
+    # written last, and whole: a directory whose export failed has no model.json, which the
+    # runtime refuses, rather than an older one beside newer graphs
+    partial = outdir / "model.json.partial"
+    with open(partial, "w", encoding="utf-8") as f:
         json.dump(meta, f, ensure_ascii=False)
+    partial.replace(outdir / "model.json")
     meta["export_seconds"] = time.perf_counter() - start
     logging.info("exported %s to %s in %.1f s", model, outdir, meta["export_seconds"])
     return meta

@@ -393,9 +393,11 @@ class OnnxSynthesizer:
         used = self.choose_voice(kwargs.get("ref"), kwargs.get("voice"))
         start = time.perf_counter()
         pieces, total, n_phrases = [], 0, 0
+        # the text and the voice are checked here, before the output file exists
+        stream = self.stream_long(text, max_chars, pause_seconds, max_tokens, **kwargs)
         writer = sf.SoundFile(str(out_path), "w", self.fs, 1, "PCM_16") if out_path else None
         try:
-            for piece in self.stream_long(text, max_chars, pause_seconds, max_tokens, **kwargs):
+            for piece in stream:
                 total += len(piece)
                 n_phrases += 1
                 if writer is not None:

@@ -61,12 +61,12 @@ def _hand_over(
     """State entering each chunk, and after the last one.
 
     Args:
-        decay (Tensor): Each chunk's whole decay (n_chunks, B, D, N).
-        h_end (Tensor): Each chunk's last state from a zero start (n_chunks, B, D, N).
-        h0 (Tensor): State before the first chunk (B, D, N).
+        decay (Tensor): Each chunk's whole decay (n_chunks, B, N, D).
+        h_end (Tensor): Each chunk's last state from a zero start (n_chunks, B, N, D).
+        h0 (Tensor): State before the first chunk (B, N, D).
 
     Returns:
-        Tensor: (n_chunks, B, D, N). Tensor: (B, D, N).
+        Tensor: (n_chunks, B, N, D). Tensor: (B, N, D).
     """
     starts = []
     h = h0
