@@ -16,7 +16,7 @@ The batch: 4 utterances of mixed lengths, each rank's 2 padded to the rank's own
 energy, and teacher durations (``durations=True``) or none (the training-only aligner).
 
 Determinism. MVC draws three random things in training: the reference crop of each target
-(``_random_reference``), the flow-matching time and noise (``CFMDecoder.compute_loss``) and
+(``training.random_reference``), the flow-matching time and noise (``CFMDecoder.compute_loss``) and
 dropout. Dropout is 0 in the tiny config, and the crop is the whole utterance when
 ``ref_segment_frames`` (64) is at least the longest target (52 frames). The decoder's draws
 are made a function of each utterance's place in the joined batch (``seed + index``, noise

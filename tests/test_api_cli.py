@@ -15,9 +15,11 @@ import torch
 import yaml
 
 import espnet_mvc  # noqa: F401
-from espnet_mvc.api import MVCSynthesizer, ModelLoadError, safe_unpack, split_phrases
-from espnet_mvc.audio import ReferenceAudioError, load_reference
-from espnet_mvc.cli import build_parser, main as cli_main
+from espnet_mvc.api import MVCSynthesizer, ModelLoadError
+from espnet_mvc.inference.loading import safe_unpack
+from espnet_mvc.text.phrases import split_phrases
+from espnet_mvc.inference.reference_audio import ReferenceAudioError, load_reference
+from espnet_mvc.bin.cli import build_parser, main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 FS = 22050
@@ -381,10 +383,17 @@ def test_cli_errors_are_clear(exp_dir, tmp_path, capsys):
 
 def test_tts_inference_cli_with_mvc_options(exp_dir, ref_wav, tmp_path, monkeypatch):
     """ESPnet's decode entry point, with MVC's extra options, on a tiny data dir."""
-    from espnet_mvc import registry
-    from espnet_mvc.bin import tts_inference
+    from espnet_mvc.espnet import registry, tts_inference
+    from espnet_mvc.tts.mvc.mvc import MVC
 
-    monkeypatch.setattr(registry, "MVC_DECODE_OVERRIDES", {})
+    seen = []  # the decode keywords every MVC.inference call gets (ESPnet's decode_conf)
+    inference = MVC.inference
+
+    def spy(self, *args, **kwargs):
+        seen.append({k: kwargs[k] for k in ("n_timesteps", "solver", "alpha") if k in kwargs})
+        return inference(self, *args, **kwargs)
+
+    monkeypatch.setattr(MVC, "inference", spy)
     tokens = [t for t in (exp_dir / "tokens.txt").read_text().split() if not t.startswith("<")]
     (tmp_path / "text").write_text(f"utt1 {' '.join(tokens[:6])}\nutt2 {' '.join(tokens[3:12])}\n")
     (tmp_path / "wav.scp").write_text(f"utt1 {ref_wav}\nutt2 {ref_wav}\n")
@@ -397,7 +406,9 @@ def test_tts_inference_cli_with_mvc_options(exp_dir, ref_wav, tmp_path, monkeypa
         "--data_path_and_name_and_type", f"{tmp_path / 'wav.scp'},speech,sound",
         "--n_timesteps", "3", "--solver", "midpoint", "--speed_control_alpha", "1.2",
     ])
-    assert registry.MVC_DECODE_OVERRIDES == {"n_timesteps": 3, "solver": "midpoint"}
+    # MVC's own options and ESPnet's generic one reach every call; no process global keeps them
+    assert seen == [{"n_timesteps": 3, "solver": "midpoint", "alpha": 1.2}] * 2
+    assert not hasattr(registry, "MVC_DECODE_OVERRIDES")
     # the timing file stage 9 reads: one line per utterance, its audio = the written wav
     lines = [ln.split() for ln in (out / "rtf").read_text().splitlines() if not ln.startswith("#")]
     timing = {t[0]: dict(kv.split("=") for kv in t[1:]) for t in lines if t[0] != "peak_mem_mib"}

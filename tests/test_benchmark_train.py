@@ -3,7 +3,7 @@ output format (not its timings) on a tiny model."""
 
 import re
 
-from espnet_mvc.benchmarks import train
+from espnet_mvc.benchmarks import training_throughput as train
 from espnet_mvc.bin import benchmark
 
 NUM = r"[0-9]+(?:\.[0-9]+)?"

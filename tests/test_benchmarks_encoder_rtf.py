@@ -68,7 +68,7 @@ def test_encoder_benchmark_unfused_variant(tmp_path, capsys):
 
 
 def test_rtf_benchmark_tiny(tmp_path, capsys):
-    from espnet_mvc.benchmarks import rtf
+    from espnet_mvc.benchmarks import synthesis_rtf as rtf
 
     out_dir = tmp_path / "rtf"
     rc = rtf.main(["--tiny", "--threads", "1", "--out-dir", str(out_dir)])
@@ -109,7 +109,8 @@ def test_styletts2_regulators_agree():
     """StyleTTS2's dense-alignment upsampling and the repeat_interleave variant agree."""
     import torch
 
-    from espnet_mvc.benchmarks.baselines import build_styletts2_conditioning, forced_durations
+    from espnet_mvc.benchmarks.baselines import forced_durations
+    from espnet_mvc.benchmarks.styletts2_baseline import build_styletts2_conditioning
 
     torch.manual_seed(0)
     a = build_styletts2_conditioning(tiny=True)
@@ -128,7 +129,7 @@ def test_plbert_sdpa_layer_matches_transformer_encoder_layer():
     """PL-BERT's SDPA layer computes what nn.TransformerEncoderLayer (post-LN) computes."""
     import torch
 
-    from espnet_mvc.benchmarks.baselines import PLBERT
+    from espnet_mvc.benchmarks.styletts2_baseline import PLBERT
 
     torch.manual_seed(0)
     kw = dict(vocab=50, embedding_size=16, hidden=32, heads=4, ffn=64, layers=3,

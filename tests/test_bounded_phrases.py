@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from espnet_mvc.api import MVCSynthesizer, split_phrases, split_token_ids
+from espnet_mvc.api import MVCSynthesizer
+from espnet_mvc.text.phrases import split_phrases, split_token_ids
 
 SP, DOT, STRESS = 100, 101, 102
 

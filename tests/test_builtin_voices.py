@@ -20,14 +20,14 @@ import pytest
 import soundfile as sf
 
 from espnet_mvc import pretrained
-from espnet_mvc.builtin_voices import OPENAI_VOICES, BuiltinVoices
-from espnet_mvc.cli import build_parser, main as cli_main
+from espnet_mvc.inference.builtin_voices import OPENAI_VOICES, BuiltinVoices
+from espnet_mvc.bin.cli import build_parser, main as cli_main
 
 MODEL = "kokoro_en_mvc"
 SHIPPED = pretrained.path(MODEL)
 STEPS = 2
 FS = 24000
-INDEX = BuiltinVoices.find(MODEL)
+INDEX = BuiltinVoices.find(pretrained.locate(MODEL))
 DEFAULT = INDEX.default
 OTHER = next(name for name in INDEX.names if name != DEFAULT)
 ALLOY, ECHO = INDEX.aliases["alloy"], INDEX.aliases["echo"]

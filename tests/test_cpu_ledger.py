@@ -1,4 +1,4 @@
-"""The per-epoch CPU-seconds ledger of training runs (:mod:`espnet_mvc.cpu_ledger`).
+"""The per-epoch CPU-seconds ledger of training runs (:mod:`espnet_mvc.espnet.cpu_ledger`).
 
 ESPnet's trainer is imitated by what the ledger watches: ``<N>epoch.pth`` files and the
 ``latest.pth`` link to the newest. A real ESPnet run, interrupted and resumed, is covered
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from espnet_mvc.cpu_ledger import (LEDGER_FILE, CpuLedger, epoch_cpu_seconds, latest_epoch,
+from espnet_mvc.espnet.cpu_ledger import (LEDGER_FILE, CpuLedger, epoch_cpu_seconds, latest_epoch,
                                    ledger_for, read_ledger)
 
 

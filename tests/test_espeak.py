@@ -93,7 +93,7 @@ def test_bad_parameters():
 def test_to_file_resamples(tmp_path, monkeypatch):
     import soundfile as sf
 
-    from espnet_mvc.audio import resample
+    from espnet_mvc.inference.reference_audio import resample
 
     syn = EspeakSynthesizer("de+m1")
     out = tmp_path / "x.wav"

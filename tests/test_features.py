@@ -1,4 +1,4 @@
-"""ESPnet's ``LogMelFbank`` built without librosa's filters (:mod:`espnet_mvc.features`).
+"""ESPnet's ``LogMelFbank`` built without librosa's filters (:mod:`espnet_mvc.espnet.features`).
 
 * :func:`mel_filterbank` gives ``librosa.filters.mel``'s float32 values exactly, for the
   options ESPnet's ``LogMel`` passes (slaney and HTK scales, with and without ``fmax``).
@@ -14,7 +14,7 @@ import pytest
 import torch
 from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
-from espnet_mvc.features import log_mel_fbank, mel_filterbank
+from espnet_mvc.espnet.features import log_mel_fbank, mel_filterbank
 
 MEL_OPTIONS = [
     dict(sr=24000, n_fft=1024, n_mels=80, fmin=0, fmax=12000, htk=False),  # kokoro_en

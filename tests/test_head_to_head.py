@@ -13,7 +13,7 @@ import torch
 import yaml
 from conftest import REPO_ROOT
 
-from espnet_mvc.cpu_ledger import LEDGER_FILE
+from espnet_mvc.espnet.cpu_ledger import LEDGER_FILE
 
 RECIPE = REPO_ROOT / "egs2" / "kokoro_en" / "tts1"
 spec = importlib.util.spec_from_file_location("head_to_head", RECIPE / "local" / "head_to_head.py")
@@ -141,7 +141,8 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     h2h.main(["report", "--h2h-dir", str(h2h_dir), "--systems", "mvc", "vits", "mvc_aligner",
               "--budget",
               str(budget), "--points", "0.5", "1", "--dumpdir", str(dumpdir),
-              "--results-dir", str(results), "--vocoder-file", str(vocoder)])
+              "--results-dir", str(results), "--results-md", str(tmp_path / "RESULTS.md"),
+              "--vocoder-file", str(vocoder)])
     res = json.loads((results / "head_to_head.json").read_text())
     mvc, vits = res["systems"]["mvc"], res["systems"]["vits"]
     assert res["ablation_points"] == [0.5, 1.0]  # no --ablation-points: the main points
@@ -157,7 +158,7 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert vits["points"]["1"]["sets"]["test_zeroshot"].startswith("n/a: ESPnet VITS")
     assert [c["valid_loss"] for c in vits["curve"]][:2] == [1.0, 0.5]
     assert math.isclose(mvc["curve"][-1]["cpu_seconds"], 1000.0)
-    md = (results / "RESULTS.md").read_text()
+    md = (tmp_path / "RESULTS.md").read_text()
     assert "| VITS | 0.222222 h | 8 | 400 | 800 |" in md
     # MVC without the teacher's durations is a main system, with its own zero-shot row
     assert md.count("| MVC, own aligner (no teacher durations) | 0.222222 h | 8 | 400 | 800 |") == 2
@@ -167,7 +168,7 @@ def test_report_writes_the_json_tables_and_figures(tmp_path):
     assert ('Reproduce: `local/head_to_head.sh --budget 800 --points 0.5 1 --systems '
             '"mvc vits mvc_aligner"`') in md
     assert mvc["vocoder_train_cpu_seconds"] == 4900.6 and "(its CPU seconds: 4901)" in md
-    assert "![training_curves.png](training_curves.png)" in md
+    assert "![training_curves.png](results/training_curves.png)" in md
     for png in ("training_curves.png", "mel_spectrograms.png"):
         assert (results / png).read_bytes()[:4] == b"\x89PNG"
 
@@ -189,13 +190,13 @@ def test_ablation_table_ranks_variants_against_their_seed_spread(tmp_path):
     res = h2h.report(argparse.Namespace(
         h2h_dir=h2h_dir, systems=list(wers), budget=budget, points=[1.0],
         ablation_points=[0.5], dumpdir=dumpdir, results_dir=tmp_path / "results",
-        vocoder_file=tmp_path / "voc.pth"))
+        results_md=tmp_path / "RESULTS.md", vocoder_file=tmp_path / "voc.pth"))
     assert res["systems"]["mvc_concat_seed1"]["seed"] == 1
     assert res["systems"]["mvc_concat_seed1"]["variant"] == "mvc_concat"
     assert sorted(res["systems"]["mvc"]["points"]) == ["0.5", "1"]
     assert sorted(res["systems"]["mvc_concat_seed1"]["points"]) == ["0.5"]
     assert res["ablation_points"] == [0.5]
-    md = (tmp_path / "results" / "RESULTS.md").read_text()
+    md = (tmp_path / "RESULTS.md").read_text()
     # WER at point 0.5 = wer + 0.5: gated 10.5 and 12.5, concat 20.5 and 24.5, depth 2 11.5
     # and 13.5
     # the steps each seed was scored at (epoch 4 of 50 steps within 400 CPU s), then WER

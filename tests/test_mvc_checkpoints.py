@@ -1,6 +1,6 @@
-"""Safe checkpoint loading in the plugin's entry points (:mod:`espnet_mvc.checkpoints`).
+"""Safe checkpoint loading in the plugin's entry points (:mod:`espnet_mvc.espnet.checkpoints`).
 
-A real tiny ``python -m espnet_mvc.bin.tts_train`` run (``conf/mvc_tiny.yaml``, 2 steps an
+A real tiny ``python -m espnet_mvc.espnet.tts_train`` run (``conf/mvc_tiny.yaml``, 2 steps an
 epoch, in-process through the entry point's ``main``) is interrupted in its second epoch and
 resumed with ``--resume true``: ``checkpoint.pth`` (reporter with numpy float64 and
 timedelta values, AdamW state) and the averaged epoch files are read with
@@ -19,8 +19,8 @@ import soundfile as sf
 import torch
 from conftest import FS, REPO_ROOT, TOKENS
 
-from espnet_mvc import checkpoints
-from espnet_mvc.checkpoints import TRUST_ENV, UnsafeCheckpointError
+from espnet_mvc.espnet import checkpoints
+from espnet_mvc.espnet.checkpoints import TRUST_ENV, UnsafeCheckpointError
 
 ITERS = 2  # training steps per epoch
 
@@ -94,7 +94,7 @@ def interrupted(data, tmp_path_factory):
     """A training run stopped in epoch 2 (after epoch 1's checkpoint.pth was written)."""
     from espnet2.train.trainer import Trainer
 
-    from espnet_mvc.bin import tts_train
+    from espnet_mvc.espnet import tts_train
 
     out = tmp_path_factory.mktemp("exp") / "tts_mvc_tiny"
     original = Trainer.__dict__["train_one_epoch"]
@@ -139,7 +139,7 @@ def test_checkpoint_needs_only_the_allow_listed_globals(interrupted):
 
 
 def test_interrupted_training_resumes_from_the_saved_epoch(interrupted, data, monkeypatch):
-    from espnet_mvc.bin import tts_train
+    from espnet_mvc.espnet import tts_train
 
     out, saved = interrupted
     assert _adam_steps(saved) == {float(ITERS)}
@@ -175,7 +175,7 @@ def test_interrupted_training_resumes_from_the_saved_epoch(interrupted, data, mo
     assert (out / "2epoch.pth").is_file() and (out / "valid.loss.ave_2best.pth").is_file()
 
     # the CPU ledger: epoch 2's count goes on from epoch 1's, across the two processes' runs
-    from espnet_mvc.cpu_ledger import epoch_cpu_seconds, read_ledger
+    from espnet_mvc.espnet.cpu_ledger import epoch_cpu_seconds, read_ledger
 
     cpu = epoch_cpu_seconds(out)
     assert sorted(cpu) == [1, 2] and 0 < cpu[1] < cpu[2]
@@ -183,7 +183,7 @@ def test_interrupted_training_resumes_from_the_saved_epoch(interrupted, data, mo
 
 
 def test_resume_refuses_checkpoint_that_runs_code(interrupted, data, tmp_path):
-    from espnet_mvc.bin import tts_train
+    from espnet_mvc.espnet import tts_train
 
     out, saved = interrupted
     exp = tmp_path / "exp"
@@ -205,7 +205,7 @@ def test_resume_refuses_checkpoint_that_runs_code(interrupted, data, tmp_path):
 
 
 def test_init_param_with_code_is_refused(interrupted, data, tmp_path):
-    from espnet_mvc.bin import tts_train
+    from espnet_mvc.espnet import tts_train
 
     out, _ = interrupted
     marker = tmp_path / "pwned"
@@ -218,7 +218,7 @@ def test_init_param_with_code_is_refused(interrupted, data, tmp_path):
 
 
 def test_tts_inference_refuses_model_file_with_code(interrupted, data, tmp_path):
-    from espnet_mvc.bin import tts_inference
+    from espnet_mvc.espnet import tts_inference
 
     out, _ = interrupted
     marker = tmp_path / "pwned"
@@ -264,12 +264,12 @@ def test_trusting_a_resume_checkpoint_is_explicit_and_per_file(interrupted, tmp_
 def test_gan_tts_train_runs_espnet_inside_safe_loading(monkeypatch):
     from espnet2.bin import gan_tts_train as espnet_gan_tts_train
 
-    from espnet_mvc.bin import gan_tts_train
+    from espnet_mvc.espnet import tts_train
 
     seen = []
     monkeypatch.setattr(espnet_gan_tts_train, "main",
                         lambda cmd=None: seen.append((cmd, checkpoints.is_active())))
-    gan_tts_train.main(["--resume", "true"])
+    tts_train.main(["--task", "gan_tts", "--resume", "true"])
     assert seen == [(["--resume", "true"], True)] and not checkpoints.is_active()
 
 

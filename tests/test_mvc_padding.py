@@ -13,7 +13,7 @@ import torch.nn as nn
 from conftest import TOKENS
 
 from espnet_mvc.nets.ssm.adaln import AdaLN
-from espnet_mvc.tts.mvc import MVC
+from espnet_mvc.tts.mvc import MVC, DecodeOptions
 
 ATOL = 1e-5
 TEXT_LENS = [7, 3, 10]
@@ -145,8 +145,8 @@ def _batched_inference(mvc, texts, refs, seeds, n_timesteps=3, temperature=0.667
     for i, s in enumerate(seeds):  # the noise MVC.inference draws for seed s
         gen = torch.Generator().manual_seed(s)
         noise[i, :, : fl[i]] = torch.randn(1, 80, int(fl[i]), generator=gen)[0]
-    mel = mvc.decoder.sample(mu.transpose(1, 2), mask, style, n_timesteps, temperature,
-                             "euler", noise)
+    options = DecodeOptions(n_timesteps=n_timesteps, temperature=temperature, solver="euler")
+    mel = mvc.decoder.sample(mu.transpose(1, 2), mask, style, options, noise)
     return dict(feat_gen=mel.transpose(1, 2), duration=ds, pitch=f0, energy=energy, prior=mu,
                 lengths=fl)
 

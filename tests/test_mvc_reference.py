@@ -3,13 +3,16 @@
 import pytest
 import torch
 
+from espnet_mvc.nets.ssm import BiMambaStackConfig
 from espnet_mvc.tts.mvc.style_encoder import MambaReferenceEncoder
+from espnet_mvc.tts.mvc.training import random_reference
 
 
 def _encoder(band_bins=None):
     torch.manual_seed(0)
     return MambaReferenceEncoder(odim=80, style_dim=16, channels=32, conv_layers=1,
-                                 num_blocks=1, min_frames=8, band_bins=band_bins).eval()
+                                 stack=BiMambaStackConfig(num_blocks=1, dropout=0.0),
+                                 min_frames=8, band_bins=band_bins).eval()
 
 
 @torch.no_grad()
@@ -45,10 +48,10 @@ def test_random_channel_share_and_size(mvc_conf):
     conf = mvc_conf("mvc_tiny")["tts_conf"]
     feats = torch.zeros(400, 50, 80)
     lengths = torch.full((400,), 50)
-    ref, ref_len = _mvc(conf, 0.0)._random_reference(feats, lengths)
+    ref, ref_len = random_reference(_mvc(conf, 0.0), feats, lengths)
     assert ref.abs().max() == 0  # off: the crop itself
     torch.manual_seed(3)
-    ref, ref_len = _mvc(conf, 0.5)._random_reference(feats, lengths)
+    ref, ref_len = random_reference(_mvc(conf, 0.5), feats, lengths)
     offs = ref[:, 0]  # (B, odim): one curve per reference, the same in every frame
     torch.testing.assert_close(ref, offs[:, None].expand_as(ref))
     changed = offs.abs().amax(1) > 0

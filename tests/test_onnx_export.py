@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from espnet_mvc.api import MVCSynthesizer, ModelLoadError
-from espnet_mvc.cli import main as cli_main
+from espnet_mvc.bin.cli import main as cli_main
 from espnet_mvc.export.onnx import export_onnx
 from espnet_mvc.nets.ssm.scan_onnx import selective_scan_onnx, unrolled
 from espnet_mvc.nets.ssm.selective_scan import selective_scan_ref
@@ -268,7 +268,7 @@ def test_a_multilingual_model_with_built_in_voices_exports_without_them(tmp_path
     source is the reference can speak from: a model that also takes language ids exports
     without them (and does not fail on computing them), and a failed or repeated export
     leaves no stale model.json."""
-    from espnet_mvc.builtin_voices import BuiltinVoices
+    from espnet_mvc.inference.builtin_voices import BuiltinVoices
 
     exp = build_exp("mvc_tiny", tmp_path)
     _add_tiny_vocoder(exp)

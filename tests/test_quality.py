@@ -22,7 +22,7 @@ MAX_WER = 15.0
 
 @pytest.fixture(scope="module")
 def tts():
-    from espnet_mvc.api import MVCSynthesizer
+    from espnet_mvc.inference.synthesizer import MVCSynthesizer
 
     torch.set_num_threads(2)
     return MVCSynthesizer.from_pretrained(NAME)
@@ -81,7 +81,7 @@ def test_shipped_model_through_espnet_text2speech(tts):
     """ESPnet's own Text2Speech takes raw text (the plugin's kokoro_en g2p) and our vocoder."""
     from espnet2.bin.tts_inference import Text2Speech
 
-    from espnet_mvc.audio import load_reference
+    from espnet_mvc.inference.reference_audio import load_reference
 
     t2s = Text2Speech(**pretrained.text2speech_kwargs(NAME))
     item = quality.read_heldout(pretrained.path(NAME))[0]

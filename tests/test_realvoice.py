@@ -1,4 +1,4 @@
-"""The real-voice test set (espnet_mvc/recipe/realvoice.py) without network or real .debs:
+"""The real-voice test set (espnet_mvc.recipe.realvoice) without network or real .debs:
 fake .debs with synthetic voices, and the selection rules of the real packages' layouts.
 The scores that benchmark quality computes on the set: tests/test_quality_realvoice.py."""
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from espnet_mvc.recipe import debian_package, g722
 from espnet_mvc.recipe import realvoice as rv
 
 FIXTURE = Path(__file__).parent / "data" / "realvoice" / "asterisk_allison_ref.flac"
@@ -153,17 +154,17 @@ def test_missing_package_is_named_with_what_to_do(tmp_path, monkeypatch):
                                                 r"voices-a.*--deb-dir"):
         rv.build(tmp_path / "set", [tmp_path], tmp_path / "cache", download=False,
                  persons=PEOPLE, log=lambda m: None)
-    monkeypatch.setattr(rv.shutil, "which", lambda name: None)
-    with pytest.raises(rv.RealVoiceError, match=r"'voices-a'.*apt-get is not installed"):
-        rv.find_deb("voices-a", [], tmp_path / "cache", download=True)
+    monkeypatch.setattr(debian_package.shutil, "which", lambda name: None)
+    with pytest.raises(debian_package.DebError, match=r"'voices-a'.*apt-get is not installed"):
+        debian_package.find_deb("voices-a", [], tmp_path / "cache", download=True)
     fake = tmp_path / "bin" / "apt-get"  # an apt-get that cannot find the package
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho \"E: Unable to locate package $2\"\nexit 100\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(rv.shutil, "which", lambda name: str(fake))
-    with pytest.raises(rv.RealVoiceError, match=r"`apt-get download nope-pkg` failed \(exit "
+    monkeypatch.setattr(debian_package.shutil, "which", lambda name: str(fake))
+    with pytest.raises(debian_package.DebError, match=r"`apt-get download nope-pkg` failed \(exit "
                                                 r"100: E: Unable to locate package nope-pkg\)"):
-        rv.find_deb("nope-pkg", [], tmp_path / "cache", download=True)
+        debian_package.find_deb("nope-pkg", [], tmp_path / "cache", download=True)
     assert not (tmp_path / "set").exists()
 
 
@@ -171,8 +172,8 @@ def test_apt_get_download_goes_to_the_cache(fake_debs, tmp_path, monkeypatch):
     fake = tmp_path / "apt-get"
     fake.write_text(f"#!/bin/sh\ncp {fake_debs}/$2_*.deb .\n")
     fake.chmod(0o755)
-    monkeypatch.setattr(rv.shutil, "which", lambda name: str(fake))
-    deb = rv.find_deb("voices-b", [], tmp_path / "cache", download=True)
+    monkeypatch.setattr(debian_package.shutil, "which", lambda name: str(fake))
+    deb = debian_package.find_deb("voices-b", [], tmp_path / "cache", download=True)
     assert deb.parent == tmp_path / "cache" and deb.name.startswith("voices-b_")
 
 
@@ -224,9 +225,9 @@ def test_file_selection_follows_the_games_naming():
 
 def test_g722_decoder_shape_and_range():
     data = bytes(np.random.RandomState(0).randint(0, 256, 4000).astype(np.uint8))
-    y = rv.decode_g722(data)
+    y = g722.decode_g722(data)
     assert y.dtype == np.int16 and y.shape == (8000,)
-    assert np.abs(rv.decode_g722(bytes([0xFF] * 4000)).astype(int)).max() < 2000  # idle
+    assert np.abs(g722.decode_g722(bytes([0xFF] * 4000)).astype(int)).max() < 2000  # idle
 
 
 def test_fixture_is_the_sets_reference_clip():

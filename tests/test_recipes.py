@@ -167,7 +167,7 @@ echo "$stage|$stop_stage|$use_sid|$test_sets|$*"
 
 GAN_MODEL = ["--inference_model", "train.total_count.ave.pth"]
 MODEL_OPTS = {  # --tts_task --train_config --feats_extract --feats_normalize, per system
-    "mvc": ["tts", "conf/tuning/train_mvc.yaml", "fbank", "global_mvn"],
+    "mvc": ["tts", "conf/train.yaml", "fbank", "global_mvn"],
     "mvc_hifigan": ["gan_tts", "conf/tuning/train_joint_mvc_hifigan.yaml", "fbank", "global_mvn"],
     "vits": ["gan_tts", "conf/tuning/train_vits.yaml", "linear_spectrogram", "none"],
     "jets": ["gan_tts", "conf/tuning/train_jets.yaml", "fbank", "global_mvn"],
@@ -177,8 +177,6 @@ MODEL_OPTS = {  # --tts_task --train_config --feats_extract --feats_normalize, p
 def expected_model_opts(recipe, model):
     """The options run.sh appends for --model, as each recipe has always passed them."""
     task, config, feats, norm = MODEL_OPTS[model]
-    if recipe == "mini_espeak" and model == "mvc":
-        config = "conf/train_mvc.yaml"
     opts = ["--tts_task", task, "--train_config", config, "--feats_extract", feats,
             "--feats_normalize", norm]
     if recipe == "mini_espeak":
@@ -226,6 +224,16 @@ def test_tts_sh_help_and_required(tmp_path):
     p = ok(run(["./tts.sh", "--help"], d))
     assert "--stop_stage" in p.stdout and "--g2p" in p.stdout
     fails_with(run(["./tts.sh", "--stage", "3"], d), "--train_set is required")
+
+
+def test_tts_sh_needs_a_python_that_imports_espnet_mvc(tmp_path):
+    """The stages run python -m espnet_mvc...: a --python without the package stops first."""
+    d = make_recipe("ljspeech", tmp_path)
+    bare = tmp_path / "bare_python"  # -I -S: neither PYTHONPATH nor any site-packages
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -I -S "$@"\n')
+    bare.chmod(0o755)
+    fails_with(run(["./run.sh", "--stage", "2", "--python", str(bare)], d),
+               f"espnet_mvc cannot be imported by {bare}: ModuleNotFoundError", "--python")
 
 
 # ----------------------------------------------------------------------------------
@@ -284,7 +292,8 @@ def test_slurm_backend_wraps_jobs_in_srun(tmp_path, synth):
            d, env=env))
     calls = log.read_text().splitlines()
     assert len(calls) == 2 + 1 + 1  # tr_no_dev: 2 jobs; dev, eval1: 1 utterance -> 1 job each
-    assert all("--job-name=format_" in c and "--partition=cpu" in c and "format_wav.py" in c for c in calls)
+    assert all("--job-name=format_" in c and "--partition=cpu" in c
+               and "-m espnet_mvc.recipe.format_wav" in c for c in calls)
     assert len(read_kv(d / "dump/raw/org/tr_no_dev/wav.scp")) == 4
 
 
@@ -531,7 +540,7 @@ def dry_run_args(config: str, tmp: Path):
 
 DRY_RUNNER = """
 import json, sys, traceback
-import espnet_mvc  # registers the plugin, as espnet_mvc.bin.*_train do
+import espnet_mvc  # registers the plugin, as espnet_mvc.espnet.tts_train does
 from espnet2.tasks.tts import TTSTask
 from espnet2.tasks.gan_tts import GANTTSTask
 jobs = json.load(open(sys.argv[1]))
@@ -580,12 +589,13 @@ def test_dry_run_cli_entry_point(tmp_path):
     for n, d in (("feats", 80), ("pitch", 1), ("energy", 1)):
         _fake_stats(tmp_path / f"{n}_stats.npz", d)
     task, args = dry_run_args("mini_espeak/tts1/conf/tuning/train_mvc_tiny.yaml", tmp_path)
-    ok(run([sys.executable, "-m", f"espnet_mvc.bin.{task}_train"] + args, tmp_path, timeout=600))
+    train = [sys.executable, "-m", "espnet_mvc.espnet.tts_train", "--task", task]
+    ok(run(train + args, tmp_path, timeout=600))
     # a broken config is reported, not silently accepted
     bad = tmp_path / "bad.yaml"
     bad.write_text("tts: mvc\ntts_conf:\n    no_such_option: 1\n")
     args[args.index("--config") + 1] = str(bad)
-    p = run([sys.executable, "-m", f"espnet_mvc.bin.{task}_train"] + args, tmp_path, timeout=600)
+    p = run(train + args, tmp_path, timeout=600)
     assert p.returncode != 0
 
 
@@ -596,7 +606,17 @@ def test_every_recipe_has_its_configs():
         assert (EGS / r / "tts1/conf/decode.yaml").is_file()
     for c in ("train_mvc_cpu", "train_mvc_tiny", "train_vits", "train_jets"):
         assert f"mini_espeak/tts1/conf/tuning/{c}.yaml" in CONFIGS
-    assert (EGS / "mini_espeak/tts1/conf/train_mvc.yaml").resolve().name == "train_mvc_cpu.yaml"
+    # ESPnet's layout: conf/train.yaml links to the recipe's MVC config in conf/tuning/
+    default = {"ljspeech": "train_mvc", "vctk": "train_mvc", "css10": "train_mvc",
+               "mini_espeak": "train_mvc_cpu", "kokoro_en": "train_mvc_cpu"}
+    assert sorted(default) == sorted(p.name for p in EGS.iterdir() if (p / "tts1/run.sh").is_file())
+    for r, name in default.items():
+        conf = EGS / r / "tts1/conf"
+        assert (conf / "train.yaml").resolve() == (conf / "tuning" / f"{name}.yaml").resolve()
+        assert sorted(p.name for p in conf.iterdir()) == ["decode.yaml", "train.yaml", "tuning"]
+    # the curated results of a recipe: RESULTS.md at its root (figures may sit in results/)
+    assert all((EGS / r / "tts1/RESULTS.md").is_file() for r in ("mini_espeak", "kokoro_en"))
+    assert not list(EGS.glob("*/tts1/results/RESULTS.md"))
 
 
 # ----------------------------------------------------------------------------------
@@ -619,13 +639,14 @@ def _rtf_lines(path):
 @pytest.mark.parametrize("system", ["vits", "jets"])
 def test_stage8_timing_of_baselines_reaches_the_score(system, tmp_path):
     """ESPnet's VITS / JETS (mini_espeak's configs, random weights) decoded as stage 8 does
-    (espnet_mvc.bin.tts_inference, two jobs, merge_decode): every job times its utterances,
+    (espnet_mvc.espnet.tts_inference, two jobs, merge_decode): every job times its utterances,
     and stage 9's summary.json and RESULTS.md row carry total synthesis time / total audio."""
     import json
 
     import torch
 
-    from espnet_mvc.bin import score, tts_inference
+    from espnet_mvc.bin import score
+    from espnet_mvc.espnet import tts_inference
     from espnet_mvc.recipe import datadir
 
     threads = torch.get_num_threads()

@@ -214,7 +214,7 @@ def test_no_references_are_not_applicable_not_skips(corpus, tmp_path):
 
 def test_differing_reference_rate_skips_or_resamples(corpus, tmp_path):
     x, fs = sf.read(corpus / "ref" / "utt1.wav")
-    from espnet_mvc.audio import resample
+    from espnet_mvc.inference.reference_audio import resample
 
     _write(tmp_path / "ref16k.wav", resample(x, fs, 16000, dtype=np.float64), 16000)
     scp = tmp_path / "wav.scp"
@@ -377,3 +377,13 @@ def test_partly_corrupt_rtf_file_keeps_the_good_lines(corpus, tmp_path):
     assert s["metrics"]["rtf"]["n"] == 2 and s["skipped_by_metric"] == {"rtf": 1}
     assert any("cannot parse RTF line" in w and "utt2" in w for w in s["warnings"])
     assert "utt2: skipped rtf: no RTF line" in (out / "warnings.log").read_text()
+
+
+def test_scorer_table_fills_every_metric_once():
+    """The utterance loop runs the table: every --metrics group has exactly one scorer."""
+    from espnet_mvc.metrics.scorers import REF_METRICS, SCORERS
+
+    filled = [m for s in SCORERS for m in s.metrics]
+    assert sorted(filled) == sorted(score.ALL_METRICS)
+    assert REF_METRICS == ("mcd", "f0rmse", "pesq", "stoi")
+    assert [s.needs_audio for s in SCORERS][0] is False  # RTF comes from the log, first

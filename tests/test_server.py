@@ -90,7 +90,7 @@ def server(tmp_path_factory):
 def tts():
     import torch
 
-    from espnet_mvc.api import MVCSynthesizer
+    from espnet_mvc.inference.synthesizer import MVCSynthesizer
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # as the server runs (same float sums)

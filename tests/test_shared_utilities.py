@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy.signal import resample_poly
 
-from espnet_mvc.audio import resample
+from espnet_mvc.inference.reference_audio import resample
 from espnet_mvc.metrics.mcd import _mcd_db, mcd_from_features, mcd_from_log_mels
 from espnet_mvc.nets.masks import valid_mask
 from espnet_mvc.recipe import datadir
@@ -44,7 +44,7 @@ def _clips(n: int):
 def test_trim_silence_cuts_where_librosa_does():
     import librosa
 
-    from espnet_mvc.audio import trim_silence
+    from espnet_mvc.inference.reference_audio import trim_silence
 
     clips = list(_clips(200))
     clips += [sf_read(f) for f in sorted((ROOT / "espnet_mvc/pretrained").rglob("*.flac"))[:20]]
@@ -83,9 +83,10 @@ def test_resample_returns_the_input_when_the_rates_match():
 
 
 def test_stage2_worker_uses_the_one_resampler():
-    # loaded by path, as tts.sh runs it, without the espnet_mvc package
-    fw = datadir.load_package_file("_format_wav", "recipe/format_wav.py")
-    assert Path(fw.resample.__code__.co_filename) == ROOT / "espnet_mvc" / "audio.py"
+    from espnet_mvc.recipe import format_wav as fw
+
+    assert Path(fw.resample.__code__.co_filename) == (
+        ROOT / "espnet_mvc" / "inference" / "reference_audio.py")
     x = np.random.default_rng(1).standard_normal(22050).astype(np.float32)
     np.testing.assert_array_equal(fw.resample(x, 22050, 16000), resample(x, 22050, 16000))
 
@@ -140,7 +141,7 @@ def test_gaussian_upsampling_and_aligner_see_espnets_masks():
 
 
 def streaming_mcd_as_it_was(mel_a, mel_b, order=24):
-    """espnet_mvc.streaming.mel_cepstral_distance before it became mcd_from_log_mels."""
+    """espnet_mvc.inference.streaming.mel_cepstral_distance before it became mcd_from_log_mels."""
     from scipy.fft import dct
 
     ca = dct(np.asarray(mel_a, np.float64), type=2, axis=-1, norm="ortho")[:, 1 : order + 1]

@@ -1,4 +1,4 @@
-"""Streaming synthesis (espnet_mvc.streaming): exactness with full look-ahead, closeness with
+"""Streaming synthesis (espnet_mvc.inference.streaming): exactness with full look-ahead, closeness with
 a finite one, seamless vocoded chunks.
 
 Tolerances (tiny config, random weights, float32, CPU):
@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from espnet_mvc.metrics.mcd import mcd_from_log_mels
-from espnet_mvc.streaming import MVCStreamer
+from espnet_mvc.inference.streaming import MVCStreamer
 from espnet_mvc.tts.mvc.mvc import MVC
 
 ODIM = 80
@@ -323,7 +323,7 @@ def test_bad_arguments(model, inputs):
 def test_benchmark_runs_tiny(tmp_path, capsys):
     import json
 
-    from espnet_mvc.benchmarks import streaming as bench
+    from espnet_mvc.benchmarks import streaming_latency as bench
 
     rc = bench.main(["--quick", "--config", "conf/mvc_tiny.yaml", "--vocoder", "hifigan_v2",
                      "--lookaheads", "0.5", "inf", "--threads", "1", "--out-dir",

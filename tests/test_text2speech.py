@@ -1,6 +1,6 @@
 """Loading models: MVC without ESPnet's task stack, every other ESPnet model through it.
 
-* :class:`espnet_mvc.text2speech.MVCText2Speech` builds the model ESPnet's ``Text2Speech``
+* :class:`espnet_mvc.espnet.text2speech.MVCText2Speech` builds the model ESPnet's ``Text2Speech``
   builds but its training-only aligner, and gives the same outputs (tiny recipe model with
   all its normalizers and Griffin-Lim; the shipped model with its vocoder).
 * ``espnet-mvc synth`` imports neither ESPnet's task stack nor its text front ends, nor
@@ -21,10 +21,11 @@ import numpy as np
 import pytest
 import torch
 
-from espnet_mvc.api import MVCSynthesizer, safe_unpack
-from espnet_mvc.checkpoints import safe_checkpoint_loading
+from espnet_mvc.api import MVCSynthesizer
+from espnet_mvc.inference.loading import safe_unpack
+from espnet_mvc.espnet.checkpoints import safe_checkpoint_loading
 from espnet_mvc.text.espeak import phonemize
-from espnet_mvc.text2speech import MVCText2Speech, fast_path_blocker, load_text2speech
+from espnet_mvc.espnet.text2speech import MVCText2Speech, fast_path_blocker, load_text2speech
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 from test_recipes import random_weight_exp
 
@@ -69,7 +70,7 @@ def _assert_same_model_and_outputs(espnet, fast, ids, **inputs):
     assert fast.decode_conf == espnet.decode_conf
     assert (fast.fs, fast.use_speech, fast.use_sids, fast.use_lids, fast.use_spembs) == \
         (espnet.fs, espnet.use_speech, espnet.use_sids, espnet.use_lids, espnet.use_spembs)
-    conf = DecodeOptions(seed=3, n_timesteps=2).model_kwargs()
+    conf = dict(options=DecodeOptions(seed=3, n_timesteps=2))
     out_espnet = espnet(ids, decode_conf=conf, **inputs)
     out_fast = fast(ids, decode_conf=conf, **inputs)
     for key in ("feat_gen", "feat_gen_denorm", "duration"):
@@ -141,8 +142,8 @@ def test_inference_path_imports_nothing_it_does_not_use():
     a training build of the same model imports the aligner)."""
     code = (
         "import json, sys\n"
-        "from espnet_mvc.api import safe_unpack\n"
-        "from espnet_mvc.text2speech import load_text2speech\n"
+        "from espnet_mvc.inference.loading import safe_unpack\n"
+        "from espnet_mvc.espnet.text2speech import load_text2speech\n"
         f"shipped = {str(SHIPPED)!r}\n"
         "files = safe_unpack(shipped + '/packed.zip')\n"
         "t2s = load_text2speech(files['train_config'], files['model_file'],\n"
@@ -176,7 +177,7 @@ def test_cli_synth_skips_espnet_task_stack(tmp_path):
     code = (
         "import json, os, sys\n"
         "before = dict(os.environ)\n"
-        "from espnet_mvc.cli import main\n"
+        "from espnet_mvc.bin.cli import main\n"
         f"rc = main(['synth', '--model', 'kokoro_en_mvc', '--text', 'Hello there.', '--ref', "
         f"{str(SHIPPED / 'heldout/ref/alpha.flac')!r}, '--out', {str(out)!r}, '--quiet'])\n"
         f"heavy = {NOT_FOR_INFERENCE!r}\n"

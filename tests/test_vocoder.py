@@ -16,9 +16,14 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_mvc.checkpoints import UnsafeCheckpointError
+from espnet_mvc.espnet.checkpoints import UnsafeCheckpointError
 from espnet_mvc.vocoder import Vocoder, VocosGenerator, load_vocoder
-from espnet_mvc.vocoder import train as vtrain
+from espnet_mvc.vocoder import data as vdata
+from espnet_mvc.vocoder import discriminators as vdisc
+from espnet_mvc.vocoder import losses as vloss
+from espnet_mvc.vocoder import options as vopts
+from espnet_mvc.vocoder import trainer as vtrainer
+from espnet_mvc.vocoder import validation as vvalid
 
 FS = 8000
 HOP = 64
@@ -69,7 +74,7 @@ def data(tmp_path_factory):
 
 def _args(data, outdir, *extra):
     train, valid = data
-    return vtrain.get_parser().parse_args(
+    return vopts.get_parser().parse_args(
         ["--train-dir", str(train), "--valid-dir", str(valid), "--outdir", str(outdir)]
         + FEATS + TINY_ARGS
         + ["--batch-size", "4", "--segment-frames", "24", "--log-every-steps", "5"]
@@ -82,7 +87,7 @@ def trained(data, tmp_path_factory):
     """A 30-step run: (its result, its outdir)."""
     outdir = tmp_path_factory.mktemp("vocoder_exp")
     args = _args(data, outdir, "--max-steps", "30", "--save-every-steps", "15", "--lr", "2e-3")
-    return vtrain.train(args), outdir
+    return vtrainer.train(args), outdir
 
 
 @pytest.mark.parametrize("frames", [1, 7, 24])
@@ -118,19 +123,19 @@ def test_trainer_features_are_logmelfbank(data):
     from espnet2.tts.feats_extract.log_mel_fbank import LogMelFbank
 
     args = _args(data, "unused")
-    assert vtrain.feats_extract_conf(args) == dict(
+    assert vopts.feats_extract_conf(args) == dict(
         fs=FS, n_fft=256, win_length=256, hop_length=HOP, n_mels=N_MELS, fmin=0, fmax=4000
     )
     reference = LogMelFbank(fs=FS, n_fft=256, win_length=256, hop_length=HOP, n_mels=N_MELS,
                             fmin=0, fmax=4000)
-    extract = vtrain.build_feats_extract(vtrain.feats_extract_conf(args))
+    extract = vdata.build_feats_extract(vopts.feats_extract_conf(args))
     wav = torch.from_numpy(_harmonic(0.5, 200.0, 0))
     with torch.no_grad():
         expected = reference(wav.unsqueeze(0))[0][0]
-        torch.testing.assert_close(vtrain.compute_mel(extract, wav), expected, rtol=0, atol=0)
+        torch.testing.assert_close(vdata.compute_mel(extract, wav), expected, rtol=0, atol=0)
         # a sampled segment: frames [a, a + F) of the utterance's features with the
         # samples [a * hop, (a + F) * hop)
-        sampler = vtrain.SegmentSampler({"u": wav.numpy()}, extract, HOP, 24, seed=3)
+        sampler = vdata.SegmentSampler({"u": wav.numpy()}, extract, HOP, 24, seed=3)
         for _ in range(3):
             mel, seg = sampler.sample(1)
             assert mel.shape == (1, N_MELS, 24) and seg.shape == (1, 24 * HOP)
@@ -164,9 +169,9 @@ def _adam_steps(ckpt_path: Path) -> set:
 
 
 def test_resume_continues_from_checkpoint(data, tmp_path, capsys):
-    first = vtrain.train(_args(data, tmp_path, "--max-steps", "10", "--save-every-steps", "5"))
+    first = vtrainer.train(_args(data, tmp_path, "--max-steps", "10", "--save-every-steps", "5"))
     assert first["step"] == 10 and _adam_steps(tmp_path / "checkpoint.pth") == {10}
-    second = vtrain.train(_args(data, tmp_path, "--max-steps", "20", "--save-every-steps", "5"))
+    second = vtrainer.train(_args(data, tmp_path, "--max-steps", "20", "--save-every-steps", "5"))
     assert second["start_step"] == 10 and second["step"] == 20 and len(second["losses"]) == 10
     assert "resumed from step 10" in capsys.readouterr().out
     # Adam's per-parameter step counters went on from 10: the optimizer state was restored
@@ -176,16 +181,16 @@ def test_resume_continues_from_checkpoint(data, tmp_path, capsys):
     assert ckpt["training_options"]["lr"] == 5e-4 and ckpt["training_options"]["batch_size"] == 4
     assert "changed training options" not in capsys.readouterr().out
     # other training options on a resume go on, and say so (the lr schedule restarts)
-    third = vtrain.train(_args(data, tmp_path, "--max-steps", "22", "--lr", "1e-3"))
+    third = vtrainer.train(_args(data, tmp_path, "--max-steps", "22", "--lr", "1e-3"))
     assert third["start_step"] == 20 and third["step"] == 22
     assert "resumed with changed training options: lr 0.0005 -> 0.001" in capsys.readouterr().out
     # a different setup in the same outdir is refused
     with pytest.raises(ValueError, match="another vocoder"):
-        vtrain.train(_args(data, tmp_path, "--max-steps", "30", "--num-layers", "3"))
+        vtrainer.train(_args(data, tmp_path, "--max-steps", "30", "--num-layers", "3"))
 
 
 def test_sigterm_saves_a_checkpoint(data, tmp_path, monkeypatch):
-    sample = vtrain.SegmentSampler.sample
+    sample = vdata.SegmentSampler.sample
     calls = []
 
     def sample_then_term(self, batch_size):
@@ -194,9 +199,9 @@ def test_sigterm_saves_a_checkpoint(data, tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)  # arrives during step 3
         return sample(self, batch_size)
 
-    monkeypatch.setattr(vtrain.SegmentSampler, "sample", sample_then_term)
+    monkeypatch.setattr(vdata.SegmentSampler, "sample", sample_then_term)
     before = signal.getsignal(signal.SIGTERM)
-    result = vtrain.train(_args(data, tmp_path, "--max-steps", "50"))
+    result = vtrainer.train(_args(data, tmp_path, "--max-steps", "50"))
     assert result["status"] == "interrupted" and result["signum"] == signal.SIGTERM
     assert result["step"] == 3
     assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["step"] == 3
@@ -204,15 +209,15 @@ def test_sigterm_saves_a_checkpoint(data, tmp_path, monkeypatch):
 
 
 def test_gan_losses_run(data, tmp_path):
-    result = vtrain.train(_args(data, tmp_path, "--max-steps", "2", "--gan-start-step", "1"))
+    result = vtrainer.train(_args(data, tmp_path, "--max-steps", "2", "--gan-start-step", "1"))
     assert result["step"] == 2
     ckpt = torch.load(tmp_path / "checkpoint.pth", weights_only=True)
     assert ckpt["discriminator"] is not None and ckpt["optimizer_d"]["state"]
 
 
-@pytest.mark.parametrize("spectrum", vtrain.DISCRIMINATOR_SPECTRA)
+@pytest.mark.parametrize("spectrum", vdisc.DISCRIMINATOR_SPECTRA)
 def test_gan_with_a_narrow_discriminator_of_either_spectrum(data, tmp_path, spectrum):
-    result = vtrain.train(_args(data, tmp_path, "--max-steps", "2", "--gan-start-step", "0",
+    result = vtrainer.train(_args(data, tmp_path, "--max-steps", "2", "--gan-start-step", "0",
                                 "--disc-channels", "8", "--disc-spectrum", spectrum))
     assert result["step"] == 2
     disc = torch.load(tmp_path / "checkpoint.pth", weights_only=True)["discriminator"]
@@ -228,17 +233,17 @@ def test_complex_discriminator_sees_phase():
     a = torch.sin(2 * torch.pi * 440 * t)[None]
     b = torch.sin(2 * torch.pi * 440 * t + 1.0)[None]  # same magnitudes away from the edges
     for spectrum, differs in (("magnitude", False), ("complex", True)):
-        d = vtrain.SpectrogramDiscriminator((512, 128, 512), 8, spectrum).eval()
+        d = vdisc.SpectrogramDiscriminator((512, 128, 512), 8, spectrum).eval()
         la, lb = d(a)[0], d(b)[0]
         inner = slice(la.shape[1] // 4, 3 * la.shape[1] // 4)
         gap = (la[:, inner] - lb[:, inner]).abs().max().item()
         assert (gap > 1e-3) == differs, (spectrum, gap)
     with pytest.raises(ValueError, match="spectrum must be one of"):
-        vtrain.SpectrogramDiscriminator((512, 128, 512), 8, "phase")
+        vdisc.SpectrogramDiscriminator((512, 128, 512), 8, "phase")
 
 
 def test_phase_loss_values():
-    loss = vtrain.PhaseLoss(1200, 300)
+    loss = vloss.PhaseLoss(1200, 300)
     t = torch.arange(9600) / 24000.0
     voiced = torch.sin(2 * torch.pi * 200 * t)[None] + 0.5 * torch.sin(2 * torch.pi * 400 * t)[None]
     same = loss(voiced, voiced)
@@ -259,7 +264,7 @@ def test_phase_loss_values():
 
 
 def test_training_with_phase_losses_logs_them(data, tmp_path):
-    result = vtrain.train(_args(data, tmp_path, "--max-steps", "2", "--lambda-phase", "1",
+    result = vtrainer.train(_args(data, tmp_path, "--max-steps", "2", "--lambda-phase", "1",
                                 "--log-every-steps", "1"))
     assert result["step"] == 2
     line = (tmp_path / "train.log").read_text().splitlines()[-3]
@@ -270,48 +275,48 @@ def test_training_on_given_input_mels(data, tmp_path):
     """--input-mels-dir: the generator is fed the given mels; the losses still compare with
     the recordings. Mels that are not frame-aligned to their recording are refused."""
     train, _ = data
-    conf = vtrain.feats_extract_conf(vtrain.get_parser().parse_args(
+    conf = vopts.feats_extract_conf(vopts.get_parser().parse_args(
         ["--train-dir", "x", "--outdir", "y"] + FEATS))
-    fe = vtrain.build_feats_extract(conf)
+    fe = vdata.build_feats_extract(conf)
     mels = tmp_path / "mels"
     mels.mkdir()
-    wavs = vtrain.read_wav_scp(train, FS)
+    wavs = vdata.read_wav_scp(train, FS)
     for utt, wav in wavs.items():
-        mel = vtrain.compute_mel(fe, torch.from_numpy(wav))
+        mel = vdata.compute_mel(fe, torch.from_numpy(wav))
         np.save(mels / f"{utt}.npy", (mel + 0.25).numpy())  # "smoothed": offset by a constant
     samplers = []
-    original = vtrain.SegmentSampler.sample
+    original = vdata.SegmentSampler.sample
 
     def spy(self, batch_size):
         samplers.append(self)
         return original(self, batch_size)
 
-    vtrain.SegmentSampler.sample = spy
+    vdata.SegmentSampler.sample = spy
     try:
-        result = vtrain.train(_args(data, tmp_path / "out", "--max-steps", "1",
+        result = vtrainer.train(_args(data, tmp_path / "out", "--max-steps", "1",
                                     "--input-mels-dir", str(mels)))
     finally:
-        vtrain.SegmentSampler.sample = original
+        vdata.SegmentSampler.sample = original
     assert result["step"] == 1
     sampler = samplers[0]
     for utt, fed in zip(sampler.utts, sampler.mels):
         given = torch.from_numpy(np.load(mels / f"{utt}.npy"))
         assert torch.equal(fed[: len(given)], given)  # the generator's input is the given mel
     # utt3 (0.1 s) is shorter than a segment: its mel was given unpadded, the padding kept
-    assert len(vtrain.compute_mel(fe, torch.from_numpy(wavs["utt3"]))) < 24
+    assert len(vdata.compute_mel(fe, torch.from_numpy(wavs["utt3"]))) < 24
     utt = sorted(wavs)[0]
     np.save(mels / f"{utt}.npy", np.zeros((3, N_MELS), np.float32))
     with pytest.raises(ValueError, match=f"{utt}.npy: shape \\(3, {N_MELS}\\).*not aligned"):
-        vtrain.train(_args(data, tmp_path / "out2", "--max-steps", "1", "--input-mels-dir",
+        vtrainer.train(_args(data, tmp_path / "out2", "--max-steps", "1", "--input-mels-dir",
                            str(mels)))
     (mels / f"{utt}.npy").unlink()
     with pytest.raises(FileNotFoundError, match=f"no .*{utt}.npy for training utterance"):
-        vtrain.train(_args(data, tmp_path / "out3", "--max-steps", "1", "--input-mels-dir",
+        vtrainer.train(_args(data, tmp_path / "out3", "--max-steps", "1", "--input-mels-dir",
                            str(mels)))
 
 
 def test_max_cpu_seconds_stops(data, tmp_path):
-    result = vtrain.train(_args(data, tmp_path, "--max-cpu-seconds", "0.001"))
+    result = vtrainer.train(_args(data, tmp_path, "--max-cpu-seconds", "0.001"))
     assert result["status"] == "done" and result["step"] == 0
     assert (tmp_path / "vocoder.pth").is_file()
 
@@ -431,7 +436,7 @@ def test_vocoder_dnsmos_swaps_magnitudes_and_phases(trained, monkeypatch):
     inner = slice(4 * HOP, len(wav) - 4 * HOP)  # the STFT round trip is exact off the edges
     np.testing.assert_allclose(cases["resynth"][inner], wav[inner], atol=1e-5)
     with torch.no_grad():
-        mel = vtrain.compute_mel(vtrain.build_feats_extract(vocoder.feats_extract_conf),
+        mel = vdata.compute_mel(vdata.build_feats_extract(vocoder.feats_extract_conf),
                                  torch.from_numpy(wav))
         np.testing.assert_allclose(cases["copy"], vocoder(mel).numpy(), atol=1e-6)
     # a generator that predicts the recording's own STFT: every case is the recording
@@ -452,12 +457,12 @@ def test_vocoder_dnsmos_scores_each_case(data, trained, tmp_path):
     diag = _recipe_script("vocoder_dnsmos")
     data, outdir = data[0], trained[1]
     vocoder = load_vocoder(outdir / "vocoder.pth")
-    extract = vtrain.build_feats_extract(vocoder.feats_extract_conf)
+    extract = vdata.build_feats_extract(vocoder.feats_extract_conf)
     wavs = dict(line.split() for line in (data / "wav.scp").read_text().splitlines())
     lines = []
     for utt in sorted(wavs)[:2]:  # "decoded" mels that are the recordings' own
         wav, _ = sf.read(wavs[utt], dtype="float32")
-        np.save(tmp_path / f"{utt}.npy", vtrain.compute_mel(extract, torch.from_numpy(wav)).numpy())
+        np.save(tmp_path / f"{utt}.npy", vdata.compute_mel(extract, torch.from_numpy(wav)).numpy())
         lines.append(f"{utt} {tmp_path / f'{utt}.npy'}")
     (tmp_path / "feats.scp").write_text("\n".join(lines) + "\n")
     scores = diag.diagnose(data, [outdir / "vocoder.pth"], tmp_path / "feats.scp", limit=2)
@@ -474,37 +479,36 @@ def test_vocoder_dnsmos_scores_each_case(data, trained, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------
-# GAN fine-tuning (espnet_mvc.vocoder.gan): discriminators, resuming, the DNSMOS curve
-
-from espnet_mvc.vocoder import gan  # noqa: E402
+# GAN fine-tuning (espnet_mvc.vocoder.discriminators and .losses): discriminators, resuming,
+# the DNSMOS curve
 
 
 @pytest.mark.parametrize("kinds", ["msstft", "mrd", "mpd", "msstft,mpd"])
 def test_discriminators_and_losses(kinds):
     torch.manual_seed(0)
-    d = gan.build_discriminator(kinds, channels=4)
+    d = vdisc.build_discriminator(kinds, channels=4)
     real, fake = torch.randn(2, 4096), torch.randn(2, 4096, requires_grad=True)
     out_r, out_f = d(real), d(fake)
     assert len(out_r) == len(out_f) > 0
     for logits, fmaps in out_r:
         assert logits.dim() == 2 and logits.shape[0] == 2 and len(fmaps) >= 3
-    for kind in gan.GAN_LOSSES:
-        loss_d = gan.discriminator_loss(out_r, out_f, kind)
-        adv = gan.generator_adv_loss(out_f, kind)
+    for kind in vloss.GAN_LOSSES:
+        loss_d = vloss.discriminator_loss(out_r, out_f, kind)
+        adv = vloss.generator_adv_loss(out_f, kind)
         assert loss_d.item() >= 0 and adv.item() >= 0
-    fm = gan.feature_matching_loss(out_r, out_f)
+    fm = vloss.feature_matching_loss(out_r, out_f)
     (adv + fm).backward()
     assert fake.grad is not None and torch.isfinite(fake.grad).all()
     # identical inputs match exactly
-    assert gan.feature_matching_loss(out_r, d(real)).item() == pytest.approx(0.0, abs=1e-6)
+    assert vloss.feature_matching_loss(out_r, d(real)).item() == pytest.approx(0.0, abs=1e-6)
     with pytest.raises(ValueError, match="--disc"):
-        gan.build_discriminator("msstft,nope")
+        vdisc.build_discriminator("msstft,nope")
 
 
 def test_msstft_compression_keeps_phase_and_framing():
     torch.manual_seed(0)
-    plain = gan.MultiScaleSTFTDiscriminator(channels=4, n_ffts=(512,))
-    squeezed = gan.MultiScaleSTFTDiscriminator(channels=4, n_ffts=(512,), compress=0.1)
+    plain = vdisc.MultiScaleSTFTDiscriminator(channels=4, n_ffts=(512,))
+    squeezed = vdisc.MultiScaleSTFTDiscriminator(channels=4, n_ffts=(512,), compress=0.1)
     x = torch.randn(1, 1, 4096)
     z = plain.discriminators[0].spec_transform(x)
     c = squeezed.discriminators[0].spec_transform(x)
@@ -519,10 +523,10 @@ def test_msstft_compression_keeps_phase_and_framing():
 def test_hinge_and_lsgan_values():
     r = [(torch.full((1, 3), 1.0), [])]
     f = [(torch.full((1, 3), -1.0), [])]
-    assert gan.discriminator_loss(r, f, "hinge").item() == 0.0  # both at their margins
-    assert gan.discriminator_loss(r, f, "lsgan").item() == pytest.approx(1.0)  # (1-1)^2 + 1
-    assert gan.generator_adv_loss(f, "hinge").item() == pytest.approx(2.0)
-    assert gan.generator_adv_loss(f, "lsgan").item() == pytest.approx(4.0)
+    assert vloss.discriminator_loss(r, f, "hinge").item() == 0.0  # both at their margins
+    assert vloss.discriminator_loss(r, f, "lsgan").item() == pytest.approx(1.0)  # (1-1)^2 + 1
+    assert vloss.generator_adv_loss(f, "hinge").item() == pytest.approx(2.0)
+    assert vloss.generator_adv_loss(f, "lsgan").item() == pytest.approx(4.0)
 
 
 def _fake_dnsmos(monkeypatch, scores=None):
@@ -566,10 +570,10 @@ def test_gan_resume_equals_an_uninterrupted_run(data, tmp_path, monkeypatch):
     same generator, discriminator and optimizer states as a run that was never stopped."""
     extra = _data_dir(tmp_path / "extra", [(0.9, 200.0), (1.1, 110.0)])
     common = GAN_ARGS + ["--extra-train-dir", str(extra), "--extra-share", "0.25"]
-    full = vtrain.train(_args(data, tmp_path / "full", "--max-steps", "7", *common))
+    full = vtrainer.train(_args(data, tmp_path / "full", "--max-steps", "7", *common))
     assert full["step"] == 7
 
-    sample = vtrain.SegmentSampler.sample
+    sample = vdata.SegmentSampler.sample
     calls = []
 
     def sample_then_term(self, batch_size):
@@ -578,11 +582,11 @@ def test_gan_resume_equals_an_uninterrupted_run(data, tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGTERM)
         return sample(self, batch_size)
 
-    monkeypatch.setattr(vtrain.SegmentSampler, "sample", sample_then_term)
-    first = vtrain.train(_args(data, tmp_path / "split", "--max-steps", "7", *common))
+    monkeypatch.setattr(vdata.SegmentSampler, "sample", sample_then_term)
+    first = vtrainer.train(_args(data, tmp_path / "split", "--max-steps", "7", *common))
     assert first["status"] == "interrupted" and first["step"] == 4
-    monkeypatch.setattr(vtrain.SegmentSampler, "sample", sample)
-    second = vtrain.train(_args(data, tmp_path / "split", "--max-steps", "7", *common))
+    monkeypatch.setattr(vdata.SegmentSampler, "sample", sample)
+    second = vtrainer.train(_args(data, tmp_path / "split", "--max-steps", "7", *common))
     assert second["start_step"] == 4 and second["step"] == 7
     assert full["losses"] == first["losses"] + second["losses"]
     _assert_same(_state(tmp_path / "full" / "checkpoint.pth"),
@@ -605,8 +609,8 @@ def test_dnsmos_curve_and_best_checkpoint(data, trained, tmp_path, monkeypatch):
     out = tmp_path / "exp"
     args = ["--dnsmos-dir", str(data[1]), "--dnsmos-dir", str(valid2), "--dnsmos-every", "2",
             "--init-from", str(trained[1] / "vocoder.pth")] + GAN_ARGS
-    vtrain.train(_args(data, out, "--max-steps", "6", *args))
-    rows = vtrain.read_curve(out / "dnsmos_curve.tsv")
+    vtrainer.train(_args(data, out, "--max-steps", "6", *args))
+    rows = vvalid.read_curve(out / "dnsmos_curve.tsv")
     assert [int(r["step"]) for r in rows] == [0, 2, 4, 6]
     assert [r["dnsmos"] for r in rows] == pytest.approx([2.1, 2.5, 2.1, 2.4])
     assert rows[1]["dnsmos_valid"] == 2.5 and rows[0]["dnsmos_real16k"] == 2.2
@@ -618,17 +622,17 @@ def test_dnsmos_curve_and_best_checkpoint(data, trained, tmp_path, monkeypatch):
     log = (out / "train.log").read_text()
     assert "generator initialised from" in log and "new best" in log
     # a resume appends to the curve without scoring its start again
-    vtrain.train(_args(data, out, "--max-steps", "8", *args))
-    rows = vtrain.read_curve(out / "dnsmos_curve.tsv")
+    vtrainer.train(_args(data, out, "--max-steps", "8", *args))
+    rows = vvalid.read_curve(out / "dnsmos_curve.tsv")
     assert [int(r["step"]) for r in rows] == [0, 2, 4, 6, 8] and rows[-1]["dnsmos"] == 9.0
     assert yaml.safe_load((out / "best" / "vocoder.yaml").read_text())["train"]["step"] == 8
 
 
 def test_init_from_must_fit(data, trained, tmp_path):
     with pytest.raises(ValueError, match="--init-from .*vocoder_params"):
-        vtrain.train(_args(data, tmp_path, "--max-steps", "1", "--num-layers", "3",
+        vtrainer.train(_args(data, tmp_path, "--max-steps", "1", "--num-layers", "3",
                            "--init-from", str(trained[1] / "vocoder.pth")))
-    vtrain.train(_args(data, tmp_path / "ok", "--max-steps", "0",
+    vtrainer.train(_args(data, tmp_path / "ok", "--max-steps", "0",
                        "--init-from", str(trained[1] / "vocoder.pth")))
     _assert_same(torch.load(tmp_path / "ok" / "vocoder.pth", weights_only=True),
                  torch.load(trained[1] / "vocoder.pth", weights_only=True))
@@ -636,10 +640,10 @@ def test_init_from_must_fit(data, trained, tmp_path):
 
 def test_read_wav_scp_resamples_on_request(data):
     train = data[0]
-    wavs = vtrain.read_wav_scp(train, FS)
+    wavs = vdata.read_wav_scp(train, FS)
     with pytest.raises(ValueError, match="expected --fs"):
-        vtrain.read_wav_scp(train, 2 * FS)
-    up = vtrain.read_wav_scp(train, 2 * FS, resample=True)
+        vdata.read_wav_scp(train, 2 * FS)
+    up = vdata.read_wav_scp(train, 2 * FS, resample=True)
     assert all(len(up[u]) == 2 * len(wavs[u]) and up[u].dtype == np.float32 for u in wavs)
 
 

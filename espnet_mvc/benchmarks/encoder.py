@@ -10,7 +10,7 @@ What runs (batch 1, ``torch.inference_mode``, ``torch.set_num_threads(min(2, cpu
 * ``styletts2`` -- StyleTTS2's inference conditioning path re-implemented at the same width
   (hidden 256): CNN + BiLSTM text encoder, PL-BERT (ALBERT, 12 shared layers, 768 / 12
   heads / FFN 2048, SDPA attention), BiLSTM + AdaLN duration encoder and predictor, dense
-  alignment, shared BiLSTM + AdaIN F0 / N conv blocks (see ``baselines.py``).
+  alignment, shared BiLSTM + AdaIN F0 / N conv blocks (see ``styletts2_baseline.py``).
 * ``fastspeech2`` -- ESPnet's ``FastSpeech2`` transformer encoder (adim 256, 4 heads, 6
   layers) + duration / pitch / energy predictors + length regulator.
   Inference runs on ``Mamba``'s fused CPU path (compiled conv/scan/gate, chunked, no
@@ -76,14 +76,14 @@ import argparse
 import csv
 import json
 import math
-import multiprocessing as mp
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from espnet_mvc.benchmarks.fresh_process import OMP_CHOICES, run_in_child, set_omp_wait
 from espnet_mvc.benchmarks.machine import cpu_capability, load_average
 
 FULL_LENGTHS = [64, 128, 256, 512, 1024, 2048, 4096, 8192]
@@ -103,8 +103,8 @@ LABELS = {
     "styletts2_tel": "StyleTTS2-style, PL-BERT on nn.TransformerEncoderLayer",
 }
 WARMUP_T = 32
-_PRELOAD = ["espnet_mvc.benchmarks.baselines", "espnet_mvc.tts.mvc.mvc",
-            "espnet2.tts.fastspeech2"]
+_PRELOAD = ["espnet_mvc.benchmarks.baselines", "espnet_mvc.benchmarks.styletts2_baseline",
+            "espnet_mvc.tts.mvc.mvc", "espnet2.tts.fastspeech2"]
 
 
 # ---------------------------------------------------------------------------- child side
@@ -116,8 +116,10 @@ def _build(name: str, tiny: bool, max_t: int):
             os.environ["ESPNET_MVC_SCAN"] = "kernel"  # this child only
         return B.MVCConditioning(B.build_mvc(tiny=tiny))
     if name.startswith("styletts2"):
+        from espnet_mvc.benchmarks.styletts2_baseline import build_styletts2_conditioning
+
         reg = "gather" if name.endswith("gather") else "matmul"
-        return B.build_styletts2_conditioning(
+        return build_styletts2_conditioning(
             hidden_dim=512 if name.endswith("native") else 256,
             tiny=tiny, max_positions=max(512, max_t), regulator=reg,
             attention="torch_layer" if name.endswith("tel") else "sdpa",
@@ -209,69 +211,6 @@ def _merge_rounds(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     r["n_timed"] = len(r["walls"])
     r["rounds"] = len(runs)
     return r
-
-
-
-_CTX = None
-_CTX_OMP = None
-OMP_CHOICES = ("default", "passive", "active", "inherit")
-
-
-def set_omp_wait(choice: str) -> str:
-    """Set OMP_WAIT_POLICY for the children (read by libgomp when the forkserver imports
-    torch); returns the value in effect. The forkserver is started once per process."""
-    global _CTX_OMP
-    if choice == "default":
-        os.environ.pop("OMP_WAIT_POLICY", None)
-    elif choice in ("passive", "active"):
-        os.environ["OMP_WAIT_POLICY"] = choice.upper()
-    value = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    if _CTX is not None and _CTX_OMP is not None and value != _CTX_OMP:
-        print(f"# note: the measuring server already runs with OMP_WAIT_POLICY={_CTX_OMP}")
-        return _CTX_OMP
-    _CTX_OMP = value
-    return value
-
-
-def _context():
-    """A forkserver whose server process has imported torch / ESPnet / the models once."""
-    global _CTX
-    if _CTX is None:
-        methods = mp.get_all_start_methods()
-        if "forkserver" in methods:
-            _CTX = mp.get_context("forkserver")
-            try:
-                _CTX.set_forkserver_preload(_PRELOAD)
-            except Exception:
-                pass
-        else:  # pragma: no cover (non-Linux)
-            _CTX = mp.get_context("spawn")
-    return _CTX
-
-
-def run_in_child(target, spec: Dict[str, Any], timeout: float) -> Dict[str, Any]:
-    """Run ``target(spec, conn)`` in a fresh child; its dict, or an error dict."""
-    ctx = _context()
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(spec, child_conn), daemon=True)
-    proc.start()
-    child_conn.close()
-    result = None
-    try:
-        if parent_conn.poll(timeout):
-            result = parent_conn.recv()
-    except EOFError:
-        result = None
-    finally:  # also on KeyboardInterrupt / SIGTERM: never leave the child running
-        proc.join(5 if result is not None else 0.1)
-        if proc.is_alive():
-            proc.kill()  # only this child, by its own handle
-            proc.join()
-    if result is None:
-        why = f"timed out after {timeout:.0f}s" if proc.exitcode in (None, -9) else (
-            f"child exited with code {proc.exitcode} (killed for memory?)")
-        result = dict(ok=False, model=spec.get("model"), T=spec.get("T"), error=why)
-    return result
 
 
 def _fmt(x: Optional[float], nd: int = 3) -> str:
@@ -394,10 +333,8 @@ def _sigterm_to_exit():
             pass
 
 
-def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    _sigterm_to_exit()
-    models = args.models or list(DEFAULT_MODELS)
+def _lengths_and_repeats(args, models: List[str]) -> Tuple[List[int], int, List[int]]:
+    """(T for every model, timed forwards per point, T for MVC alone); sets ``args.rounds``."""
     if args.tiny:
         lengths = args.lengths or list(TINY_LENGTHS)
         repeats = args.repeats or 1
@@ -418,11 +355,10 @@ def main(argv=None) -> int:
         lengths.append(512)
     lengths = sorted(set(lengths))
     extra_mvc = sorted(set(extra_mvc) - set(lengths)) if "mvc" in models else []
-    threads = args.threads or min(2, os.cpu_count() or 1)
-    out_dir = args.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
-    omp = set_omp_wait(args.omp_wait)
+    return lengths, repeats, extra_mvc
 
+
+def _print_header(args, models, lengths, extra_mvc, threads, repeats, omp) -> None:
     print(f"# encoder benchmark: models={models} T={lengths}"
           + (f" (+ MVC only at {extra_mvc})" if extra_mvc else "")
           + f" frames/phoneme={args.frames_per_phoneme} (forced durations) batch=1 "
@@ -443,22 +379,19 @@ def main(argv=None) -> int:
           f"{args.rounds} round(s) of all models in turn at T <= {args.rounds_max_t}, "
           "median over rounds", flush=True)
 
-    # Rounds: at each T up to --rounds-max-t, the models' children run in turn, R times over,
-    # so that a change of the (shared, virtual) machine's speed during the run hits every
-    # model alike; a point's wall time is the median of its rounds' medians.
-    def rounds_at(t):
-        return args.rounds if t <= args.rounds_max_t else 1
 
-    plan = [(t, list(models)) for t in lengths] + [(t, ["mvc"]) for t in extra_mvc]
+def _measure(args, plan, threads: int, repeats: int) -> List[Dict[str, Any]]:
+    """Measure every (T, model) point of ``plan``, one printed row each; a failed model is
+    not run at larger T. At T <= ``--rounds-max-t`` the models run in turn, R rounds, so that
+    a drift of the shared machine's speed hits every model alike (median over rounds)."""
     results: List[Dict[str, Any]] = []
     dead = set()
     header = f"{'model':<18}{'T':>6}{'frames':>8}{'wall_s':>10}{'min_s':>10}{'cpu_s':>10}" \
              f"{'n':>3}{'peak_MiB':>10}{'params_M':>9}"
     print(header, flush=True)
-    t_start = time.time()
     for t, point_models in plan:
         per_model: Dict[str, List[Dict[str, Any]]] = {m: [] for m in point_models}
-        for _ in range(rounds_at(t)):
+        for _ in range(args.rounds if t <= args.rounds_max_t else 1):
             for m in point_models:
                 if m in dead:
                     continue
@@ -466,7 +399,7 @@ def main(argv=None) -> int:
                             tiny=args.tiny, repeats=repeats, budget=args.budget,
                             single_above=args.single_above, threads=threads,
                             malloc=args.malloc)
-                r = run_in_child(_child_main, spec, args.timeout)
+                r = run_in_child(_child_main, spec, args.timeout, _PRELOAD)
                 if not r.get("ok"):
                     dead.add(m)
                     print(f"{m:<18}{t:>6}  FAILED: {r.get('error')}", flush=True)
@@ -476,25 +409,30 @@ def main(argv=None) -> int:
                     continue
                 per_model[m].append(r)
         for m in point_models:
-            runs = per_model[m]
-            if not runs:
-                results.append(dict(ok=False, model=m, T=t,
-                                    error="skipped after a failure at a smaller T"))
-                print(f"{m:<18}{t:>6}  skipped (failed at a smaller T)", flush=True)
-                continue
-            if not runs[0].get("ok"):
-                results.append(runs[0])
-                continue
-            r = _merge_rounds(runs)
-            results.append(r)
-            print(f"{m:<18}{t:>6}{r['frames']:>8}{r['wall_s']:>10.4f}{r['min_wall_s']:>10.4f}"
-                  f"{r['cpu_s']:>10.3f}"
-                  f"{r['n_timed']:>3}{r['peak_mib']:>10.1f}{r['core_params_m']:>9.2f}"
-                  + (f"  rounds: {' '.join(f'{x:.3f}' for x in r['round_walls'])}"
-                     if len(runs) > 1 else ""),
-                  flush=True)
+            results.append(_report_point(m, t, per_model[m]))
+    return results
 
-    # ---- summary
+
+def _report_point(m: str, t: int, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """One point's result from its rounds, printed as a table row."""
+    if not runs:
+        print(f"{m:<18}{t:>6}  skipped (failed at a smaller T)", flush=True)
+        return dict(ok=False, model=m, T=t, error="skipped after a failure at a smaller T")
+    if not runs[0].get("ok"):
+        return runs[0]
+    r = _merge_rounds(runs)
+    print(f"{m:<18}{t:>6}{r['frames']:>8}{r['wall_s']:>10.4f}{r['min_wall_s']:>10.4f}"
+          f"{r['cpu_s']:>10.3f}"
+          f"{r['n_timed']:>3}{r['peak_mib']:>10.1f}{r['core_params_m']:>9.2f}"
+          + (f"  rounds: {' '.join(f'{x:.3f}' for x in r['round_walls'])}"
+             if len(runs) > 1 else ""),
+          flush=True)
+    return r
+
+
+def _summarize(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The ratios of the summary: MVC vs StyleTTS2 / FastSpeech2 at T=512 (else the largest
+    T <= 512 measured) and MVC's T8192 / T1024 time (else the largest 8x pair)."""
     ok_t = sorted({r["T"] for r in results if r.get("ok")})
     ref_t = 512 if 512 in ok_t else (max(t for t in ok_t if t <= 512) if ok_t else None)
     mvc_ref, st_ref = _point(results, "mvc", ref_t), _point(results, "styletts2", ref_t)
@@ -515,16 +453,17 @@ def main(argv=None) -> int:
         hi, lo = max(pairs) if pairs else ((mvc_ts[-1], mvc_ts[0]) if mvc_ts else (None, None))
     scaling = _ratio(_point(results, "mvc", hi) and _point(results, "mvc", hi)["wall_s"],
                      _point(results, "mvc", lo) and _point(results, "mvc", lo)["wall_s"])
-
-    load_end = load_average()
-    summary = dict(
+    return dict(
         ref_T=ref_t, hi_T=hi, lo_T=lo, speedup_vs_styletts2=speedup,
-        speedup_vs_styletts2_cpu_time=speedup_cpu, speedup_vs_styletts2_min_wall=speedup_min, peakmem_ratio_vs_styletts2=memratio,
+        speedup_vs_styletts2_cpu_time=speedup_cpu, speedup_vs_styletts2_min_wall=speedup_min,
+        peakmem_ratio_vs_styletts2=memratio,
         peakmem_ratio_incl_weights=memratio_w, speedup_vs_fastspeech2=fs_speedup,
-        time_ratio_hi_lo=scaling, loadavg_end=load_end, elapsed_s=time.time() - t_start,
-        frames_per_phoneme=args.frames_per_phoneme, threads=threads, tiny=args.tiny,
-        quick=args.quick, cpus=os.cpu_count(), cpu_capability=cpu_capability(),
+        time_ratio_hi_lo=scaling,
     )
+
+
+def _write_results(out_dir: Path, summary, results, args, threads: int) -> Optional[Path]:
+    """Write ``encoder_results.json`` / ``.csv`` and the plot; the plot's path or None."""
     (out_dir / "encoder_results.json").write_text(
         json.dumps(dict(summary=summary, results=results), indent=1, default=str))
     with open(out_dir / "encoder_results.csv", "w", newline="") as f:
@@ -536,25 +475,59 @@ def main(argv=None) -> int:
                         r.get("cpu_s"), r.get("n_timed"), r.get("peak_mib"),
                         r.get("param_mib"), r.get("core_params_m"), r.get("mem_method"),
                         r.get("error", "")])
-    png = plot(results, out_dir / "encoder_scaling.png",
-               f"conditioning encoder, batch 1, {threads} threads, "
-               f"{args.frames_per_phoneme} frames/phoneme (forced)")
+    return plot(results, out_dir / "encoder_scaling.png",
+                f"conditioning encoder, batch 1, {threads} threads, "
+                f"{args.frames_per_phoneme} frames/phoneme (forced)")
 
-    print(f"# wrote {out_dir / 'encoder_results.json'}, {out_dir / 'encoder_results.csv'}"
-          + (f", {png}" if png else ""))
-    print(f"# loadavg(end)={load_end}  elapsed={summary['elapsed_s']:.0f}s")
-    print(f"# at T={ref_t}: speedup vs StyleTTS2 (median wall) {_fmt(speedup)}, (min wall) "
-          f"{_fmt(speedup_min)}, (process CPU time) {_fmt(speedup_cpu)}; peak-memory ratio {_fmt(memratio)} (activations), "
-          f"{_fmt(memratio_w)} (incl. weights); speedup vs FastSpeech2 {_fmt(fs_speedup)}")
+
+def _print_summary(summary: Dict[str, Any]) -> None:
+    """The summary lines; the last three are the machine-readable ones."""
+    s = summary
+    ref_t, hi, lo = s["ref_T"], s["hi_T"], s["lo_T"]
+    print(f"# loadavg(end)={s['loadavg_end']}  elapsed={s['elapsed_s']:.0f}s")
+    print(f"# at T={ref_t}: speedup vs StyleTTS2 (median wall) {_fmt(s['speedup_vs_styletts2'])}, "
+          f"(min wall) {_fmt(s['speedup_vs_styletts2_min_wall'])}, (process CPU time) "
+          f"{_fmt(s['speedup_vs_styletts2_cpu_time'])}; peak-memory ratio "
+          f"{_fmt(s['peakmem_ratio_vs_styletts2'])} (activations), "
+          f"{_fmt(s['peakmem_ratio_incl_weights'])} (incl. weights); speedup vs FastSpeech2 "
+          f"{_fmt(s['speedup_vs_fastspeech2'])}")
     print("# targets: speedup >= 1.6, memory ratio <= 0.72, T8192/T1024 <= 9 (linear = 8)")
     if ref_t != 512:
         print(f"# note: T=512 not measured; the T512 lines use T={ref_t}")
     if (hi, lo) != (8192, 1024):
         print(f"# note: T=8192/1024 not both measured for MVC; the ratio line uses "
               f"T={hi}/T={lo}")
-    print(f"encoder_speedup_vs_styletts2_T512: {_fmt(speedup)}")
-    print(f"encoder_peakmem_ratio_vs_styletts2_T512: {_fmt(memratio)}")
-    print(f"encoder_time_ratio_T8192_T1024: {_fmt(scaling)}", flush=True)
+    print(f"encoder_speedup_vs_styletts2_T512: {_fmt(s['speedup_vs_styletts2'])}")
+    print(f"encoder_peakmem_ratio_vs_styletts2_T512: {_fmt(s['peakmem_ratio_vs_styletts2'])}")
+    print(f"encoder_time_ratio_T8192_T1024: {_fmt(s['time_ratio_hi_lo'])}", flush=True)
+
+
+def main(argv=None) -> int:
+    """Run the benchmark (module docstring) on ``argv``; 0 when a point was measured."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    _sigterm_to_exit()
+    models = args.models or list(DEFAULT_MODELS)
+    lengths, repeats, extra_mvc = _lengths_and_repeats(args, models)
+    threads = args.threads or min(2, os.cpu_count() or 1)
+    out_dir = args.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    omp = set_omp_wait(args.omp_wait)
+    _print_header(args, models, lengths, extra_mvc, threads, repeats, omp)
+
+    plan = [(t, list(models)) for t in lengths] + [(t, ["mvc"]) for t in extra_mvc]
+    t_start = time.time()
+    results = _measure(args, plan, threads, repeats)
+
+    summary = _summarize(results)
+    summary.update(
+        loadavg_end=load_average(), elapsed_s=time.time() - t_start,
+        frames_per_phoneme=args.frames_per_phoneme, threads=threads, tiny=args.tiny,
+        quick=args.quick, cpus=os.cpu_count(), cpu_capability=cpu_capability(),
+    )
+    png = _write_results(out_dir, summary, results, args, threads)
+    print(f"# wrote {out_dir / 'encoder_results.json'}, {out_dir / 'encoder_results.csv'}"
+          + (f", {png}" if png else ""))
+    _print_summary(summary)
     return 0 if any(r.get("ok") for r in results) else 1
 
 

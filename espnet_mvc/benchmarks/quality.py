@@ -258,8 +258,8 @@ def load_realvoice(where: Optional[str]):
     except FileNotFoundError:
         return None, (f"# real-voice set: none at {d}; the quality_*_realvoice lines are "
                       f"skipped. Build it (Debian packages, extraction only) with: cd "
-                      f"egs2/kokoro_en/tts1 && local/realvoice.sh, or python "
-                      f"espnet_mvc/recipe/realvoice.py --out-dir {d}")
+                      f"egs2/kokoro_en/tts1 && local/realvoice.sh, or python -m "
+                      f"espnet_mvc.recipe.realvoice --out-dir {d}")
     people = sorted({c["person"] for c in clips})
     return clips, (f"# real-voice set: {d}: {len(people)} people, {len(clips)} clips "
                    f"({', '.join(sorted({c['language'] for c in clips}))})")
@@ -291,7 +291,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     torch.set_num_threads(a.threads)
     from espnet_mvc import pretrained
-    from espnet_mvc.api import MVCSynthesizer
+    from espnet_mvc.inference.synthesizer import MVCSynthesizer
     from espnet_mvc.metrics.asr import WhisperASR
     from espnet_mvc.metrics.audio import load_wav
 

@@ -32,7 +32,7 @@ def commands(model: str, ref: str, out_dir: Path) -> Dict[str, List[str]]:
     py = sys.executable
     espnet_script = (
         "import sys, soundfile as sf, espnet_mvc.pretrained as p\n"
-        "from espnet_mvc.registry import register_now\n"
+        "from espnet_mvc.espnet.registry import register_now\n"
         "register_now()\n"
         "from espnet2.bin.tts_inference import Text2Speech\n"
         "t2s = Text2Speech(**p.text2speech_kwargs(sys.argv[1]))\n"
@@ -41,7 +41,7 @@ def commands(model: str, ref: str, out_dir: Path) -> Dict[str, List[str]]:
         "sf.write(sys.argv[4], wav.numpy(), t2s.fs)\n"
     )
     return {
-        "cli": [py, "-m", "espnet_mvc.cli", "synth", "--model", model, "--text", TEXT,
+        "cli": [py, "-m", "espnet_mvc.bin.cli", "synth", "--model", model, "--text", TEXT,
                 "--ref", ref, "--out", str(out_dir / "cli.wav"), "--quiet"],
         "espnet_text2speech": [py, "-c", espnet_script, model, ref, TEXT,
                                str(out_dir / "espnet.wav")],

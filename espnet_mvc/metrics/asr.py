@@ -20,9 +20,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from espnet_mvc.audio import resample
+from espnet_mvc.inference.reference_audio import resample
 from espnet_mvc.metrics.audio import AudioError, to_float32_clipped
-from espnet_mvc.text.languages import normalize_lang  # noqa: F401  (the scorer's API too)
+from espnet_mvc.text.languages import normalize_lang
 
 ASR_FS = 16000
 

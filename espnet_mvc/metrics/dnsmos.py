@@ -6,7 +6,7 @@ from typing import Dict
 
 import numpy as np
 
-from espnet_mvc.audio import resample
+from espnet_mvc.inference.reference_audio import resample
 from espnet_mvc.metrics.audio import AudioError, to_float32_clipped
 
 FS = 16000

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from espnet_mvc.audio import resample
+from espnet_mvc.inference.reference_audio import resample
 from espnet_mvc.metrics.audio import AudioError
 
 FS = 16000

@@ -64,11 +64,3 @@ def mcd_from_log_mels(mel_a, mel_b, order: int = 24) -> float:
     cb = dct(b, type=2, axis=-1, norm="ortho")[:, 1 : order + 1]
     return _mcd_db(ca, cb)
 
-
-def mel_cepstral_distortion(
-    gen: np.ndarray, ref: np.ndarray, fs: int, include_c0: bool = False, f0_method: str = "harvest"
-) -> float:
-    """MCD (dB) between two waveforms at the same sample rate ``fs``."""
-    g = world.analyze(gen, fs, f0_method=f0_method)
-    r = world.analyze(ref, fs, f0_method=f0_method)
-    return mcd_from_features(g, r, include_c0=include_c0)

@@ -6,7 +6,7 @@ Format (one utterance a line, ``#`` comments ignored)::
     peak_mem_mib <MiB>            # optional run-level peak memory
 
 Columns may also be ``key=value`` tokens (``rtf=0.12 peak_mem_mib=812``). Stage 8
-(``espnet_mvc.bin.tts_inference``) writes ``<utt> rtf=.. elapsed_s=.. cpu_s=.. audio_s=..``:
+(``espnet_mvc.espnet.tts_inference``) writes ``<utt> rtf=.. elapsed_s=.. cpu_s=.. audio_s=..``:
 with ``elapsed_s`` and ``audio_s`` the scorer reports the set's RTF as total synthesis
 time / total audio seconds (:func:`total_rtf`).
 """

@@ -5,7 +5,7 @@
     >>> res = tts.synthesize("Hello there.", ref="me.wav", n_timesteps=4)
     >>> res.wav, res.fs, res.rtf
 
-The same calls, options and errors as :class:`espnet_mvc.api.MVCSynthesizer` (``synthesize``,
+The same calls, options and errors as :class:`espnet_mvc.inference.synthesizer.MVCSynthesizer` (``synthesize``,
 ``synthesize_long``, ``stream_long``, ``choose_voice``, ``text_to_ids``), and the same stages
 as :meth:`espnet_mvc.tts.mvc.MVC.inference`: style, token states and durations, frames
 (repeat), condition mu, the flow-matching solver, the vocoder and its inverse STFT.
@@ -26,11 +26,13 @@ from typing import Dict, Iterator, List, Optional, Union
 
 import numpy as np
 
-from espnet_mvc.audio import AudioInput, load_reference
+from espnet_mvc.inference.fades import fade_ramp, faded
+from espnet_mvc.inference.id_maps import LanguagesAndSpeakers
+from espnet_mvc.inference.reference_audio import AudioInput, load_reference
+from espnet_mvc.inference.result import SynthesisResult
 from espnet_mvc.onnx_runtime import dsp
-from espnet_mvc.result import SynthesisResult
 from espnet_mvc.text.languages import normalize_lang, spoken_language
-from espnet_mvc.text.phrases import fade_ramp, faded, phrase_token_ids
+from espnet_mvc.text.phrases import phrase_token_ids
 from espnet_mvc.text.tokens import check_token_ids
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions, check_solver
 
@@ -64,7 +66,7 @@ def _session(model_dir: Path, name: str, threads: Optional[int], ort_version: Op
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
-class OnnxSynthesizer:
+class OnnxSynthesizer(LanguagesAndSpeakers):
     """An exported MVC model (``espnet-mvc export --onnx DIR``), run by onnxruntime.
 
     Args:
@@ -125,17 +127,9 @@ class OnnxSynthesizer:
     def default_alpha(self) -> float:
         return float(self.meta["decode"].get("alpha") or 1.0)
 
-    @property
-    def languages(self) -> List[str]:
-        return sorted(k for k in self.lang2lid if k != "<unk>")
-
-    @property
-    def speakers(self) -> List[str]:
-        return sorted(k for k in self.spk2sid if k != "<unk>")
-
     def choose_voice(self, ref: Optional[AudioInput] = None,
                      voice: Optional[str] = None) -> Optional[str]:
-        """As :meth:`espnet_mvc.api.MVCSynthesizer.choose_voice`."""
+        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.choose_voice`."""
         if voice is None:
             return None if ref is not None or not self.voices else self.default_voice
         if ref is not None:
@@ -153,7 +147,7 @@ class OnnxSynthesizer:
     # ------------------------------------------------------------------ text
     def _g2p(self):
         if self._g2p_fn is None and self.g2p is not None:
-            from espnet_mvc.registry import plugin_g2p
+            from espnet_mvc.text.g2p import plugin_g2p
 
             self._g2p_fn = plugin_g2p(self.g2p)
         return self._g2p_fn
@@ -200,7 +194,7 @@ class OnnxSynthesizer:
 
     def phrase_ids(self, text: str, max_chars: int = 200, lang: Optional[str] = None,
                    max_tokens: Optional[int] = None) -> List[np.ndarray]:
-        """As :meth:`espnet_mvc.api.MVCSynthesizer.phrase_ids`."""
+        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.phrase_ids`."""
         return phrase_token_ids(text, lambda p: self.text_to_ids(p, lang), self.token_to_id,
                                 max_chars, max_chars if max_tokens is None else int(max_tokens))
 
@@ -213,7 +207,7 @@ class OnnxSynthesizer:
         ``style`` itself for a built-in voice. Empty for a model without style sources.
 
         Raises:
-            ValueError: as :meth:`espnet_mvc.api.MVCSynthesizer.voice_inputs`.
+            ValueError: as :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.voice_inputs`.
         """
         inputs = self.meta["style_inputs"]
         if not inputs:
@@ -345,7 +339,7 @@ class OnnxSynthesizer:
                    speaker: Optional[Union[str, int]] = None,
                    options: Optional[DecodeOptions] = None, voice: Optional[str] = None,
                    **decode) -> SynthesisResult:
-        """As :meth:`espnet_mvc.api.MVCSynthesizer.synthesize`: one sentence or phrase."""
+        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize`: one sentence or phrase."""
         options = DecodeOptions.of(options, **decode)
         ids = text if isinstance(text, np.ndarray) else self.text_to_ids(text, lang)
         used = self.choose_voice(ref, voice)
@@ -386,7 +380,7 @@ class OnnxSynthesizer:
                         max_chars: int = 200, pause_seconds: float = 0.15,
                         progress: bool = False, max_tokens: Optional[int] = None,
                         **kwargs) -> SynthesisResult:
-        """As :meth:`espnet_mvc.api.MVCSynthesizer.synthesize_long` (``progress`` is
+        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize_long` (``progress`` is
         accepted for the same calls; nothing is shown)."""
         import soundfile as sf
 

@@ -13,7 +13,7 @@ Each model is a directory here holding ESPnet's packed archive (``packed.zip``: 
 weights, feature statistics, token list), its vocoder (``vocoder.pth`` + ``vocoder.yaml``,
 :mod:`espnet_mvc.vocoder`), a model card (``MODEL_CARD.md``), its built-in voices
 (``voices/``: ``voices.json`` and one reference clip per voice, see
-:mod:`espnet_mvc.builtin_voices`) and a small held-out set (``heldout/``: texts, references
+:mod:`espnet_mvc.inference.builtin_voices`) and a small held-out set (``heldout/``: texts, references
 and the corpus recordings) used by the quality benchmark and the CI quality test.
 """
 
@@ -42,13 +42,25 @@ def path(name: str) -> Path:
     return d
 
 
+def locate(model: Union[str, Path]) -> Union[str, Path]:
+    """A shipped model's directory for its name (``kokoro_en_mvc``); any other model (a path,
+    or a name that is not shipped: loading it says what is wrong) as it is given."""
+    if isinstance(model, str) and "/" not in model and not Path(model).exists():
+        try:
+            return path(model)
+        except KeyError:
+            pass
+    return model
+
+
 def text2speech_kwargs(name: str) -> Dict[str, str]:
     """Keyword arguments of ESPnet's ``Text2Speech`` for a shipped model.
 
-    The archive is unpacked (after the member checks of :func:`espnet_mvc.api.safe_unpack`)
-    into the cache; the vocoder files are used in place.
+    The archive is unpacked (after the member checks of
+    :func:`espnet_mvc.inference.loading.safe_unpack`) into the cache; the vocoder files are
+    used in place.
     """
-    from espnet_mvc.api import safe_unpack
+    from espnet_mvc.inference.loading import safe_unpack
 
     d = path(name)
     files = safe_unpack(d / "packed.zip")
@@ -65,14 +77,15 @@ def voice_reference(model: Union[str, Path], voice: Optional[str] = None,
                     fs: Optional[int] = None) -> Tuple[np.ndarray, int]:
     """The reference waveform of a built-in voice, for ESPnet's ``Text2Speech(speech=...)``.
 
-    The clip is loaded as :class:`espnet_mvc.api.MVCSynthesizer` loads a voice (mono,
-    silence trimmed, checked; :func:`espnet_mvc.audio.load_reference`), so ``Text2Speech``
-    gets the reference ``espnet-mvc synth --voice`` uses.
+    The clip is loaded as :class:`espnet_mvc.inference.synthesizer.MVCSynthesizer` loads a
+    voice (mono, silence trimmed, checked;
+    :func:`espnet_mvc.inference.reference_audio.load_reference`), so ``Text2Speech`` gets the
+    reference ``espnet-mvc synth --voice`` uses.
 
     Args:
         model: A shipped model's name (``kokoro_en_mvc``) or directory, a packed archive or
             an experiment directory with a ``voices/`` directory (see
-            :func:`espnet_mvc.builtin_voices.voices_dir_of`).
+            :func:`espnet_mvc.inference.builtin_voices.voices_dir_of`).
         voice (Optional[str]): A voice's name or an alias (``alloy``); None: the default.
         fs (Optional[int]): Sample rate wanted (the model's; ``Text2Speech`` does not
             resample ``speech``); None: the clip's own (24 kHz as ``ship_model.py`` writes).
@@ -85,9 +98,10 @@ def voice_reference(model: Union[str, Path], voice: Optional[str] = None,
     """
     import soundfile as sf
 
-    from espnet_mvc.audio import load_reference
-    from espnet_mvc.builtin_voices import VOICES_JSON, BuiltinVoices, voices_dir_of
+    from espnet_mvc.inference.builtin_voices import VOICES_JSON, BuiltinVoices, voices_dir_of
+    from espnet_mvc.inference.reference_audio import load_reference
 
+    model = locate(model)
     voices = BuiltinVoices.find(model)
     if voices is None:
         raise ValueError(f"{model} has no built-in voices (no "

@@ -1,1 +1,2 @@
-"""Recipe helpers for egs2/*/tts1 (run by path from tts.sh and local/data.sh)."""
+"""Recipe helpers for egs2/*/tts1, run as ``python -m espnet_mvc.recipe.<module>`` by tts.sh
+and local/*.sh."""

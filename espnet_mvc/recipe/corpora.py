@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Stage 1 data preparation for the real corpora (LJSpeech, VCTK 0.92, CSS10).
 
-Run by path from ``local/data.sh``. Checks the corpus layout, that every listed recording
-exists, is readable, non-empty and has the corpus' sample rate, then writes Kaldi-style
-data dirs ``<data-dir>/<set>/{wav.scp,text,utt2spk,spk2utt,utt2lang}``. Any problem
+Run by ``local/data.sh`` as ``python -m espnet_mvc.recipe.corpora <corpus> ...``. Checks the
+corpus layout, that every listed recording exists, is readable, non-empty and has the
+corpus' sample rate, then writes Kaldi-style data dirs ``<data-dir>/<set>/{wav.scp,text,utt2spk,spk2utt,utt2lang}``. Any problem
 stops with a message that names the file and what is wrong.
 
   ljspeech <root>   LJSpeech-1.1: metadata.csv (id|text|normalized) + wavs/<id>.wav,
@@ -33,10 +32,7 @@ from typing import Dict, List, Optional
 
 import soundfile as sf
 
-# Run by path (without the espnet_mvc package, which imports ESPnet): the data-dir writer
-# comes from the sibling datadir.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datadir import write_datadir  # noqa: E402
+from espnet_mvc.recipe.datadir import write_datadir
 
 # YourTTS / common zero-shot VCTK test speakers (held out from training)
 VCTK_ZEROSHOT_SPEAKERS = [

@@ -1,11 +1,9 @@
-#!/usr/bin/env python3
 """Kaldi-style data directory tools for the espnet-mvc recipes (written for this project).
 
-Run by path from ``tts.sh`` (``python espnet_mvc/recipe/datadir.py <command> ...``) so it
-does not import the ``espnet_mvc`` package (which imports ESPnet); stdlib + PyYAML only.
-The other recipe helpers, also run by path, import it as a sibling for the one Kaldi
-reader (:func:`read_kv`), the one data-dir writer (:func:`write_datadir`) and
-:func:`load_package_file`.
+Run by ``tts.sh`` as ``python -m espnet_mvc.recipe.datadir <command> ...``; stdlib + PyYAML
+only (``import espnet_mvc`` itself is cheap: it imports no ESPnet module and no torch).
+The other recipe helpers import from it the one Kaldi reader (:func:`read_kv`) and the one
+data-dir writer (:func:`write_datadir`).
 
 Commands:
   validate <dir> [--check-audio-exists]     consistency of wav.scp/text/utt2spk/...
@@ -22,11 +20,9 @@ Commands:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, List, Optional, Tuple
 
 # per-utterance files (first field = utterance id) that follow a data dir around
@@ -146,21 +142,6 @@ def write_datadir(d: Path, utts: List[dict], more_files: Optional[Dict[str, str]
     write_kv(tmp / "spk2utt", spk2utt_of({u["id"]: u["spk"] for u in utts}))
     shutil.rmtree(d, ignore_errors=True)
     tmp.rename(d)
-
-
-def load_package_file(name: str, relpath: str) -> ModuleType:
-    """Load ``espnet_mvc/<relpath>`` as the module ``name`` without importing the package.
-
-    The recipe helpers run by path, once per job: importing ``espnet_mvc`` would import
-    and register into ESPnet first, which takes seconds. The files they load this way
-    (``audio.py``, ``text/espeak.py``, ``text/kokoro.py``) import nothing from the package.
-    """
-    path = Path(__file__).resolve().parent.parent / relpath
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses and pickling look a module up by its name
-    spec.loader.exec_module(module)
-    return module
 
 
 def validate(d: Path, check_audio_exists: bool = False) -> int:
@@ -392,7 +373,7 @@ def merge_decode(tmp: Path, final: Path, nj: int, text: Path):
 
 
 def merge_timing(outs: List[Path], dst: Path, keys: List[str]):
-    """Concatenate the jobs' ``rtf`` files (espnet_mvc.bin.tts_inference) into ``dst`` and
+    """Concatenate the jobs' ``rtf`` files (espnet_mvc.espnet.tts_inference) into ``dst`` and
     print the set's RTF: total synthesis wall time / total generated audio seconds."""
     parts = [o / "rtf" for o in outs if (o / "rtf").is_file()]
     if len(parts) < len(outs):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage 3 worker for ``--use_spk_embed true``: one speaker embedding per utterance of one
 shard of a Kaldi scp (stage 2's audio), written as a Kaldi ark + scp that ESPnet's TTS
 tasks read as ``<scp>,spembs,kaldi_ark`` (ESPnet's own stage 3 writes x-vectors the same way).
@@ -7,8 +6,7 @@ The encoder is the scorer's (:mod:`espnet_mvc.metrics.speaker`): Resemblyzer's 2
 d-vector, whose weights ship in its wheel, so nothing is downloaded. The scorer's last
 fallback, MFCC statistics, is no speaker encoder and is refused here.
 
-Run by path from ``tts.sh``; unlike the other recipe helpers it imports the ``espnet_mvc``
-package, for the encoder.
+Run by ``tts.sh`` as ``python -m espnet_mvc.recipe.extract_spk_embed``.
 """
 
 from __future__ import annotations
@@ -20,8 +18,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datadir import DataDirError, read_kv  # noqa: E402
+from espnet_mvc.recipe.datadir import DataDirError, read_kv
 
 
 def main(argv=None) -> int:

@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Stage 2 worker: read one shard of a Kaldi wav.scp, check and resample each recording
 to ``--fs`` and write 16-bit flac/wav files plus the new scp and utt2num_samples.
 
-Run by path from ``tts.sh`` (no ``espnet_mvc`` package import). A bad recording stops the
+Run by ``tts.sh`` as ``python -m espnet_mvc.recipe.format_wav``. A bad recording stops the
 job with a message naming the scp file, the line, the utterance and what is wrong:
 missing file, unreadable audio, empty audio, or a sample rate below ``--fs`` (unless
 ``--allow-upsample true``). ``cmd |`` pipe entries are supported as in Kaldi.
@@ -19,13 +18,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-# Run by path, once per job (without the espnet_mvc package, which imports ESPnet): the
-# Kaldi reader and the loader of audio.py, the project's resampler, come from the sibling
-# datadir.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datadir import DataDirError, load_package_file, read_kv  # noqa: E402
-
-resample = load_package_file("_mvc_audio", "audio.py").resample
+from espnet_mvc.inference.reference_audio import resample
+from espnet_mvc.recipe.datadir import DataDirError, read_kv
 
 
 class FormatError(Exception):

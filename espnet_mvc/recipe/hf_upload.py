@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage 11: upload a packed model (stage 10's packed.zip) to the Hugging Face Hub.
 
 The zip is unpacked into a staging folder next to it, a model card (README.md) is added,
@@ -6,7 +5,7 @@ and the folder is uploaded with ``huggingface_hub``. ``--dry-run`` prints the re
 and every file that would be uploaded (with sizes) and uploads nothing.
 
 Authentication is huggingface_hub's own: ``HF_TOKEN`` or ``huggingface-cli login``.
-Run by path from tts.sh.
+Run by ``tts.sh`` as ``python -m espnet_mvc.recipe.hf_upload``.
 """
 
 from __future__ import annotations

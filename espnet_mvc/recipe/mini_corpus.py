@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Synthesize the embedded offline corpus of egs2/mini_espeak with espeak-ng.
 
 Speakers are espeak voice variants with their own speaking rate and pitch; every
@@ -14,7 +13,7 @@ dev/test also get a ref.scp (another utterance of the same speaker from train). 
 data dir has wav.scp, text, utt2spk, spk2utt, utt2lang. The output depends only on the
 options: same options, same corpus (one process, fixed order, fixed seeds).
 
-Run by path (loads espnet_mvc/text/espeak.py directly, no package import).
+Run by ``local/data.sh`` as ``python -m espnet_mvc.recipe.mini_corpus``.
 """
 
 from __future__ import annotations
@@ -26,10 +25,8 @@ import time
 import zlib
 from pathlib import Path
 
-# Run by path (without the espnet_mvc package, which imports ESPnet): the loader of
-# text/espeak.py and the data-dir writer come from the sibling datadir.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datadir import load_package_file, write_datadir  # noqa: E402
+from espnet_mvc.recipe.datadir import write_datadir
+from espnet_mvc.text import espeak
 
 # (speaker id, espeak voice, base rate in wpm, base pitch 0..100, language)
 SEEN_SPEAKERS = [
@@ -86,7 +83,6 @@ def main(argv=None):
     if a.n_utts_per_spk < 1 or a.n_eval_utts < 1 or a.n_zeroshot_utts < 1:
         print("ERROR: --n_utts_per_spk, --n_eval_utts and --n_zeroshot_utts must be >= 1", file=sys.stderr)
         return 1
-    es = load_package_file("_mvc_espeak", "text/espeak.py")
     corpus = Path(a.corpus_dir).resolve()
     (corpus / "wavs").mkdir(parents=True, exist_ok=True)
 
@@ -104,7 +100,7 @@ def main(argv=None):
     def synth(spk, voice, rate, pitch, text, uid, rng):
         r = int(round(rate * (1.0 + rng.uniform(-0.06, 0.06))))
         p = max(0, min(100, pitch + rng.randint(-4, 4)))
-        syn = es.EspeakSynthesizer(voice, rate=r, pitch=p)
+        syn = espeak.EspeakSynthesizer(voice, rate=r, pitch=p)
         path = corpus / "wavs" / spk / f"{uid}.wav"
         path.parent.mkdir(parents=True, exist_ok=True)
         dur = syn.to_file(text, path)

@@ -1,10 +1,8 @@
-#!/usr/bin/env python3
 """Stage 5 helper for ``--g2p espeak_ng_multilingual``: phonemize every utterance of a
 Kaldi ``text`` file with ESPnet's espeak g2p for its language (from ``utt2lang``),
 writing ``utt tok tok ...`` lines (French liaison marks stripped).
 
-Run by path (loads ``espnet_mvc/text/espeak.py`` directly, without importing the
-``espnet_mvc`` package and its model registration).
+Run by ``tts.sh`` as ``python -m espnet_mvc.recipe.phonemize_text``.
 """
 
 from __future__ import annotations
@@ -13,13 +11,25 @@ import argparse
 import sys
 from pathlib import Path
 
-# Run by path (without the espnet_mvc package, which imports ESPnet): the Kaldi reader and
-# the loader of text/espeak.py come from the sibling datadir.py
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datadir import DataDirError, load_package_file, read_kv  # noqa: E402
+from espnet_mvc.recipe.datadir import DataDirError, read_kv
+from espnet_mvc.text import espeak
 
 
-def phonemize_file(es, text: Path, utt2lang: Path, out: Path, cleaner: str) -> int:
+def phonemize_file(text: Path, utt2lang: Path, out: Path, cleaner: str) -> int:
+    """Write ``out``: ``<utt> <phoneme> ...`` for every utterance of ``text``.
+
+    Args:
+        text: Kaldi ``text`` file.
+        utt2lang: Language of each utterance (an espeak language name).
+        out: The file written (through a temporary name).
+        cleaner: ESPnet text cleaner applied before espeak.
+
+    Returns:
+        The number of utterances written.
+
+    Raises:
+        ValueError: An utterance has no language, espeak fails, or gives no phonemes.
+    """
     _, u2l = read_kv(utt2lang)
     keys, texts = read_kv(text)
     lines = []
@@ -27,8 +37,8 @@ def phonemize_file(es, text: Path, utt2lang: Path, out: Path, cleaner: str) -> i
         if key not in u2l:
             raise ValueError(f"{utt2lang}: no language for utterance '{key}'")
         try:
-            toks = es.phonemize(texts[key], u2l[key], cleaner=cleaner)
-        except es.EspeakError as e:
+            toks = espeak.phonemize(texts[key], u2l[key], cleaner=cleaner)
+        except espeak.EspeakError as e:
             raise ValueError(f"{text}: line {i}: utterance '{key}': {e}") from e
         if not toks:
             raise ValueError(f"{text}: line {i}: no phonemes for '{key}': {texts[key]}")
@@ -45,15 +55,14 @@ def main(argv=None):
     ap.add_argument("--out-name", default="text_phn")
     ap.add_argument("--cleaner", default="none")
     a = ap.parse_args(argv)
-    es = load_package_file("_mvc_espeak", "text/espeak.py")
-    es.setup_espeak_env()
+    espeak.setup_espeak_env()
     for d in map(Path, a.dirs):
         for f in ("text", "utt2lang"):
             if not (d / f).is_file():
                 print(f"ERROR: {d / f} missing (per-language phonemes need text and utt2lang)", file=sys.stderr)
                 return 1
         try:
-            n = phonemize_file(es, d / "text", d / "utt2lang", d / a.out_name, a.cleaner)
+            n = phonemize_file(d / "text", d / "utt2lang", d / a.out_name, a.cleaner)
         except (ValueError, DataDirError) as e:
             print(f"ERROR: {e}", file=sys.stderr)
             return 1

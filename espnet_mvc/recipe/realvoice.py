@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Real-voice test set: two reference clips of each of 10 real people, from Debian packages.
 
-    python espnet_mvc/recipe/realvoice.py [--out-dir DIR] [--deb-dir DIR] [--cache-dir DIR]
+    python -m espnet_mvc.recipe.realvoice [--out-dir DIR] [--deb-dir DIR] [--cache-dir DIR]
     (or, from egs2/kokoro_en/tts1: local/realvoice.sh)
 
 ``python -m espnet_mvc.bin.benchmark quality`` clones every person's reference clip and
@@ -41,8 +40,9 @@ at most (see each entry's note).
 
 The .debs come from ``--deb-dir`` (``<package>_*.deb``), else the cache dir, else
 ``apt-get download <package>`` into the cache dir; a missing package stops the build with a
-message naming it and how to get it. Extraction needs no dpkg (a .deb is an ar archive
-holding ``data.tar.{xz,gz,bz2}``). Deterministic: the same packages give the same files.
+message naming it and how to get it (:mod:`espnet_mvc.recipe.debian_package`; no dpkg
+needed). Asterisk's G.722 prompts are decoded by :mod:`espnet_mvc.recipe.g722`.
+Deterministic: the same packages give the same files.
 """
 
 from __future__ import annotations
@@ -51,14 +51,11 @@ import argparse
 import csv
 import fnmatch
 import hashlib
-import io
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -67,12 +64,9 @@ from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import soundfile as sf
 
-# Run by path (without the espnet_mvc package, which imports ESPnet): the project's one
-# resampler and silence trimmer come from audio.py through the sibling datadir.py's loader
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from datadir import load_package_file  # noqa: E402
-
-_audio = load_package_file("_mvc_audio", "audio.py")
+from espnet_mvc.inference.reference_audio import resample, trim_silence
+from espnet_mvc.recipe.debian_package import DebError, deb_version, extract_deb, find_deb
+from espnet_mvc.recipe.g722 import decode_g722
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "egs2" / "kokoro_en" / "tts1" / "data" / "realvoice"
@@ -160,208 +154,6 @@ class RealVoiceError(RuntimeError):
     """The set cannot be built; the message says what is missing and what to do."""
 
 
-# ----------------------------------------------------------------------------- .deb files
-
-
-def _download_hint(package: str) -> str:
-    return (f"fetch it on a Debian/Ubuntu machine with `apt-get download {package}` (or from "
-            f"https://packages.debian.org/stable/{package}) and pass the directory that "
-            f"holds {package}_*.deb with --deb-dir DIR")
-
-
-def find_deb(package: str, deb_dirs: Sequence[Path], cache_dir: Path,
-             download: bool = True, who: str = "") -> Path:
-    """The package's .deb: in ``deb_dirs``, else the cache, else ``apt-get download``.
-
-    Raises :class:`RealVoiceError` naming the package when none can be had.
-    """
-    for d in list(deb_dirs) + [cache_dir]:
-        hits = sorted(Path(d).glob(f"{package}_*.deb")) if Path(d).is_dir() else []
-        if hits:
-            return hits[-1]
-    what = f"Debian package '{package}'" + (f" (recordings of {who})" if who else "")
-    where = ", ".join(str(d) for d in list(deb_dirs) + [cache_dir])
-    if not download:
-        raise RealVoiceError(f"{what} not found in {where}; {_download_hint(package)}")
-    apt = shutil.which("apt-get")
-    if apt is None:
-        raise RealVoiceError(f"{what} not found in {where}, and apt-get is not installed "
-                             f"here to download it; {_download_hint(package)}")
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    print(f"realvoice: apt-get download {package} -> {cache_dir}", file=sys.stderr, flush=True)
-    r = subprocess.run([apt, "download", package], cwd=str(cache_dir),
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    hits = sorted(Path(cache_dir).glob(f"{package}_*.deb"))
-    if r.returncode != 0 or not hits:
-        tail = " | ".join(r.stdout.strip().splitlines()[-3:])
-        raise RealVoiceError(f"{what}: `apt-get download {package}` failed (exit "
-                             f"{r.returncode}: {tail}); {_download_hint(package)}")
-    return hits[-1]
-
-
-def _ar_members(deb: Path) -> Iterator[Tuple[str, bytes]]:
-    with open(deb, "rb") as f:
-        if f.read(8) != b"!<arch>\n":
-            raise RealVoiceError(f"{deb}: not a .deb (no ar archive header)")
-        while True:
-            head = f.read(60)
-            if len(head) < 60:
-                return
-            name = head[:16].decode("ascii", "replace").strip().rstrip("/")
-            size = int(head[48:58].decode("ascii").strip())
-            data = f.read(size)
-            if size % 2:
-                f.read(1)
-            yield name, data
-
-
-def deb_version(deb: Path) -> str:
-    """The ``Version:`` of the package (from control.tar.*)."""
-    for name, data in _ar_members(deb):
-        if name.startswith("control.tar"):
-            with tarfile.open(fileobj=io.BytesIO(data)) as t:
-                for m in t.getmembers():
-                    if PurePosixPath(m.name).name == "control" and m.isfile():
-                        text = t.extractfile(m).read().decode("utf-8", "replace")
-                        hit = re.search(r"^Version:\s*(\S+)", text, re.M)
-                        return hit.group(1) if hit else "?"
-    return "?"
-
-
-def extract_deb(deb: Path, dest: Path, keep) -> List[str]:
-    """Extract the regular files of the .deb's data archive for which ``keep(path)`` holds.
-
-    Paths are relative (``usr/share/...``); links and anything leaving ``dest`` are skipped.
-    Returns the extracted paths, sorted.
-    """
-    out = []
-    for name, data in _ar_members(deb):
-        if not name.startswith("data.tar"):
-            continue
-        try:
-            t = tarfile.open(fileobj=io.BytesIO(data))
-        except tarfile.TarError as e:
-            raise RealVoiceError(f"{deb}: cannot read {name} ({e}); extract it with "
-                                 f"`dpkg-deb -x` and use a .deb made by dpkg") from e
-        with t:
-            for m in t:
-                rel = PurePosixPath(m.name.lstrip("./").lstrip("/"))
-                if not m.isfile() or ".." in rel.parts or not keep(str(rel)):
-                    continue
-                target = Path(dest) / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with t.extractfile(m) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                out.append(str(rel))
-        return sorted(out)
-    raise RealVoiceError(f"{deb}: no data.tar member (not a .deb?)")
-
-
-# ----------------------------------------------------------------------------- G.722
-
-_WL = (-60, -30, 58, 172, 334, 538, 1198, 3042)
-_RL42 = (0, 7, 6, 5, 4, 3, 2, 1, 7, 6, 5, 4, 3, 2, 1, 0)
-_ILB = (2048, 2093, 2139, 2186, 2233, 2282, 2332, 2383, 2435, 2489, 2543, 2599, 2656, 2714,
-        2774, 2834, 2896, 2960, 3025, 3091, 3158, 3228, 3298, 3371, 3444, 3520, 3597, 3676,
-        3756, 3838, 3922, 4008)
-_WH = (0, -214, 798)
-_RH2 = (2, 1, 2, 1)
-_QM2 = (-7408, -1616, 7408, 1616)
-_QM4 = (0, -20456, -12896, -8968, -6288, -4240, -2584, -1200,
-        20456, 12896, 8968, 6288, 4240, 2584, 1200, 0)
-_QM6 = (-136, -136, -136, -136, -24808, -21904, -19008, -16704, -14984, -13512, -12280,
-        -11192, -10232, -9360, -8576, -7856, -7192, -6576, -6000, -5456, -4944, -4464, -4008,
-        -3576, -3168, -2776, -2400, -2032, -1688, -1360, -1040, -728, 24808, 21904, 19008,
-        16704, 14984, 13512, 12280, 11192, 10232, 9360, 8576, 7856, 7192, 6576, 6000, 5456,
-        4944, 4464, 4008, 3576, 3168, 2776, 2400, 2032, 1688, 1360, 1040, 728, 432, 136,
-        -432, -136)
-_QMF = (3, -11, 12, 32, -210, 951, 3876, -805, 362, -156, 53, -11)
-
-
-def _sat(x: int) -> int:
-    return 32767 if x > 32767 else (-32768 if x < -32768 else x)
-
-
-class _Band:
-    """One sub-band's ADPCM state (ITU-T G.722 blocks 4L/4H), integer arithmetic."""
-
-    def __init__(self, det: int):
-        self.s = self.sz = self.nb = 0
-        self.det = det
-        self.r = [0, 0, 0]
-        self.p = [0, 0, 0]
-        self.a = [0, 0, 0]
-        self.d = [0] * 7
-        self.b = [0] * 7
-
-    def scale(self, nb: int, shift: int):
-        v = _ILB[(nb >> 6) & 31]
-        e = shift - (nb >> 11)
-        self.det = (v << -e if e < 0 else v >> e) << 2
-
-    def update(self, d: int):
-        r0 = _sat(self.s + d)
-        p0 = _sat(self.sz + d)
-        a1, a2 = self.a[1], self.a[2]
-        sg0, sg1, sg2 = p0 >> 15, self.p[1] >> 15, self.p[2] >> 15
-        wd2 = -_sat(a1 << 2) if sg0 == sg1 else _sat(a1 << 2)  # UPPOL2
-        wd2 = min(wd2, 32767)
-        ap2 = (128 if sg0 == sg2 else -128) + (wd2 >> 7) + ((a2 * 32512) >> 15)
-        ap2 = max(-12288, min(12288, ap2))
-        ap1 = _sat((192 if sg0 == sg1 else -192) + ((a1 * 32640) >> 15))  # UPPOL1
-        lim = _sat(15360 - ap2)
-        ap1 = max(-lim, min(lim, ap1))
-        step = 0 if d == 0 else 128  # UPZERO
-        sgd = d >> 15
-        b = [0] + [_sat((step if (self.d[i] >> 15) == sgd else -step)
-                        + ((self.b[i] * 32640) >> 15)) for i in range(1, 7)]
-        self.d = [d, d] + self.d[1:6]  # DELAYA
-        self.b = b
-        self.r = [r0, r0, self.r[1]]
-        self.p = [p0, p0, self.p[1]]
-        self.a = [0, ap1, ap2]
-        sp = _sat(((ap1 * _sat(r0 + r0)) >> 15)  # FILTEP
-                  + ((ap2 * _sat(self.r[2] + self.r[2])) >> 15))
-        sz = 0  # FILTEZ
-        for i in range(6, 0, -1):
-            sz += (b[i] * _sat(self.d[i] + self.d[i])) >> 15
-        self.sz = _sat(sz)
-        self.s = _sat(sp + self.sz)  # PREDIC
-
-
-def decode_g722(data: bytes) -> np.ndarray:
-    """Decode 64 kbit/s G.722 (one byte per pair of 16 kHz samples) to int16 at 16 kHz.
-
-    The ITU-T G.722 decoder (as in spandsp's g722.c): low band 6-bit and high band 2-bit
-    ADPCM, then the 24-tap receive QMF. Pure Python, about 0.1 s per second of audio.
-    """
-    lo, hi = _Band(32), _Band(8)
-    n = len(data)
-    rl = np.empty(n, dtype=np.int64)
-    rh = np.empty(n, dtype=np.int64)
-    for j, code in enumerate(data):
-        low, ihigh = code & 0x3F, (code >> 6) & 0x03
-        rl[j] = max(-16384, min(16383, lo.s + ((lo.det * _QM6[low]) >> 15)))
-        low >>= 2
-        dlow = (lo.det * _QM4[low]) >> 15
-        lo.nb = max(0, min(18432, ((lo.nb * 127) >> 7) + _WL[_RL42[low]]))
-        lo.scale(lo.nb, 8)
-        lo.update(dlow)
-        dhigh = (hi.det * _QM2[ihigh]) >> 15
-        rh[j] = max(-16384, min(16383, dhigh + hi.s))
-        hi.nb = max(0, min(22528, ((hi.nb * 127) >> 7) + _WH[_RH2[ihigh]]))
-        hi.scale(hi.nb, 10)
-        hi.update(dhigh)
-    buf = np.zeros(2 * n + 22, dtype=np.int64)  # the QMF's delay line, 2 samples a step
-    buf[22::2] = rl + rh
-    buf[23::2] = rl - rh
-    q = np.array(_QMF, dtype=np.int64)
-    out = np.empty(2 * n, dtype=np.int64)
-    out[0::2] = np.correlate(buf[1::2], q[::-1], "valid") >> 11
-    out[1::2] = np.correlate(buf[0::2], q, "valid") >> 11
-    return np.clip(out, -32768, 32767).astype(np.int16)
-
-
 # ----------------------------------------------------------------------------- audio
 
 
@@ -383,7 +175,7 @@ def load_audio(path: Path) -> Tuple[np.ndarray, int]:
 
 def prepare(x: np.ndarray, fs: int) -> np.ndarray:
     """To :data:`FS` with the project's resampler, silence trimmed at both ends."""
-    return _audio.trim_silence(_audio.resample(np.asarray(x, np.float32), fs, FS), FS)
+    return trim_silence(resample(np.asarray(x, np.float32), fs, FS), FS)
 
 
 @dataclass
@@ -514,9 +306,12 @@ def build(out_dir: Path, deb_dirs: Sequence[Path] = (), cache_dir: Path = DEFAUL
     if len({p.person for p in persons}) != len(persons):
         raise RealVoiceError("two entries of the real-voice set have the same person id")
     packages = sorted({p.package for p in persons})
-    debs = {pkg: find_deb(pkg, deb_dirs, Path(cache_dir), download,
-                          who=", ".join(p.person for p in persons if p.package == pkg))
-            for pkg in packages}
+    try:
+        debs = {pkg: find_deb(pkg, deb_dirs, Path(cache_dir), download,
+                              who=", ".join(p.person for p in persons if p.package == pkg))
+                for pkg in packages}
+    except DebError as e:
+        raise RealVoiceError(str(e)) from e
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=str(out_dir.parent)))
     rows = []
@@ -612,7 +407,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         build(a.out_dir, a.deb_dir, a.cache_dir, download=not a.no_download, force=a.force,
               log=lambda m: print(m, file=sys.stderr, flush=True))
-    except RealVoiceError as e:
+    except (RealVoiceError, DebError) as e:
         print(f"realvoice: error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Put a recipe's packed model, its vocoder and a held-out set into espnet_mvc/pretrained/.
 
-    cd egs2/kokoro_en/tts1 && python ../../../espnet_mvc/recipe/ship_model.py --name kokoro_en_mvc \
+    cd egs2/kokoro_en/tts1 && python -m espnet_mvc.recipe.ship_model --name kokoro_en_mvc \
         --packed exp/tts_<tag>/packed.zip --vocoder exp/vocoder/vocoder.pth \
         --seen dump/raw/test --zeroshot dump/raw/test_zeroshot \
         --voices-from dump/raw/tr_no_dev --voice-names af_heart,am_adam,bf_emma \
@@ -14,15 +13,15 @@ per voice ``ref/<spk>.flac`` (from the data dir's ``ref.scp``). The model card
 (``MODEL_CARD.md``) is written by hand and kept if present.
 
 With ``--voices-from`` (a Kaldi data dir with ``wav.scp`` and ``utt2spk``, e.g. the
-training set) it writes the built-in voices (``voices/``, :mod:`espnet_mvc.builtin_voices`):
+training set) it writes the built-in voices (``voices/``, :mod:`espnet_mvc.inference.builtin_voices`):
 for each of ``--voice-names`` (default: every speaker) the first utterance of that speaker
 lasting 3-10 s, as a 24 kHz 16-bit FLAC ``voices/<name>.flac``, and ``voices.json`` with the
 default voice and OpenAI's voice names mapped onto the voices (``--voice-aliases``; the
 names left unmapped go to the default voice). Without it an existing ``voices/`` is kept,
 as the model card is.
 
-Run by path (stdlib, soundfile and ESPnet's Kaldi reader ``read_2columns_text``; the
-voices also need :mod:`espnet_mvc`, for its resampler and voice index).
+Run as ``python -m espnet_mvc.recipe.ship_model`` (stdlib, soundfile, ESPnet's Kaldi reader
+``read_2columns_text``, and for the voices the package's resampler and voice index).
 """
 
 from __future__ import annotations
@@ -130,8 +129,8 @@ def write_voices(out: Path, data_dir: Path, names: Optional[List[str]],
     import numpy as np
     import soundfile as sf
 
-    from espnet_mvc.audio import resample
-    from espnet_mvc.builtin_voices import OPENAI_VOICES, VOICES_DIR, BuiltinVoices
+    from espnet_mvc.inference.reference_audio import resample
+    from espnet_mvc.inference.builtin_voices import OPENAI_VOICES, VOICES_DIR, BuiltinVoices
 
     clips = pick_voice_clips(data_dir, names)
     default = default or next(iter(clips))

@@ -31,7 +31,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ServerProcess:
-    """``python -m espnet_mvc.cli serve`` on ``host`` and a free port.
+    """``python -m espnet_mvc.bin.cli serve`` on ``host`` and a free port.
 
     Args:
         model (str): ``--model`` (shipped name, archive or exp dir).
@@ -58,7 +58,7 @@ class ServerProcess:
     def start(self) -> "ServerProcess":
         """Start the server and wait until ``/health`` answers."""
         self.port = free_port(self.host)
-        cmd = [sys.executable, "-m", "espnet_mvc.cli", "serve", "--model", self.model,
+        cmd = [sys.executable, "-m", "espnet_mvc.bin.cli", "serve", "--model", self.model,
                "--host", self.host, "--port", str(self.port),
                "--voices-dir", str(self.voices_dir), *self.args]
         env = dict(os.environ)

@@ -1,7 +1,8 @@
 """Named voices of the speech server: checked reference clips kept in a directory.
 
-A voice is stored as ``<dir>/<name>.flac``: the clip as :func:`espnet_mvc.audio.load_reference`
-returns it (mono, at the model's rate, silence trimmed), 24-bit. Files are written to a
+A voice is stored as ``<dir>/<name>.flac``: the clip as
+:func:`espnet_mvc.inference.reference_audio.load_reference` returns it (mono, at the model's
+rate, silence trimmed), 24-bit. Files are written to a
 temporary file in the same directory and moved into place with ``os.replace``, so a crash
 or a concurrent upload never leaves a half-written voice, and voices survive restarts.
 """
@@ -17,7 +18,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import soundfile as sf
 
-from espnet_mvc.builtin_voices import NAME_RE, check_name  # noqa: F401  (one rule for names)
+# one rule for names: the built-in voices'
+from espnet_mvc.inference.builtin_voices import NAME_RE, check_name  # noqa: F401
 
 log = logging.getLogger("espnet_mvc.server")
 
@@ -60,7 +62,8 @@ class VoiceStore:
     def _read(self, path: Path) -> np.ndarray:
         wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
         if sr != self.fs:
-            from espnet_mvc.audio import resample  # a voice dir shared with another model
+            # a voice dir shared with another model
+            from espnet_mvc.inference.reference_audio import resample
 
             return resample(wav.mean(axis=1), sr, self.fs)
         return wav.mean(axis=1)

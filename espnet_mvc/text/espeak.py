@@ -485,9 +485,8 @@ class EspeakSynthesizer:
         wav = self(text, seed)
         sr = self.sample_rate
         if fs is not None and fs != sr:
-            # imported here: the recipe helpers load this file by path, without the
-            # package, and never ask for another rate
-            from espnet_mvc.audio import resample
+            # imported here: only a file at another rate than espeak's needs the resampler
+            from espnet_mvc.inference.reference_audio import resample
 
             wav = resample(wav, sr, fs)
             sr = fs

@@ -7,8 +7,7 @@ phonemized by espeak-ng (en-us, stress and punctuation kept) and its IPA mapped 
 inventory. MVC models trained on the corpus read the same symbols, one token each, so the
 teacher's per-symbol durations are the model's duration targets without any alignment.
 
-Run by path as well as imported (the recipe helpers load it without the package), so it
-depends only on the stdlib and ``phonemizer`` + ``espeakng-loader``.
+Depends only on the stdlib and ``phonemizer`` + ``espeakng-loader``.
 """
 
 from __future__ import annotations

@@ -1,31 +1,11 @@
-"""Long text as bounded phrases, for long-form synthesis (PyTorch's and ONNX's alike).
+"""Long text as bounded phrases, for long-form synthesis (PyTorch's and ONNX's alike; the
+fades between phrases are :mod:`espnet_mvc.inference.fades`).
 
 This module imports neither torch nor ESPnet.
 """
 
 import re
 from typing import Callable, Dict, List, Sequence, TypeVar
-
-import numpy as np
-
-# Phrases are faded in and out over this long, so that no seam between them clicks.
-FADE_SECONDS = 0.005
-
-
-def fade_ramp(fs: int) -> np.ndarray:
-    """The fade-in ramp (float32, :data:`FADE_SECONDS` long at ``fs``); reversed, the fade-out."""
-    return np.linspace(0.0, 1.0, int(FADE_SECONDS * fs), dtype=np.float32)
-
-
-def faded(wav: np.ndarray, fade: np.ndarray) -> np.ndarray:
-    """A copy of one phrase's waveform faded in and out with ``fade`` (:func:`fade_ramp`);
-    a phrase shorter than two ramps is faded over half its length at each end."""
-    wav = np.array(wav, dtype=np.float32, copy=True).reshape(-1)
-    n = min(len(fade), len(wav) // 2)
-    if n:
-        wav[:n] *= fade[:n]
-        wav[-n:] *= fade[:n][::-1]
-    return wav
 
 
 def split_phrases(text: str, max_chars: int = 200) -> List[str]:

@@ -1,6 +1,6 @@
 """Neural vocoders trained by the plugin and loadable by ESPnet's ``Text2Speech``.
 
-A trained vocoder is two files, written by :mod:`espnet_mvc.vocoder.train`
+A trained vocoder is two files, written by :mod:`espnet_mvc.vocoder.trainer`
 (``python -m espnet_mvc.bin.train_vocoder``): ``vocoder.pth``, the generator's state_dict,
 and ``vocoder.yaml``::
 
@@ -12,9 +12,9 @@ and ``vocoder.yaml``::
 
 :func:`load_vocoder` rebuilds it. After ``import espnet_mvc``, ESPnet's own
 ``Text2Speech(..., vocoder_file=".../vocoder.pth", vocoder_config=".../vocoder.yaml")`` uses
-it too (see ``_patch_build_vocoder`` in :mod:`espnet_mvc.registry`). The vocoder takes the
-TTS model's denormalized log-mel (``feat_gen_denorm``), so it must have been trained on
-features with the TTS config's ``feats_extract_conf``.
+it too (see ``_patch_build_vocoder`` in :mod:`espnet_mvc.espnet.registry`). The vocoder
+takes the TTS model's denormalized log-mel (``feat_gen_denorm``), so it must have been
+trained on features with the TTS config's ``feats_extract_conf``.
 """
 
 from pathlib import Path
@@ -187,10 +187,10 @@ def load_vocoder(
 
     Raises:
         ValueError: missing / foreign / unknown-type config, or weights that do not fit it.
-        espnet_mvc.checkpoints.UnsafeCheckpointError: the file holds pickled objects other
-            than tensors and plain containers (it is not unpickled).
+        espnet_mvc.espnet.checkpoints.UnsafeCheckpointError: the file holds pickled objects
+            other than tensors and plain containers (it is not unpickled).
     """
-    from espnet_mvc.checkpoints import safe_load
+    from espnet_mvc.espnet.checkpoints import safe_load
 
     conf = read_config(vocoder_file, vocoder_config)
     generator = build_generator(conf)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Environment for the espnet-mvc recipes. Sourced by tts.sh and local/*.sh.
 # - uses the repository's .venv when no virtual environment is active
-# - makes espnet_mvc importable from the source tree
+# - makes espnet_mvc importable from the source tree (python -m espnet_mvc.recipe.* etc.)
 # - points phonemizer at the pip-only espeak-ng (espeakng-loader) unless already set
 _mvc_template_dir=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 MVC_ROOT=$(cd "${_mvc_template_dir}/../../.." && pwd)
@@ -10,7 +10,6 @@ if [ -z "${VIRTUAL_ENV:-}" ] && [ -x "${MVC_ROOT}/.venv/bin/python" ]; then
     export PATH="${MVC_ROOT}/.venv/bin:${PATH}"
 fi
 export PYTHONPATH="${MVC_ROOT}${PYTHONPATH:+:${PYTHONPATH}}"
-export MVC_RECIPE_DIR="${MVC_ROOT}/espnet_mvc/recipe"
 export LC_ALL=C
 export PYTHONIOENCODING=UTF-8
 export PYTHONUNBUFFERED=1

@@ -8,9 +8,9 @@
 #                        embeddings (--use_spk_embed) -> dump/<spk_embed_tag>/{org/,}<set>/
 #   4 filter             drop train/valid utterances outside --min/--max_wav_duration
 #   5 token list         phoneme inventory (espnet2.bin.tokenize_text)
-#   6 collect stats      espnet_mvc.bin.<tts_task>_train --collect_stats true
-#   7 train              espnet_mvc.bin.<tts_task>_train --resume true (re-run resumes)
-#   8 decode             espnet_mvc.bin.tts_inference on the test sets -> wav/, rtf (timing)
+#   6 collect stats      espnet_mvc.espnet.tts_train --task <tts_task> --collect_stats true
+#   7 train              espnet_mvc.espnet.tts_train --task <tts_task> --resume true (re-run resumes)
+#   8 decode             espnet_mvc.espnet.tts_inference on the test sets -> wav/, rtf (timing)
 #   9 score              espnet_mvc.bin.score -> scores + exp/<tag>/RESULTS.md (never the
 #                        recipe's tracked RESULTS.md, which is curated by hand)
 #  10 pack               espnet_mvc.bin.pack tts -> exp/<tag>/packed.zip
@@ -152,8 +152,9 @@ case "${tts_task}" in tts|gan_tts) ;; *) die "--tts_task must be tts or gan_tts,
 case "${feats_normalize}" in global_mvn|none) ;; *) die "--feats_normalize must be global_mvn or none" ;; esac
 case "${token_type}" in phn|char) ;; *) die "--token_type must be phn or char, got ${token_type}" ;; esac
 command -v "${python}" >/dev/null || die "python interpreter not found: ${python}"
-if [ -z "${MVC_RECIPE_DIR:-}" ] || [ ! -f "${MVC_RECIPE_DIR}/datadir.py" ]; then
-    die "espnet_mvc/recipe helpers not found (MVC_RECIPE_DIR=${MVC_RECIPE_DIR:-unset}); run from a recipe directory"
+# every stage runs the plugin's modules (python -m espnet_mvc...): fail here, not in stage N
+if ! _import_error=$("${python}" -c 'import espnet_mvc.recipe.datadir' 2>&1); then
+    die "espnet_mvc cannot be imported by ${python}: ${_import_error##*$'\n'}\n  install espnet-mvc and its dependencies into it (pip install -e <repository>) or pass --python <a python that has it>"
 fi
 
 # The text file the model reads and the g2p/cleaner given to ESPnet's preprocessor.
@@ -189,7 +190,9 @@ token_list=${token_listdir}/tokens.txt
 
 if [ -z "${tag}" ]; then
     if [ -n "${train_config}" ]; then
-        tag="$(basename "${train_config}" .yaml)_raw_${token_type}"
+        # named after the config conf/train.yaml links to (a tag "train_..." would not
+        # say which model the experiment trains)
+        tag="$(basename "$(readlink -f "${train_config}" || echo "${train_config}")" .yaml)_raw_${token_type}"
     else
         tag="train_raw_${token_type}"
     fi
@@ -291,7 +294,7 @@ if run_stage 1; then
     # eval: quoted values in --local_data_opts "--langs 'en es'" stay one argument
     eval "local/data.sh ${local_data_opts}" || die "local/data.sh failed (see the messages above)"
     for dset in ${all_sets}; do
-        recipe_py datadir.py validate "${datadir}/${dset}" || die "${datadir}/${dset} is not a valid data directory"
+        recipe_py datadir validate "${datadir}/${dset}" || die "${datadir}/${dset} is not a valid data directory"
     done
     stage_done
 fi
@@ -303,7 +306,7 @@ if run_stage 2; then
     stage_start 2 "Format wav.scp: ${datadir}/ -> ${dumpdir}/raw/ (fs=${fs}, ${audio_format})"
     for dset in ${all_sets}; do
         src=${datadir}/${dset}
-        recipe_py datadir.py validate "${src}" || die "invalid data directory ${src} (run stage 1)"
+        recipe_py datadir validate "${src}" || die "invalid data directory ${src} (run stage 1)"
         dst=$(stage2_dir_of "${dset}")
         tmp=${dst}.tmp
         rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
@@ -317,7 +320,7 @@ if run_stage 2; then
         [ ! -f "${src}/ref.scp" ] || scps+=" ref.scp"
         for scp in ${scps}; do
             run_jobs "format_${dset}_${scp%.scp}" "${_nj}" "${tmp}/logs/format_${scp%.scp}.JOB.log" 0 \
-                "${python}" "${MVC_RECIPE_DIR}/format_wav.py" \
+                "${python}" -m espnet_mvc.recipe.format_wav \
                     --scp "${src}/${scp}" --fs "${fs}" --audio-format "${audio_format}" \
                     --allow-upsample "${allow_upsample}" \
                     --out-dir "${tmp}/data/${scp%.scp}" --final-dir "${dst}/data/${scp%.scp}" \
@@ -328,9 +331,9 @@ if run_stage 2; then
         done
         cat "${tmp}"/logs/wav2num_samples.* | sort >"${tmp}/utt2num_samples"
         echo "${fs}" >"${tmp}/fs"
-        recipe_py datadir.py validate "${tmp}" || die "formatted ${dset} is inconsistent (${tmp})"
+        recipe_py datadir validate "${tmp}" || die "formatted ${dset} is inconsistent (${tmp})"
         commit_dir "${tmp}" "${dst}"
-        recipe_py datadir.py validate "${dst}" --check-audio-exists || die "formatted ${dset} is inconsistent (${dst})"
+        recipe_py datadir validate "${dst}" --check-audio-exists || die "formatted ${dset} is inconsistent (${dst})"
         log "  ${dset}: $(wc -l <"${dst}/wav.scp") utterances -> ${dst}"
     done
     stage_done
@@ -354,7 +357,7 @@ if run_stage 3; then
         for dset in ${all_sets}; do sets_dirs+=" $(stage2_dir_of "${dset}")"; done
         # the maps come from the training set; 0 (<unk>) is an id unseen there
         # shellcheck disable=SC2086
-        recipe_py datadir.py make_ids --train "$(stage2_dir_of "${train_set}")" ${_id_opts} ${sets_dirs} \
+        recipe_py datadir make_ids --train "$(stage2_dir_of "${train_set}")" ${_id_opts} ${sets_dirs} \
             || die "making spk2sid/lang2lid failed"
     fi
     if "${use_spk_embed}"; then
@@ -369,9 +372,9 @@ if run_stage 3; then
             n=$(wc -l <"${src}/${_scp}")
             _nj=$(( nj < n ? nj : n ))
             log "  ${dset}: ${n} embeddings of ${src}/${_scp}, ${_nj} jobs"
-            recipe_py datadir.py split "${src}/${_scp}" "${_nj}" "${tmp}/logs/${_scp%.scp}.JOB.scp"
+            recipe_py datadir split "${src}/${_scp}" "${_nj}" "${tmp}/logs/${_scp%.scp}.JOB.scp"
             run_jobs "spk_embed_${dset}" "${_nj}" "${tmp}/logs/extract.JOB.log" 0 \
-                "${python}" "${MVC_RECIPE_DIR}/extract_spk_embed.py" \
+                "${python}" -m espnet_mvc.recipe.extract_spk_embed \
                     --scp "${tmp}/logs/${_scp%.scp}.JOB.scp" \
                     --out-ark "${tmp}/data/${spk_embed_tag}.JOB.ark" \
                     --final-ark "${dst}/data/${spk_embed_tag}.JOB.ark" \
@@ -404,7 +407,7 @@ if run_stage 4; then
         dst=$(dump_dir_of "${dset}")
         need_file "${src}/utt2num_samples" "run stage 2 first"
         rm -rf "${dst}.tmp"
-        recipe_py datadir.py filter "${src}" "${dst}.tmp" \
+        recipe_py datadir filter "${src}" "${dst}.tmp" \
             --min-dur "${min_wav_duration}" --max-dur "${max_wav_duration}" \
             || die "filtering ${src} failed"
         commit_dir "${dst}.tmp" "${dst}"
@@ -447,7 +450,7 @@ if run_stage 5; then
             _dirs+=" ${d}"
         done
         # shellcheck disable=SC2086
-        recipe_py phonemize_text.py --cleaner "${cleaner}" ${_dirs} 2> >(grep -v '^\[nltk_data\]' >&2) \
+        recipe_py phonemize_text --cleaner "${cleaner}" ${_dirs} 2> >(grep -v '^\[nltk_data\]' >&2) \
             || die "phonemizing the texts of ${_dirs} failed (see above)"
     fi
     if [ -z "${srctexts}" ]; then srctexts="$(dump_dir_of "${train_set}")/${token_src_file}"; fi
@@ -497,20 +500,20 @@ if run_stage 6; then
     if "${use_durations}"; then
         for d in "${_train_dir}" "${_valid_dir}"; do need_file "${d}/durations" "--use_durations true needs durations from stage 1"; done
     fi
-    recipe_py datadir.py check_config "${train_config}" --train "${_train_dir}" --use_sid "${use_sid}" --use_lid "${use_lid}" \
+    recipe_py datadir check_config "${train_config}" --train "${_train_dir}" --use_sid "${use_sid}" --use_lid "${use_lid}" \
         --spk_embed_dim "${_spk_embed_dim}" || die "${train_config} does not fit the data"
     tmp=${tts_stats_dir}.tmp
     rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
     ntr=$(wc -l <"${_train_dir}/wav.scp"); nva=$(wc -l <"${_valid_dir}/wav.scp")
     _nj=${nj}; [ "${_nj}" -le "${ntr}" ] || _nj=${ntr}; [ "${_nj}" -le "${nva}" ] || _nj=${nva}
-    recipe_py datadir.py split "${_train_dir}/wav.scp" "${_nj}" "${tmp}/logs/train.JOB.scp"
-    recipe_py datadir.py split "${_valid_dir}/wav.scp" "${_nj}" "${tmp}/logs/valid.JOB.scp"
+    recipe_py datadir split "${_train_dir}/wav.scp" "${_nj}" "${tmp}/logs/train.JOB.scp"
+    recipe_py datadir split "${_valid_dir}/wav.scp" "${_nj}" "${tmp}/logs/valid.JOB.scp"
     _opts="--config ${train_config} $(feats_opts)"
     _opts+="--normalize none --pitch_normalize none --energy_normalize none "
     log "  ${_nj} jobs; logs: ${tmp}/logs/stats.*.log"
     # shellcheck disable=SC2086
     run_jobs collect_stats "${_nj}" "${tmp}/logs/stats.JOB.log" 0 \
-        "${python}" -m "espnet_mvc.bin.${tts_task}_train" \
+        "${python}" -m espnet_mvc.espnet.tts_train --task "${tts_task}" \
             --collect_stats true \
             --write_collected_feats "${write_collected_feats}" \
             --use_preprocessor true \
@@ -593,7 +596,7 @@ if run_stage 7; then
     run_logged "${tts_exp}/train.log" \
         "epoch results|[0-9]+epoch:train:|The training was finished|Resumed|Error|error:|Traceback" \
         "${ngpu}" "train_${tag}" \
-        "${python}" -m "espnet_mvc.bin.${tts_task}_train" \
+        "${python}" -m espnet_mvc.espnet.tts_train --task "${tts_task}" \
             --use_preprocessor true \
             --token_type "${token_type}" \
             --token_list "${token_list}" \
@@ -653,7 +656,7 @@ if run_stage 8; then
         rm -rf "${tmp}"; mkdir -p "${tmp}/logs"
         n=$(wc -l <"${_data}/${text_file}")
         _nj=$(( inference_nj < n ? inference_nj : n ))
-        recipe_py datadir.py split "${_data}/${text_file}" "${_nj}" "${tmp}/logs/keys.JOB.scp"
+        recipe_py datadir split "${_data}/${text_file}" "${_nj}" "${tmp}/logs/keys.JOB.scp"
         _ex_opts=""
         if "${ref_speech}"; then
             if [ -f "${_data}/ref.scp" ]; then
@@ -672,7 +675,7 @@ if run_stage 8; then
         progress_cmd="log \"    ${dset}: \$(find ${tmp}/logs -name '*.wav' | wc -l) / ${n} wavs\""
         # shellcheck disable=SC2086
         run_jobs tts_inference "${_nj}" "${tmp}/logs/tts_inference.JOB.log" "${_ngpu}" \
-            "${python}" -m espnet_mvc.bin.tts_inference \
+            "${python}" -m espnet_mvc.espnet.tts_inference \
                 --ngpu "${_ngpu}" \
                 --data_path_and_name_and_type "${_data}/${text_file},text,text" \
                 ${_ex_opts} \
@@ -684,7 +687,7 @@ if run_stage 8; then
                 ${_opts} ${inference_args}
         progress_cmd=""
         # wavs -> wav/, wav.scp; the jobs' timing files -> rtf (read by stage 9)
-        _rtf_line=$(recipe_py datadir.py merge_decode "${tmp}" "${_dir}" "${_nj}" "${_data}/${text_file}") \
+        _rtf_line=$(recipe_py datadir merge_decode "${tmp}" "${_dir}" "${_nj}" "${_data}/${text_file}") \
             || die "merging the decoding outputs of ${dset} failed"
         commit_dir "${tmp}" "${_dir}"
         log "  ${dset}: $(wc -l <"${_dir}/wav.scp") wavs -> ${_dir}/wav"
@@ -778,7 +781,7 @@ if run_stage 11; then
         "${hf_dry_run}" && _opts+="--dry-run "
         [ ! -f "${tts_exp}/RESULTS.md" ] || _opts+="--results ${tts_exp}/RESULTS.md "
         # shellcheck disable=SC2086
-        recipe_py hf_upload.py --repo "${hf_repo}" --packed "${packed_model}" \
+        recipe_py hf_upload --repo "${hf_repo}" --packed "${packed_model}" \
             --recipe "$(basename "$(dirname "$(pwd)")")/$(basename "$(pwd)")" --tag "${tag}" ${_opts} \
             || die "upload to ${hf_repo} failed"
         stage_done

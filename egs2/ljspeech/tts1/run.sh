@@ -2,7 +2,7 @@
 # egs2/ljspeech/tts1: MVC on LJSpeech (22.05 kHz / n_fft 1024 / hop 256, ESPnet's protocol)
 # with ESPnet's VITS and JETS as baselines on the same data and features.
 #
-#   ./run.sh                         # MVC (conf/tuning/train_mvc.yaml)
+#   ./run.sh                         # MVC (conf/train.yaml -> tuning/train_mvc.yaml)
 #   ./run.sh --model mvc_hifigan     # MVC + HiFi-GAN trained jointly (gan_tts)
 #   ./run.sh --model vits | jets     # ESPnet baselines (gan_tts)
 #   ./run.sh --local_data_opts "--db_root /data/LJSpeech-1.1"

@@ -3,7 +3,7 @@
 # seen + unseen speakers). ./run.sh --stage 1 --stop-stage 9 goes from nothing to
 # synthesized wavs and a score table (exp/tts_<tag>/RESULTS.md) on a CPU.
 #
-#   ./run.sh                       # MVC (conf/train_mvc.yaml), stages 1-11 (11, the upload, skips)
+#   ./run.sh                       # MVC (conf/train.yaml), stages 1-11 (11, the upload, skips)
 #   ./run.sh --model vits          # ESPnet VITS baseline (gan_tts, sids + lids)
 #   ./run.sh --model jets          # ESPnet JETS baseline (gan_tts, sids + lids)
 #   ./run.sh --local_data_opts "--n_utts_per_spk 4"   # tiny corpus (CI)
@@ -16,7 +16,6 @@ n_shift=256
 win_length=null
 
 models="mvc vits jets"
-mvc_train_config=conf/train_mvc.yaml
 mvc_opts=(--use_sid false --use_lid true)
 vits_opts=(--use_sid true --use_lid true)
 jets_opts=(--use_sid true --use_lid true)

@@ -14,7 +14,9 @@ state across chunks; the backward direction is recomputed over ``chunk + look-ah
 zero state at the window's end.
 """
 
-from typing import List, Optional, Sequence, Tuple
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -223,3 +225,42 @@ class BiMambaStack(nn.Module):
             x, st = block.forward_chunk(x, commit, st, style)
             new_states.append(st)
         return x, new_states
+
+
+@dataclass(frozen=True)
+class BiMambaStackConfig:
+    """Every setting of a :class:`BiMambaStack` but its width: the one Bi-Mamba stack config.
+
+    MVC's text encoder, duration and prosody predictors and reference encoder each take one
+    (``stack=``); configs keep their flat keys (``text_encoder_conf: {num_blocks: 4}``,
+    top-level ``d_state``), which :meth:`split` sorts out of a component's keywords.
+
+    Attributes:
+        num_blocks (int): Depth.
+        style_dim (Optional[int]): Style size S for AdaLN (None: plain LayerNorm).
+        fusion (str): "gated" (paper) or "concat" (ablation).
+        d_state, d_conv, expand (int): Mamba sizes.
+        dropout (float): Dropout on every block's fused update.
+    """
+
+    num_blocks: int = 6
+    style_dim: Optional[int] = None
+    fusion: str = "gated"
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dropout: float = 0.1
+
+    def build(self, d_model: int) -> BiMambaStack:
+        """The stack of width ``d_model``."""
+        return BiMambaStack(d_model, self.num_blocks, self.style_dim, self.fusion,
+                            self.d_state, self.d_conv, self.expand, self.dropout)
+
+    @classmethod
+    def split(cls, conf: Mapping[str, Any], base: Optional["BiMambaStackConfig"] = None
+              ) -> Tuple["BiMambaStackConfig", Dict[str, Any]]:
+        """A component's flat keywords as (its stack config from ``base``, the rest)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        stack = {k: v for k, v in conf.items() if k in names}
+        rest = {k: v for k, v in conf.items() if k not in names}
+        return dataclasses.replace(cls() if base is None else base, **stack), rest

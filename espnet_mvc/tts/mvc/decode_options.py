@@ -7,6 +7,15 @@
 ``None`` means "the model's own": ``n_timesteps``, ``temperature`` and ``solver`` then come
 from the trained model's ``decoder_conf`` (the shipped model decodes at temperature 0.0).
 
+One object travels from the edge to the solver: an entry point (``espnet-mvc synth``'s
+:meth:`DecodeOptions.from_args`, the API's :meth:`DecodeOptions.of`) builds and checks it
+once, and ``MVCSynthesizer`` -> ``Text2Speech`` (``decode_conf=dict(options=...)``) ->
+``MVC.inference`` -> ``CFMDecoder.sample`` pass it on as it is. The one other way in is
+ESPnet's: ``MVC.inference`` called by ESPnet's own ``Text2Speech`` with ``decode_conf``
+keywords (:meth:`DecodeOptions.from_decode_conf`). Filling the fields left None with the
+model's defaults is ``CFMDecoder.resolve`` (and ``MVC.predict_durations`` for ``alpha``),
+which reads the object and builds no other.
+
 This module imports neither torch nor ESPnet, so the command line can build its parser from
 it without paying for them.
 """
@@ -97,7 +106,10 @@ class DecodeOptions:
 
     @classmethod
     def of(cls, options: Optional["DecodeOptions"] = None, **overrides) -> "DecodeOptions":
-        """``options`` (default: all defaults) with the given fields replaced.
+        """``options`` (default: all defaults) with the given fields replaced: the API's edge.
+
+        ``options`` itself is returned when nothing is replaced: it was checked when it was
+        built, and is not built again.
 
         Raises:
             TypeError: a name that is not a decode option.
@@ -106,29 +118,25 @@ class DecodeOptions:
         unknown = sorted(set(overrides) - set(cls.names()))
         if unknown:
             raise TypeError(f"unknown decode option(s) {unknown}; choose from {list(cls.names())}")
-        return dataclasses.replace(cls() if options is None else options, **overrides)
+        if options is None:
+            return cls(**overrides)
+        return dataclasses.replace(options, **overrides) if overrides else options
 
     @classmethod
     def pick(cls, kwargs: Mapping[str, Any]) -> Dict[str, Any]:
         """The decode options among ``kwargs`` (e.g. ESPnet's ``decode_conf``)."""
         return {k: kwargs[k] for k in cls.names() if k in kwargs}
 
+    @classmethod
+    def from_decode_conf(cls, decode_conf: Mapping[str, Any]) -> "DecodeOptions":
+        """The options ESPnet's ``decode_conf`` keywords give (its other keywords ignored):
+        ESPnet's edge. ``seed`` defaults to None there, a fresh draw every call, as ESPnet's
+        ``Text2Speech`` expects of a sampler."""
+        return cls(**dict(dict(seed=None), **cls.pick(decode_conf)))
+
     @property
     def lookahead_is_unlimited(self) -> bool:
         return self.lookahead is None or math.isinf(self.lookahead)
-
-    def model_kwargs(self) -> Dict[str, Any]:
-        """The options as ``MVC.inference`` keywords (ESPnet's ``decode_conf``).
-
-        ``seed`` is always given; the others only when set, so that a
-        ``Text2Speech``'s own settings (``noise_scale`` as temperature, ``tts_inference``'s
-        ``--n_timesteps``) stay in force where the call leaves them to the model.
-        """
-        kw: Dict[str, Any] = dict(seed=self.seed)
-        for name in ("n_timesteps", "temperature", "solver", "alpha"):
-            if getattr(self, name) is not None:
-                kw[name] = getattr(self, name)
-        return kw
 
     # ------------------------------------------------------------------ command lines
     @classmethod

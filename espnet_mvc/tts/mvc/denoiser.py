@@ -1,4 +1,4 @@
-"""Conv + Bi-Mamba 1-D U-Net: the diffusion decoder's vector-field estimator.
+"""Conv + Bi-Mamba 1-D U-Net: the flow-matching decoder's vector-field estimator.
 
 Matcha-TTS's U-Net with its transformer blocks replaced by gated Bi-Mamba blocks (no
 attention of any kind). One down/up level; Bi-Mamba blocks after every resnet block and in

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from espnet_mvc.nets.masks import valid_mask
-from espnet_mvc.nets.ssm import BiMambaStack
+from espnet_mvc.nets.ssm import BiMambaStackConfig
 
 
 class TemporalBiMambaDurationPredictor(nn.Module):
@@ -14,9 +14,8 @@ class TemporalBiMambaDurationPredictor(nn.Module):
 
     Args:
         adim (int): Input width D.
-        style_dim (Optional[int]): Style size for AdaLN.
-        num_blocks (int): Gated Bi-Mamba blocks.
-        fusion, d_state, d_conv, expand, dropout: Block settings.
+        stack (BiMambaStackConfig): The gated Bi-Mamba blocks (depth, AdaLN style size,
+            fusion, Mamba sizes, dropout).
         offset (float): Offset in the log domain (avoids log(0)).
         detach_input (bool): Stop duration gradients into the text encoder (StyleTTS2 does
             this so that rhythm errors do not distort the phoneme representation).
@@ -25,22 +24,14 @@ class TemporalBiMambaDurationPredictor(nn.Module):
     def __init__(
         self,
         adim: int,
-        style_dim: Optional[int] = None,
-        num_blocks: int = 6,
-        fusion: str = "gated",
-        d_state: int = 16,
-        d_conv: int = 4,
-        expand: int = 2,
-        dropout: float = 0.1,
+        stack: BiMambaStackConfig = BiMambaStackConfig(),
         offset: float = 1.0,
         detach_input: bool = True,
     ):
         super().__init__()
         self.offset = offset
         self.detach_input = detach_input
-        self.blocks = BiMambaStack(
-            adim, num_blocks, style_dim, fusion, d_state, d_conv, expand, dropout
-        )
+        self.blocks = stack.build(adim)
         self.proj = nn.Linear(adim, 1)
 
     def forward(

@@ -10,39 +10,36 @@
 Every module that runs at inference is convolutional or a (gated, bidirectional) Mamba:
 no attention and no RNN. The aligner runs only in :meth:`MVC.forward`.
 
-Each component is chosen by name in the config (``text_encoder``, ``duration_predictor``,
-``prosody_predictor``, ``length_regulator``, ``style_encoder``, ``decoder``, ``aligner``)
-with its keywords in ``<component>_conf``; shared Mamba settings (``d_state``, ``d_conv``,
+Each component is chosen by name in the config (:mod:`~espnet_mvc.tts.mvc.components`) with
+its keywords in ``<component>_conf``; shared Mamba settings (``d_state``, ``d_conv``,
 ``expand``, ``fusion``, ``dropout``) are given once at the top level and passed to every
-stack unless its ``_conf`` overrides them.
+stack (one :class:`~espnet_mvc.nets.ssm.BiMambaStackConfig`) unless its ``_conf`` overrides
+them. Training's losses are in :mod:`~espnet_mvc.tts.mvc.training`, the streaming stages in
+:mod:`~espnet_mvc.tts.mvc.streaming_stages`.
 """
 
-import importlib
-import logging
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.tts.abs_tts import AbsTTS
 
 from espnet_mvc.nets.masks import valid_mask
+from espnet_mvc.tts.mvc.components import (
+    ALIGNERS,
+    DECODERS,
+    DURATION_PREDICTORS,
+    PROSODY_PREDICTORS,
+    STYLE_ENCODERS,
+    TEXT_ENCODERS,
+    build_stack_component,
+    pick,
+)
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
-from espnet_mvc.tts.mvc.diffusion_decoder import CFMDecoder
-from espnet_mvc.tts.mvc.duration_predictor import TemporalBiMambaDurationPredictor
 from espnet_mvc.tts.mvc.length_regulator import TokenToFrame
-from espnet_mvc.tts.mvc.prosody_predictor import ExpressiveMambaProsodyPredictor
-from espnet_mvc.tts.mvc.style_encoder import MambaReferenceEncoder
-from espnet_mvc.tts.mvc.text_encoder import BiMambaTextEncoder
-
-TEXT_ENCODERS = {"bimamba": BiMambaTextEncoder}
-DURATION_PREDICTORS = {"temporal_bimamba": TemporalBiMambaDurationPredictor}
-PROSODY_PREDICTORS = {"expressive_mamba": ExpressiveMambaProsodyPredictor}
-STYLE_ENCODERS = {"mamba_reference": MambaReferenceEncoder}
-DECODERS = {"cfm": CFMDecoder}
-# Training only, and its module imports ESPnet's JETS: imported when a model builds one
-ALIGNERS = {"jets": "espnet_mvc.tts.mvc.aligner:JETSAligner"}
+from espnet_mvc.tts.mvc.streaming_stages import ChunkedStages
+from espnet_mvc.tts.mvc.training import TrainingLosses, fit_frames
 
 
 class TextSide(NamedTuple):
@@ -54,17 +51,7 @@ class TextSide(NamedTuple):
     noise: torch.Tensor  # (1, T_feats, odim) the decoder's starting noise
 
 
-def _pick(table: Dict[str, Any], name: str, what: str) -> type:
-    if name not in table:
-        raise ValueError(f"unknown {what} {name!r}; choose from {sorted(table)}")
-    cls = table[name]
-    if isinstance(cls, str):  # "module:Class", imported on first use
-        module, _, attr = cls.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    return cls
-
-
-class MVC(AbsTTS):
+class MVC(ChunkedStages, TrainingLosses, AbsTTS):
     """MambaVoiceCloning text-to-mel model.
 
     Args:
@@ -83,7 +70,7 @@ class MVC(AbsTTS):
         aligner (str): Component names; ``style_encoder: none`` disables the reference;
             ``aligner: none`` builds no aligner: training then needs external durations,
             and inference, which never calls it, does not import ESPnet's JETS modules
-            (:class:`espnet_mvc.text2speech.MVCText2Speech` builds models so).
+            (:class:`espnet_mvc.espnet.text2speech.MVCText2Speech` builds models so).
         *_conf (Optional[dict]): Keywords of each component.
         length_regulator (str): "repeat" or "gaussian"; length_regulator_conf its keywords.
         spks (Optional[int]): Number of speakers (sid embedding).
@@ -93,7 +80,7 @@ class MVC(AbsTTS):
         ref_augment (float): Training only: the share of reference crops given a random
             channel (a smooth random tilt and ripple over the mel bins and a gain, within
             about +-4 dB), so that the voice, not the recording chain, makes the style.
-        decoder_segment_frames (Optional[int]): Train the diffusion decoder on random
+        decoder_segment_frames (Optional[int]): Train the flow-matching decoder on random
             windows of this many frames (None: whole utterances).
         duration_scale (float): The speaking rate inference uses when a call leaves
             ``alpha`` unset (> 1 slower). Inference only, like ``decoder_conf.temperature``:
@@ -173,11 +160,11 @@ class MVC(AbsTTS):
         )
         self.style_dim = style_dim if has_style else None
         self.style_encoder = None
+        mamba_sizes = dict(d_state=d_state, d_conv=d_conv, expand=expand)
         if style_encoder is not None:
-            cls = _pick(STYLE_ENCODERS, style_encoder, "style_encoder")
-            conf = dict(d_state=d_state, d_conv=d_conv, expand=expand)
-            conf.update(style_encoder_conf or {})
-            self.style_encoder = cls(odim, style_dim, **conf)
+            self.style_encoder = build_stack_component(
+                STYLE_ENCODERS, style_encoder, "style_encoder", (odim, style_dim), mamba_sizes,
+                style_encoder_conf)
         if self.spks is not None:
             self.sid_emb = nn.Embedding(self.spks, style_dim)
         if self.langs is not None:
@@ -192,36 +179,29 @@ class MVC(AbsTTS):
             self.style_to_text = nn.Linear(self.style_dim, adim)
             self.style_to_frames = nn.Linear(self.style_dim, adim)
 
-        def stack_conf(conf):
-            merged = dict(
-                style_dim=block_style_dim, fusion=fusion, d_state=d_state, d_conv=d_conv,
-                expand=expand, dropout=dropout,
-            )
-            merged.update(conf or {})
-            return merged
-
-        self.text_encoder = _pick(TEXT_ENCODERS, text_encoder, "text_encoder")(
-            idim, adim, **stack_conf(text_encoder_conf)
-        )
-        self.duration_predictor = _pick(
-            DURATION_PREDICTORS, duration_predictor, "duration_predictor"
-        )(adim, **stack_conf(duration_predictor_conf))
+        # the settings every conditioning stack shares unless its _conf overrides them
+        shared = dict(style_dim=block_style_dim, fusion=fusion, dropout=dropout, **mamba_sizes)
+        self.text_encoder = build_stack_component(
+            TEXT_ENCODERS, text_encoder, "text_encoder", (idim, adim), shared, text_encoder_conf)
+        self.duration_predictor = build_stack_component(
+            DURATION_PREDICTORS, duration_predictor, "duration_predictor", (adim,), shared,
+            duration_predictor_conf)
         self.length_regulator = TokenToFrame(length_regulator, **(length_regulator_conf or {}))
-        self.prosody_predictor = _pick(
-            PROSODY_PREDICTORS, prosody_predictor, "prosody_predictor"
-        )(adim, **stack_conf(prosody_predictor_conf))
+        self.prosody_predictor = build_stack_component(
+            PROSODY_PREDICTORS, prosody_predictor, "prosody_predictor", (adim,), shared,
+            prosody_predictor_conf)
         self.mu_proj = nn.Sequential(nn.LayerNorm(adim), nn.Linear(adim, odim))
         decoder_kw = dict(decoder_conf or {})
-        denoiser_conf = dict(d_state=d_state, d_conv=d_conv, expand=expand)
+        denoiser_conf = dict(mamba_sizes)
         denoiser_conf.update(decoder_kw.pop("denoiser_conf", None) or {})
-        self.decoder = _pick(DECODERS, decoder, "decoder")(
+        self.decoder = pick(DECODERS, decoder, "decoder")(
             odim, style_dim=self.style_dim, denoiser_conf=denoiser_conf, **decoder_kw
         )
         # Training only: never called by inference().
         self.aligner = None
         if aligner not in (None, "none", "None"):
-            self.aligner = _pick(ALIGNERS, aligner, "aligner")(adim, odim,
-                                                               **(aligner_conf or {}))
+            cls = pick(ALIGNERS, aligner, "aligner")
+            self.aligner = cls(adim, odim, **(aligner_conf or {}))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -231,17 +211,13 @@ class MVC(AbsTTS):
 
     def conditioning_encoder(self) -> nn.ModuleDict:
         """The paper's "conditioning encoder": text + duration + prosody stacks."""
-        return nn.ModuleDict(
-            dict(
-                text_encoder=self.text_encoder,
-                duration_predictor=self.duration_predictor,
-                prosody_predictor=self.prosody_predictor,
-            )
-        )
+        return nn.ModuleDict(dict(text_encoder=self.text_encoder,
+                                  duration_predictor=self.duration_predictor,
+                                  prosody_predictor=self.prosody_predictor))
 
     # ------------------------------------------------------------------ stages
     # Inference is these stages in order (see :meth:`inference`); the streamer
-    # (:mod:`espnet_mvc.streaming`) runs the same ones, the frame-level ones window by window.
+    # (:mod:`espnet_mvc.inference.streaming`) runs the same ones, the frame-level ones window by window.
     def encode_style(
         self,
         ref: Optional[torch.Tensor] = None,
@@ -467,31 +443,6 @@ class MVC(AbsTTS):
         )
         return self.mu_proj(c), f0_hat, e_hat
 
-    def decoder_condition_chunk(
-        self,
-        frames: torch.Tensor,
-        commit: int,
-        style: Optional[torch.Tensor] = None,
-        cache: Optional[Dict[str, object]] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, Dict[str, object]]:
-        """:meth:`decoder_condition` over a window ``[s, s + W)`` of one stream.
-
-        Args:
-            frames (Tensor): Frame states of the window (1, W, adim).
-            commit (int): Frames of the window made final; the next window starts at
-                ``s + commit``.
-            style (Optional[Tensor]): (1, S).
-            cache (Optional[dict]): From the stream's previous window, or None.
-
-        Returns:
-            Tensor: mu (1, W, odim). Tensor: F0 (1, W, 1). Tensor: energy (1, W, 1).
-            dict: Cache for the next window. Frames past ``commit`` are provisional.
-        """
-        c, f0_hat, e_hat, cache = self.prosody_predictor.forward_chunk(
-            self._add_frame_style(frames, style), commit, self._adaln_style(style), cache
-        )
-        return self.mu_proj(c), f0_hat, e_hat, cache
-
     def sample_mel(
         self,
         mu: torch.Tensor,
@@ -508,53 +459,21 @@ class MVC(AbsTTS):
             style (Optional[Tensor]): (B, S).
             noise (Optional[Tensor]): Starting noise (B, T_feats, odim); None: drawn from
                 torch's global generator.
-            options (Optional[DecodeOptions]): n_timesteps, temperature and solver.
+            options (Optional[DecodeOptions]): n_timesteps, temperature and solver (None:
+                the model's own).
 
         Returns:
             Tensor: Mel (B, T_feats, odim), normalised; zero on padding.
         """
-        options = DecodeOptions() if options is None else options
         if feats_lengths is None:
             mask = mu.new_ones(mu.shape[0], 1, mu.shape[1])
         else:
             mask = valid_mask(feats_lengths, mu.shape[1]).unsqueeze(1).to(mu.dtype)
         mel = self.decoder.sample(
-            mu.transpose(1, 2), mask, style, options.n_timesteps, options.temperature,
-            options.solver, None if noise is None else noise.transpose(1, 2),
+            mu.transpose(1, 2), mask, style, options,
+            None if noise is None else noise.transpose(1, 2),
         )
         return mel.transpose(1, 2)
-
-    def sample_mel_chunk(
-        self,
-        mu: torch.Tensor,
-        noise: torch.Tensor,
-        commit: int,
-        style: Optional[torch.Tensor] = None,
-        caches: Optional[List[Optional[dict]]] = None,
-        options: Optional[DecodeOptions] = None,
-    ) -> Tuple[torch.Tensor, List[dict]]:
-        """:meth:`sample_mel` over a window ``[s, s + W)`` of one stream.
-
-        Args:
-            mu (Tensor): Condition of the window (1, W, odim).
-            noise (Tensor): The window's frames of the utterance's starting noise
-                (1, W, odim) (:meth:`starting_noise`).
-            commit (int): Frames of the window made final (even, except the last window).
-            style (Optional[Tensor]): (1, S).
-            caches (Optional[list]): From the stream's previous window, or None.
-            options (Optional[DecodeOptions]): n_timesteps, temperature and solver.
-
-        Returns:
-            Tensor: Mel (1, W, odim); frames past ``commit`` provisional.
-            list: One cache per solver evaluation, for the next window.
-        """
-        options = DecodeOptions() if options is None else options
-        mask = mu.new_ones(mu.shape[0], 1, mu.shape[1])
-        mel, caches = self.decoder.sample_chunk(
-            noise.transpose(1, 2), mu.transpose(1, 2), mask, style, commit, caches,
-            options.n_timesteps, options.temperature, options.solver,
-        )
-        return mel.transpose(1, 2), caches
 
     def _adaln_style(self, style: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The style the stacks' AdaLN sees (none in the no-AdaLN ablation)."""
@@ -567,188 +486,6 @@ class MVC(AbsTTS):
         if style is not None and not self.adaln:
             return frames + self.style_to_frames(style).unsqueeze(1)
         return frames
-
-    def _random_reference(
-        self, feats: torch.Tensor, feats_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """A random crop of each target as its style reference (training)."""
-        min_frames = self.style_encoder.min_frames
-        seg = max(self.ref_segment_frames, min_frames)
-        crops, lengths = [], []
-        for b in range(feats.shape[0]):
-            x = feats[b, : feats_lengths[b]]
-            if x.shape[0] < min_frames:  # tile very short utterances up to the minimum
-                x = x.repeat((min_frames + x.shape[0] - 1) // x.shape[0], 1)
-            n = min(seg, x.shape[0])
-            start = int(torch.randint(0, x.shape[0] - n + 1, (1,)))
-            crops.append(x[start : start + n])
-            lengths.append(n)
-        ref = nn.utils.rnn.pad_sequence(crops, batch_first=True)
-        if self.ref_augment > 0:
-            ref = ref + self._random_channel(ref.shape[0], ref.shape[2], ref.device, ref.dtype)
-        return ref, torch.tensor(lengths, device=feats.device)
-
-    def _random_channel(self, batch: int, bins: int, device, dtype) -> torch.Tensor:
-        """(B, 1, odim) offsets of the normalised log-mel: a tilt, a slow ripple and a gain
-        (each up to ~0.3 of a bin's spread, about 4 dB) for a ``ref_augment`` share."""
-        k = torch.linspace(-0.5, 0.5, bins, device=device, dtype=dtype)[None]  # (1, odim)
-        u = lambda: (torch.rand(batch, 1, device=device, dtype=dtype) * 2 - 1)  # noqa: E731
-        cycles, phase = 1 + 2 * torch.rand(batch, 1, device=device, dtype=dtype), 6.2832 * u()
-        curve = 0.6 * u() * k + 0.15 * u() * torch.cos(6.2832 * cycles * k + phase) + 0.3 * u()
-        on = (torch.rand(batch, 1, device=device) < self.ref_augment).to(dtype)
-        return (curve * on).unsqueeze(1)
-
-    def _decoder_segments(
-        self, feats: torch.Tensor, mu: torch.Tensor, feats_lengths: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Random windows of ``decoder_segment_frames`` frames for the decoder loss.
-
-        As Grad-TTS / Matcha-TTS's ``out_size``: the decoder is convolutional and
-        bidirectional-SSM, so it learns from windows as well as from whole utterances, at a
-        fraction of the cost. Returns feats (B, S, odim), mu (B, S, odim), mask (B, S).
-        """
-        seg = min(self.decoder_segment_frames, feats.shape[1])
-        room = (feats_lengths - seg).clamp(min=0)
-        starts = (torch.rand(room.shape, device=feats.device) * (room + 1).float()).long()
-        idx = starts[:, None] + torch.arange(seg, device=feats.device)[None]  # (B, S)
-        mask = idx < feats_lengths[:, None]
-        idx = idx.clamp(max=feats.shape[1] - 1)
-        gather = idx.unsqueeze(-1).expand(-1, -1, feats.shape[2])
-        return feats.gather(1, gather), mu.gather(1, gather), mask
-
-    @staticmethod
-    def _fit(x: Optional[torch.Tensor], length: int) -> Optional[torch.Tensor]:
-        """Pad/crop frame-level targets (B, T', 1) to ``length`` frames."""
-        if x is None:
-            return None
-        if x.dim() == 2:
-            x = x.unsqueeze(-1)
-        if x.shape[1] >= length:
-            return x[:, :length]
-        return F.pad(x, (0, 0, 0, length - x.shape[1]))
-
-    # ------------------------------------------------------------------ training
-    def forward(
-        self,
-        text: torch.Tensor,
-        text_lengths: torch.Tensor,
-        feats: torch.Tensor,
-        feats_lengths: torch.Tensor,
-        spembs: Optional[torch.Tensor] = None,
-        sids: Optional[torch.Tensor] = None,
-        lids: Optional[torch.Tensor] = None,
-        durations: Optional[torch.Tensor] = None,
-        durations_lengths: Optional[torch.Tensor] = None,
-        pitch: Optional[torch.Tensor] = None,
-        pitch_lengths: Optional[torch.Tensor] = None,
-        energy: Optional[torch.Tensor] = None,
-        energy_lengths: Optional[torch.Tensor] = None,
-        joint_training: bool = False,
-        **kwargs,
-    ):
-        """Compute the training losses.
-
-        Args:
-            text (LongTensor): Text index tensor (B, T_text).
-            text_lengths (LongTensor): (B,).
-            feats (Tensor): Target mel, normalised (B, T_feats, odim).
-            feats_lengths (LongTensor): (B,).
-            spembs (Optional[Tensor]): Speaker embeddings (B, spk_embed_dim).
-            sids (Optional[LongTensor]): Speaker ids (B, 1).
-            lids (Optional[LongTensor]): Language ids (B, 1).
-            durations (Optional[LongTensor]): External durations (B, T_text); when given
-                they replace the aligner's.
-            pitch (Optional[Tensor]): Frame-level F0, normalised (B, T_feats, 1).
-            energy (Optional[Tensor]): Frame-level energy, normalised (B, T_feats, 1).
-            joint_training (bool): Return the generated mel for a jointly trained vocoder.
-
-        Returns:
-            Tensor: Loss scalar.
-            Dict[str, float]: Statistics.
-            Tensor: Batch-size weight, or the generated mel (B, T_feats, odim) in joint
-                training (ESPnet's text2mel convention).
-        """
-        if feats.shape[-1] != self.odim:
-            raise ValueError(
-                f"feats have {feats.shape[-1]} bins but the model was built for "
-                f"odim={self.odim}: check n_mels / feats_extract_conf"
-            )
-        text = text[:, : int(text_lengths.max())]
-        feats = feats[:, : int(feats_lengths.max())]
-        bsz, t_feats = feats.shape[0], feats.shape[1]
-        ref, ref_lengths = (None, None)
-        if self.style_encoder is not None:
-            ref, ref_lengths = self._random_reference(feats, feats_lengths)
-        style = self.encode_style(ref, ref_lengths, sids, spembs, lids, validate=False)
-
-        too_short = int((feats_lengths < text_lengths).sum())
-        if too_short:
-            # Monotonic alignment needs at least one frame per token; such utterances
-            # train garbage durations (filter them in data preparation).
-            logging.warning(
-                "%d utterance(s) in this batch have fewer frames than tokens "
-                "(feats %s vs text %s): their alignment is meaningless",
-                too_short, feats_lengths.tolist(), text_lengths.tolist(),
-            )
-        hs = self.encode_text(text, text_lengths, style)
-        if durations is not None:
-            # External (e.g. teacher) durations replace the aligner, which is then idle.
-            if durations_lengths is not None and not torch.equal(
-                durations_lengths.view(-1).to(text_lengths), text_lengths
-            ):
-                raise ValueError(
-                    "external durations do not match the tokens: "
-                    f"{durations_lengths.view(-1).tolist()} durations vs "
-                    f"{text_lengths.tolist()} tokens (g2p or token list differ from the "
-                    "corpus's?)"
-                )
-            ds = durations[:, : text.shape[1]].long()
-            if not torch.equal(ds.sum(1), feats_lengths):
-                bad = (ds.sum(1) != feats_lengths).nonzero().view(-1).tolist()
-                raise ValueError(
-                    "external durations do not sum to feats_lengths: items "
-                    f"{bad}: {ds.sum(1)[bad].tolist()} vs {feats_lengths[bad].tolist()}"
-                )
-            align_losses = {}
-        else:
-            if self.aligner is None:
-                raise ValueError("this model has no aligner (aligner: none): training needs "
-                                 "external durations (a 'durations' data entry)")
-            ds, fs_loss, bin_loss = self.aligner(hs, feats, text_lengths, feats_lengths)
-            align_losses = dict(align=fs_loss, bin=bin_loss)
-
-        log_d_hat = self.duration_predictor(hs, text_lengths, self._adaln_style(style))
-        text_mask = valid_mask(text_lengths, text.shape[1])
-        log_d = torch.log(ds.float() + self.duration_predictor.offset)
-        dur_loss = F.mse_loss(log_d_hat[text_mask], log_d[text_mask])
-
-        h = self.expand_to_frames(hs, ds, text_lengths)[:, :t_feats]
-        if h.shape[1] < t_feats:
-            h = F.pad(h, (0, 0, 0, t_feats - h.shape[1]))
-        pitch, energy = self._fit(pitch, t_feats), self._fit(energy, t_feats)
-        mu, f0_hat, e_hat = self.decoder_condition(h, feats_lengths, style, pitch, energy)
-
-        frame_mask = valid_mask(feats_lengths, t_feats)
-        prior_loss = F.mse_loss(mu[frame_mask], feats[frame_mask])
-        dec_feats, dec_mu, dec_mask = feats, mu, frame_mask
-        if self.decoder_segment_frames and not joint_training:
-            dec_feats, dec_mu, dec_mask = self._decoder_segments(feats, mu, feats_lengths)
-        mask3 = dec_mask.unsqueeze(1).to(feats.dtype)  # (B, 1, T)
-        diff_loss, x1_hat = self.decoder.compute_loss(
-            dec_feats.transpose(1, 2), mask3, dec_mu.transpose(1, 2), style
-        )
-        losses = dict(prior=prior_loss, diff=diff_loss, dur=dur_loss, **align_losses)
-        if pitch is not None:
-            losses["pitch"] = F.mse_loss(f0_hat[frame_mask], pitch[frame_mask])
-        if energy is not None:
-            losses["energy"] = F.mse_loss(e_hat[frame_mask], energy[frame_mask])
-        loss = sum(self.lambdas[k] * v for k, v in losses.items())
-        stats = {f"{k}_loss": float(v.detach()) for k, v in losses.items()}
-        stats["loss"] = float(loss.detach())
-        if joint_training:
-            return loss, stats, x1_hat.transpose(1, 2)
-        loss, stats, weight = force_gatherable((loss, stats, bsz), loss.device)
-        return loss, stats, weight
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
@@ -782,20 +519,26 @@ class MVC(AbsTTS):
             pitch, energy (Optional[Tensor]): (T_feats, 1) with ``use_teacher_forcing``.
             use_teacher_forcing (bool): Use the given durations / pitch / energy.
             noise (Optional[Tensor]): Explicit starting noise (odim, T_feats).
-            options (Optional[DecodeOptions]): How to decode. Without it (and without a
-                ``seed`` keyword) the noise is unseeded, a fresh draw every call, as
-                ESPnet's ``Text2Speech`` expects of a sampler.
-            **kwargs: :class:`DecodeOptions` fields overriding ``options``, as ESPnet's
-                ``decode_conf`` gives them: ``n_timesteps``, ``temperature``, ``alpha``,
-                ``solver``, ``seed``. Other keywords are ignored (ESPnet passes its own).
+            options (Optional[DecodeOptions]): How to decode, used as it is (the plugin's
+                synthesizer passes it as ``decode_conf=dict(options=...)``).
+            **kwargs: Without ``options``: ESPnet's ``decode_conf`` keywords, turned into the
+                options here (:meth:`DecodeOptions.from_decode_conf`: ``n_timesteps``,
+                ``temperature``, ``alpha``, ``solver``, ``seed``; without a ``seed`` the
+                noise is unseeded, a fresh draw every call, as ESPnet's ``Text2Speech``
+                expects of a sampler). Other keywords are ignored (ESPnet passes its own).
+
+        Raises:
+            TypeError: both ``options`` and decode keywords.
 
         Returns:
             Dict[str, Tensor]: ``feat_gen`` (T_feats, odim), ``duration`` (T_text,),
                 ``pitch`` (T_feats, 1), ``energy`` (T_feats, 1), ``prior`` (T_feats, odim).
         """
-        if options is None:
-            options = DecodeOptions(seed=None)
-        options = DecodeOptions.of(options, **DecodeOptions.pick(kwargs))
+        if options is None:  # ESPnet's edge: its decode_conf keywords, converted once
+            options = DecodeOptions.from_decode_conf(kwargs)
+        elif DecodeOptions.pick(kwargs):
+            raise TypeError(f"MVC.inference: give options or the decode keywords "
+                            f"{sorted(DecodeOptions.pick(kwargs))}, not both")
         style = self.encode_style(feats, sids=sids, spembs=spembs, lids=lids)
         side = self.text_side(
             text, style, options, durations if use_teacher_forcing else None, noise
@@ -804,8 +547,8 @@ class MVC(AbsTTS):
         feats_lengths = side.durations.sum().view(1)
         tf_pitch = tf_energy = None
         if use_teacher_forcing:
-            tf_pitch = None if pitch is None else self._fit(pitch.view(1, -1, 1), n_frames)
-            tf_energy = None if energy is None else self._fit(energy.view(1, -1, 1), n_frames)
+            tf_pitch = None if pitch is None else fit_frames(pitch.view(1, -1, 1), n_frames)
+            tf_energy = None if energy is None else fit_frames(energy.view(1, -1, 1), n_frames)
         mu, f0_hat, e_hat = self.decoder_condition(
             side.frames, feats_lengths, style, tf_pitch, tf_energy
         )

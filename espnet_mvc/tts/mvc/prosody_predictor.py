@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from espnet_mvc.nets.masks import valid_mask
-from espnet_mvc.nets.ssm import BiMambaStack
+from espnet_mvc.nets.ssm import BiMambaStackConfig
 from espnet_mvc.tts.mvc.streaming_cache import WHOLE_SEQUENCE, StreamingConvCache, WholeSequence
 
 
@@ -23,30 +23,19 @@ class ExpressiveMambaProsodyPredictor(nn.Module):
 
     Args:
         adim (int): Width D.
-        style_dim (Optional[int]): Style size for AdaLN.
-        num_blocks (int): Gated Bi-Mamba blocks.
-        fusion, d_state, d_conv, expand, dropout: Block settings.
+        stack (BiMambaStackConfig): The gated Bi-Mamba blocks (depth, AdaLN style size,
+            fusion, Mamba sizes, dropout).
         embed_kernel_size (int): Kernel of the conv that embeds F0/energy back.
-        detach_input (bool): Stop prosody-loss gradients into the upstream stacks through
-            the predictor input (the condition path itself stays trainable end to end).
     """
 
     def __init__(
         self,
         adim: int,
-        style_dim: Optional[int] = None,
-        num_blocks: int = 6,
-        fusion: str = "gated",
-        d_state: int = 16,
-        d_conv: int = 4,
-        expand: int = 2,
-        dropout: float = 0.1,
+        stack: BiMambaStackConfig = BiMambaStackConfig(),
         embed_kernel_size: int = 9,
     ):
         super().__init__()
-        self.blocks = BiMambaStack(
-            adim, num_blocks, style_dim, fusion, d_state, d_conv, expand, dropout
-        )
+        self.blocks = stack.build(adim)
         self.f0_head = nn.Linear(adim, 1)
         self.energy_head = nn.Linear(adim, 1)
         pad = (embed_kernel_size - 1) // 2

@@ -5,7 +5,7 @@ from typing import Optional
 import torch
 import torch.nn as nn
 
-from espnet_mvc.nets.ssm import BiMambaStack
+from espnet_mvc.nets.ssm import BiMambaStackConfig
 
 
 class BiMambaTextEncoder(nn.Module):
@@ -14,11 +14,8 @@ class BiMambaTextEncoder(nn.Module):
     Args:
         idim (int): Vocabulary size.
         adim (int): Hidden width D.
-        style_dim (Optional[int]): Style size for AdaLN (None: plain LayerNorm).
-        num_blocks (int): Gated Bi-Mamba blocks.
-        fusion (str): "gated" or "concat".
-        d_state, d_conv, expand (int): Mamba sizes.
-        dropout (float): Dropout after the embedding and inside blocks.
+        stack (BiMambaStackConfig): The gated Bi-Mamba blocks (depth, AdaLN style size,
+            fusion, Mamba sizes); its dropout is also applied after the embedding.
         padding_idx (int): Embedding index of padding (ESPnet pads text with 0 = <blank>).
     """
 
@@ -26,13 +23,7 @@ class BiMambaTextEncoder(nn.Module):
         self,
         idim: int,
         adim: int,
-        style_dim: Optional[int] = None,
-        num_blocks: int = 6,
-        fusion: str = "gated",
-        d_state: int = 16,
-        d_conv: int = 4,
-        expand: int = 2,
-        dropout: float = 0.1,
+        stack: BiMambaStackConfig = BiMambaStackConfig(),
         padding_idx: int = 0,
     ):
         super().__init__()
@@ -40,10 +31,8 @@ class BiMambaTextEncoder(nn.Module):
         nn.init.normal_(self.embed.weight, 0.0, adim**-0.5)
         with torch.no_grad():
             self.embed.weight[padding_idx].zero_()
-        self.dropout = nn.Dropout(dropout)
-        self.blocks = BiMambaStack(
-            adim, num_blocks, style_dim, fusion, d_state, d_conv, expand, dropout
-        )
+        self.dropout = nn.Dropout(stack.dropout)
+        self.blocks = stack.build(adim)
 
     def forward(
         self,

@@ -15,7 +15,8 @@
 # The recipe may set, before sourcing:
 #
 #     models            systems it offers (default: "mvc mvc_hifigan vits jets")
-#     mvc_train_config  MVC's config (default: conf/tuning/train_mvc.yaml); the others are
+#     mvc_train_config  MVC's config (default: conf/train.yaml, as in ESPnet: a link to the
+#                       recipe's MVC config in conf/tuning/); the others are
 #                       conf/tuning/train_{joint_mvc_hifigan,vits,jets}.yaml
 #     mvc_opts mvc_hifigan_opts vits_opts jets_opts
 #                       (arrays) extra options of one system, e.g. vits_opts=(--use_sid true)
@@ -24,7 +25,7 @@
 # in run.sh, after sourcing, keyed on ${model}.
 
 models=${models:-"mvc mvc_hifigan vits jets"}
-mvc_train_config=${mvc_train_config:-conf/tuning/train_mvc.yaml}
+mvc_train_config=${mvc_train_config:-conf/train.yaml}
 
 model=mvc
 args=()

@@ -33,7 +33,7 @@ log "Building the kokoro_en corpus: voices=${voices} n_utts_per_spk=${n_utts_per
 _opts=()
 [ -z "${voice_tables}" ] || _opts+=(--voice-tables "${voice_tables}")
 [ "${available_only}" = false ] || _opts+=(--available-only)
-recipe_py kokoro_corpus.py \
+recipe_py kokoro_corpus \
     --voices "${voices}" --n-blends "${n_blends}" --n-warped "${n_warped}" "${_opts[@]}" \
     --corpus-dir "${corpus_dir}" --data-dir "${data_dir}" \
     --sentences local/sentences_en.txt --test-sentences local/sentences_test_en.txt \

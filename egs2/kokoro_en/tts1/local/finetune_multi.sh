@@ -41,7 +41,7 @@ if [ ! -f "${init}/.done" ]; then
     log "Unpacking ${model} -> ${init}"
     rm -rf "${init}.tmp"; mkdir -p "${init}.tmp"
     # the plugin's checked unpack (no absolute paths, '..' or links)
-    "${python}" -c 'import sys; from espnet_mvc.api import safe_unpack; safe_unpack(sys.argv[1], sys.argv[2])' \
+    "${python}" -c 'import sys; from espnet_mvc.inference.loading import safe_unpack; safe_unpack(sys.argv[1], sys.argv[2])' \
         "${model}" "${init}.tmp" || die "could not unpack ${model}"
     rm -rf "${init}"; mv "${init}.tmp" "${init}"; touch "${init}/.done"
 fi

@@ -9,7 +9,7 @@
                            [--ablation-points 0.25]
 
 EXP is an ESPnet training output dir with the CPU ledger ``cpu_seconds.json``
-(:mod:`espnet_mvc.cpu_ledger`): cumulative training CPU seconds at the end of each epoch.
+(:mod:`espnet_mvc.espnet.cpu_ledger`): cumulative training CPU seconds at the end of each epoch.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from espnet_mvc.cpu_ledger import epoch_cpu_seconds
+from espnet_mvc.espnet.cpu_ledger import epoch_cpu_seconds
 
 CALIBRATION_EPOCHS = 2  # the first round, which measures the CPU seconds per epoch
 SETS = ("test", "test_zeroshot")
@@ -234,7 +235,7 @@ def real_ref(exp: Path, epoch: int, vocoder: Path, dumpdir: Path, out_json: Path
 
 
 # ---------------------------------------------------------------------------------------
-# the report: results/head_to_head.json, RESULTS.md, figures
+# the report: results/head_to_head.json and figures, RESULTS.md at the recipe root
 
 
 def decode_tag(budget: float, fraction: float) -> str:
@@ -414,7 +415,7 @@ def results_markdown(res: dict, figures: List[str]) -> str:
                 lines.append(f"| {e['name']} | {float(p) * hours:g} h | "
                              f"{'n/a' if rr else 'not decoded'} | | | | | |")
     lines += [""] + ablation_markdown(res)
-    lines += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    lines += ["## Figures", ""] + [f"![{Path(f).name}]({f})" for f in figures] + [""]
     return "\n".join(lines)
 
 
@@ -566,7 +567,7 @@ def plot_mels(res: dict, dumpdir: Path, path: Path) -> None:
 
     from espnet2.fileio.read_text import read_2columns_text
 
-    from espnet_mvc.features import log_mel_fbank
+    from espnet_mvc.espnet.features import log_mel_fbank
     from espnet_mvc.metrics.audio import load_wav
 
     wavs = read_2columns_text(dumpdir / "raw" / "test" / "wav.scp")
@@ -594,17 +595,22 @@ def plot_mels(res: dict, dumpdir: Path, path: Path) -> None:
 
 
 def report(args) -> dict:
-    """Write ``<results-dir>/head_to_head.json``, RESULTS.md and the figures beside it."""
+    """Write ``<results-dir>/head_to_head.json`` and the figures, and ``--results-md``.
+
+    RESULTS.md sits at the recipe root, as in ESPnet's recipes; it links the figures in
+    ``<results-dir>/``.
+    """
     res = collect(args)
     args.results_dir.mkdir(parents=True, exist_ok=True)
     (args.results_dir / "head_to_head.json").write_text(
         json.dumps(res, indent=1) + "\n", encoding="utf-8")
-    figures = ["training_curves.png"]
-    plot_curves(res, args.results_dir / figures[0])
-    plot_mels(res, args.dumpdir, args.results_dir / "mel_spectrograms.png")
-    figures.append("mel_spectrograms.png")
-    (args.results_dir / "RESULTS.md").write_text(results_markdown(res, figures),
-                                                 encoding="utf-8")
+    curves = args.results_dir / "training_curves.png"
+    mels = args.results_dir / "mel_spectrograms.png"
+    plot_curves(res, curves)
+    plot_mels(res, args.dumpdir, mels)
+    md = Path(args.results_md)
+    figures = [Path(os.path.relpath(f, md.parent)).as_posix() for f in (curves, mels)]
+    md.write_text(results_markdown(res, figures), encoding="utf-8")
     return res
 
 
@@ -635,7 +641,10 @@ def main(argv=None) -> int:
     q.add_argument("--ablation-points", type=float, nargs="+", default=None,
                    help="budget fractions of the MVC ablations (default: --points)")
     q.add_argument("--dumpdir", type=Path, required=True)
-    q.add_argument("--results-dir", type=Path, default=Path("results"))
+    q.add_argument("--results-dir", type=Path, default=Path("results"),
+                   help="where head_to_head.json and the figures go")
+    q.add_argument("--results-md", type=Path, default=Path("RESULTS.md"),
+                   help="the tables (the recipe's RESULTS.md)")
     q.add_argument("--vocoder-file", type=Path, default=Path("exp_x/vocoder/vocoder.pth"))
     q = sub.add_parser("real-ref")
     q.add_argument("exp", type=Path)

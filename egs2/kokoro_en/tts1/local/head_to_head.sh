@@ -17,14 +17,14 @@
 # 1 prepare  speaker ids (the baselines' --use_sid true; MVC reads a reference clip instead)
 #            and each system's stats: ./run.sh --model <s> --stage 3..6 --expdir ${h2h_dir}/<s>
 # 2 train    ./run.sh --model <s> --stage 7 in rounds: each round sets --max_epoch from the
-#            CPU seconds per epoch so far (<exp>/cpu_seconds.json, espnet_mvc.cpu_ledger) until
+#            CPU seconds per epoch so far (<exp>/cpu_seconds.json, espnet_mvc.espnet.cpu_ledger) until
 #            the budget is spent (an ablation: the largest of --ablation_points x budget);
 #            --jobs systems at a time, one thread each; every epoch is kept
 # 3 decode   stages 8-9 of each system with the epoch file at each budget point (the last
 #            epoch whose cumulative training CPU is within it): --points "0.5 1" (the
 #            ablations: --ablation_points; MVC, their baseline, at both), into
 #            <exp>/decode_h2h_<CPU seconds>s/, so that a larger budget reuses earlier points
-# 4 report   results/head_to_head.json, RESULTS.md tables and figures (local/head_to_head.py)
+# 4 report   results/head_to_head.json and figures, RESULTS.md tables (local/head_to_head.py)
 set -e -u -o pipefail
 . ./path.sh
 . ./scripts/utils/lib.sh
@@ -170,9 +170,9 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-    log "Stage 4: ${results_dir}/head_to_head.json, RESULTS.md and figures"
+    log "Stage 4: ${results_dir}/head_to_head.json and figures, RESULTS.md"
     h2h_py report --h2h-dir "${h2h_dir}" --systems ${systems} --budget "${budget}" \
         --points ${points} --ablation-points ${ablation_points} --dumpdir "${dumpdir}" --results-dir "${results_dir}" \
-        --vocoder-file "${vocoder_file}"
+        --results-md RESULTS.md --vocoder-file "${vocoder_file}"
 fi
 log "Successfully finished. [elapsed=${SECONDS}s]"

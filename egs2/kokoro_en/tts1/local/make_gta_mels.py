@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                 text=torch.tensor(ids), speech=speech, durations=dur,
                 pitch=torch.from_numpy(np.load(pitch_scp[utt])).float().view(-1, 1),
                 energy=torch.from_numpy(np.load(energy_scp[utt])).float().view(-1, 1),
-                use_teacher_forcing=True, **DecodeOptions().model_kwargs())
+                use_teacher_forcing=True, options=DecodeOptions())
             mel = out["feat_gen"]
             if model.normalize is not None:
                 mel = model.normalize.inverse(mel.clone()[None])[0][0]

@@ -22,6 +22,6 @@ _opts=()
 [ -z "${deb_dir}" ] || _opts+=(--deb-dir "${deb_dir}")
 [ "${force}" = false ] || _opts+=(--force)
 log "Building the real-voice test set -> ${out_dir}"
-recipe_py realvoice.py --out-dir "${out_dir}" --cache-dir "${cache_dir}" "${_opts[@]}" \
+recipe_py realvoice --out-dir "${out_dir}" --cache-dir "${cache_dir}" "${_opts[@]}" \
     || die "building the real-voice set failed (see the message above)"
 log "Successfully finished. [elapsed=${SECONDS}s]"

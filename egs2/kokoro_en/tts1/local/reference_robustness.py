@@ -24,7 +24,7 @@ SENTENCES = ["The moon looks enormous tonight.", "We watched the storm roll in f
 
 
 def variants(x: np.ndarray, fs: int):
-    from espnet_mvc.audio import resample
+    from espnet_mvc.inference.reference_audio import resample
 
     return {
         "full": x,

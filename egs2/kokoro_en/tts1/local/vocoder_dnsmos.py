@@ -35,7 +35,7 @@ from espnet2.fileio.read_text import read_2columns_text
 
 from espnet_mvc.metrics.dnsmos import dnsmos
 from espnet_mvc.vocoder import load_vocoder
-from espnet_mvc.vocoder.train import build_feats_extract, compute_mel
+from espnet_mvc.vocoder.data import build_feats_extract, compute_mel
 
 METRICS = ("dnsmos", "dnsmos_sig", "dnsmos_bak")
 

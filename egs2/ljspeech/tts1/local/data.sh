@@ -30,5 +30,5 @@ else
     [ -d "${corpus}" ] || die "LJSpeech not found at ${corpus} (from --db_root / LJSPEECH); expected LJSpeech-1.1/ with metadata.csv and wavs/"
 fi
 log "Preparing LJSpeech from ${corpus}"
-recipe_py corpora.py ljspeech "${corpus}" --data-dir data --n-dev "${n_dev}" --n-eval "${n_eval}" || die "LJSpeech data preparation failed (see the message above)"
+recipe_py corpora ljspeech "${corpus}" --data-dir data --n-dev "${n_dev}" --n-eval "${n_eval}" || die "LJSpeech data preparation failed (see the message above)"
 log "Successfully finished. [elapsed=${SECONDS}s]"

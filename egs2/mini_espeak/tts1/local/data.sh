@@ -18,7 +18,7 @@ help_message="Usage: $0 [--n_utts_per_spk 50] [--n_eval_utts 2] [--n_zeroshot_ut
 langs=${langs//,/ }  # "en,es" or "en es"
 
 log "Synthesizing the mini_espeak corpus: langs='${langs}' n_utts_per_spk=${n_utts_per_spk} -> ${corpus_dir}"
-recipe_py mini_corpus.py \
+recipe_py mini_corpus \
     --corpus-dir "${corpus_dir}" --data-dir data --sentences-dir local \
     --langs "${langs}" --n-utts-per-spk "${n_utts_per_spk}" --n-eval-utts "${n_eval_utts}" \
     --n-zeroshot-utts "${n_zeroshot_utts}" --seed "${seed}" \

@@ -63,12 +63,12 @@ test_sets_of() {  # VITS/JETS with sids cannot voice an unseen speaker: seen-spe
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     # stages 1-5 with --use_sid true so that utt2sid exists for VITS/JETS (MVC ignores it)
     # shellcheck disable=SC2046
-    ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/experiments/vits.yaml \
+    ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/tuning/train_bench_vits.yaml \
         --local_data_opts "--n_utts_per_spk ${n_utts_per_spk}" --stage 1 --stop_stage 5
     # shellcheck disable=SC2046
-    ./tts.sh "${common[@]}" $(sys_opts mvc_d2) --train_config conf/experiments/mvc_d2.yaml --stage 6 --stop_stage 6
+    ./tts.sh "${common[@]}" $(sys_opts mvc_d2) --train_config conf/tuning/train_bench_mvc_d2.yaml --stage 6 --stop_stage 6
     # shellcheck disable=SC2046
-    ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/experiments/vits.yaml --stage 6 --stop_stage 6
+    ./tts.sh "${common[@]}" $(sys_opts vits) --train_config conf/tuning/train_bench_vits.yaml --stage 6 --stop_stage 6
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
@@ -80,7 +80,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
             start=$(date +%s)
             # shellcheck disable=SC2046
             setsid timeout -s TERM "${budget}" ./tts.sh "${common[@]}" $(sys_opts "$s") \
-                --train_config "conf/experiments/$s.yaml" --tag "bench_$s" --stage 7 --stop_stage 7 \
+                --train_config "conf/tuning/train_bench_$s.yaml" --tag "bench_$s" --stage 7 --stop_stage 7 \
                 >"bench_logs/train_$s.log" 2>&1 &
             tp=$!
             cpu=0
@@ -106,7 +106,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
             export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
             # shellcheck disable=SC2046
             ./tts.sh "${common[@]}" $(sys_opts "$s") --test_sets "$(test_sets_of "$s")" \
-                --train_config "conf/experiments/$s.yaml" --tag "bench_$s" \
+                --train_config "conf/tuning/train_bench_$s.yaml" --tag "bench_$s" \
                 --inference_model latest.pth --stage 8 --stop_stage 9 \
                 >"bench_logs/eval_$s.log" 2>&1 || echo "eval of $s failed: see ${ws}/bench_logs/eval_$s.log"
         ) &

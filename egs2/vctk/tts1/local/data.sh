@@ -38,6 +38,6 @@ else
     [ -d "${corpus}" ] || die "VCTK not found at ${corpus} (from --db_root / VCTK); expected wav48_silence_trimmed/ and txt/"
 fi
 log "Preparing VCTK from ${corpus}"
-recipe_py corpora.py vctk "${corpus}" --data-dir data --n-zeroshot "${n_zeroshot}" --n-dev "${n_dev}" --n-eval "${n_eval}" \
+recipe_py corpora vctk "${corpus}" --data-dir data --n-zeroshot "${n_zeroshot}" --n-dev "${n_dev}" --n-eval "${n_eval}" \
     --zeroshot-speakers "${zeroshot_speakers}" --mic "${mic}" || die "VCTK data preparation failed (see the message above)"
 log "Successfully finished. [elapsed=${SECONDS}s]"

@@ -133,10 +133,11 @@ commit_dir() {
     rm -rf "${dst}.old"
 }
 
-# python helper scripts shipped in espnet_mvc/recipe (run by path: no package import)
-recipe_py() {  # recipe_py <script> <args...>
-    local script=$1; shift
-    "${python}" "${MVC_RECIPE_DIR}/${script}" "$@"
+# the recipe helpers of the package: recipe_py datadir validate ... runs
+# python -m espnet_mvc.recipe.datadir validate ...
+recipe_py() {  # recipe_py <module of espnet_mvc.recipe> <args...>
+    local module=$1; shift
+    "${python}" -m "espnet_mvc.recipe.${module}" "$@"
 }
 
 elapsed() {  # elapsed <start-epoch-seconds>
