@@ -21,7 +21,9 @@ tiny models gain nothing from a second thread, and on a busy 2-core machine Open
 two-thread team was measured 5-100x slower (e.g. this suite's Text2Speech decoding test: 63 s vs 0.6 s). A test
 that needs another count takes ``torch_threads`` by indirect parametrization.
 
-Helpers shared by the SSM tests (``rel_err``, ``trained_like``) are in ``ssm_testing.py``.
+Helpers shared by the SSM tests (``rel_err``, ``trained_like``) are in ``ssm_testing.py``;
+the MVC tests' ``randomize_zero_inits`` (also used by their worker scripts) is in
+``mvc_testing.py``.
 """
 
 import argparse

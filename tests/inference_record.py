@@ -10,8 +10,8 @@ Every case runs one public inference path and returns named float arrays:
 * the command line (``espnet-mvc synth``), in a subprocess;
 * a seeded ``mvc_tiny`` model: ``MVC.inference`` and the training losses of ``MVC.forward``.
 
-``python tests/inference_record.py [OUT]`` writes ``tests/data/inference_record.json``: per array its
-SHA-256 (of the float32 bytes), shape and every 97th value. The test
+``python tests/inference_record.py [OUT]`` writes ``tests/data/inference_record.json``: per
+array its SHA-256 (of the float32 bytes), shape and every 97th value. The test
 (``tests/test_inference_record.py``) recomputes the cases and demands equal hashes on the CPU
 the record was made on (bit-identical outputs) and, elsewhere, the sampled values within
 1e-4 (other SIMD paths round differently).
@@ -125,7 +125,8 @@ def _cli_case() -> Dict[str, np.ndarray]:
     import tomllib
 
     # the console script's own target, wherever the package keeps its CLI
-    target = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]["espnet-mvc"]
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    target = scripts["espnet-mvc"]
     module, func = target.split(":")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "out.wav"
@@ -142,19 +143,14 @@ def _tiny_cases() -> Dict[str, Callable[[], Dict[str, np.ndarray]]]:
     import torch
     import yaml
 
-    from espnet_mvc.nets.ssm.adaln import AdaLN
+    from mvc_testing import randomize_zero_inits
+
     from espnet_mvc.tts.mvc import MVC, DecodeOptions
 
     conf = yaml.safe_load((REPO / "espnet_mvc" / "conf" / "mvc_tiny.yaml").read_text())["tts_conf"]
     torch.manual_seed(0)
-    model = MVC(idim=12, odim=80, **conf)
-    with torch.no_grad():  # zero-initialised projections would hide most of the network
-        for mod in model.modules():
-            if isinstance(mod, AdaLN) and mod.style_dim is not None:
-                torch.nn.init.normal_(mod.to_scale_shift.weight, std=0.1)
-                torch.nn.init.normal_(mod.to_scale_shift.bias, std=0.1)
-        torch.nn.init.normal_(model.decoder.estimator.out.weight, std=0.1)
-        torch.nn.init.normal_(model.decoder.estimator.out.bias, std=0.1)
+    # zero-initialised projections would hide most of the network
+    model = randomize_zero_inits(MVC(idim=12, odim=80, **conf))
     g = torch.Generator().manual_seed(3)
     text = torch.randint(2, 11, (2, 9), generator=g)
     feats = torch.randn(2, 48, 80, generator=g)
@@ -215,7 +211,8 @@ def _dumps(record: Dict) -> str:
         lines.append(f"  {json.dumps(name)}: {{")
         items = list(arrays.items())
         for j, (key, value) in enumerate(items):
-            lines.append(f"   {json.dumps(key)}: {json.dumps(value)}" + ("," if j < len(items) - 1 else ""))
+            sep = "," if j < len(items) - 1 else ""
+            lines.append(f"   {json.dumps(key)}: {json.dumps(value)}{sep}")
         lines.append("  }" + ("," if i < len(cases) - 1 else ""))
     lines += [" }", "}"]
     return "\n".join(lines) + "\n"

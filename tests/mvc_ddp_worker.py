@@ -16,21 +16,22 @@ The batch: 4 utterances of mixed lengths, each rank's 2 padded to the rank's own
 energy, and teacher durations (``durations=True``) or none (the training-only aligner).
 
 Determinism. MVC draws three random things in training: the reference crop of each target
-(``training.random_reference``), the flow-matching time and noise (``CFMDecoder.compute_loss``) and
-dropout. Dropout is 0 in the tiny config, and the crop is the whole utterance when
-``ref_segment_frames`` (64) is at least the longest target (52 frames). The decoder's draws
+(``training.random_reference``), the flow-matching time and noise
+(``CFMDecoder.compute_loss``) and dropout. Dropout is 0 in the tiny config, and the crop is
+the whole utterance when ``ref_segment_frames`` (64) is at least the longest target (52
+frames). The decoder's draws
 are made a function of each utterance's place in the joined batch (``seed + index``, noise
 drawn frame-major at a fixed length and cut to the batch's), so that rank 1's utterances 2-3
 see the noise they see in the joined batch; nothing else of the decoder is changed.
 """
 
-import os
 import sys
 from pathlib import Path
 from unittest import mock
 
 import torch
 import yaml
+from mvc_testing import randomize_zero_inits
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "egs2/css10/tts1/conf/tuning/train_mvc_tiny.yaml"
@@ -48,18 +49,8 @@ def build(seed: int = 0):
     conf["ref_segment_frames"] = 64
     torch.manual_seed(seed)
     model = MVC(idim=IDIM, odim=ODIM, **conf).train()
-    # zero-initialised layers (AdaLN's style projections, the flow estimator's output conv)
-    # would leave most gradients at zero: randomise them, as tests/test_mvc_padding.py does
-    from espnet_mvc.nets.ssm.adaln import AdaLN
-
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, AdaLN) and mod.style_dim is not None:
-                torch.nn.init.normal_(mod.to_scale_shift.weight, std=0.1)
-                torch.nn.init.normal_(mod.to_scale_shift.bias, std=0.1)
-        torch.nn.init.normal_(model.decoder.estimator.out.weight, std=0.1)
-        torch.nn.init.normal_(model.decoder.estimator.out.bias, std=0.1)
-    return model
+    # zero-initialised layers would leave most gradients at zero: randomise them
+    return randomize_zero_inits(model)
 
 
 def items():

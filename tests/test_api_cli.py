@@ -16,10 +16,10 @@ import yaml
 
 import espnet_mvc  # noqa: F401
 from espnet_mvc.api import MVCSynthesizer, ModelLoadError
-from espnet_mvc.inference.loading import safe_unpack
-from espnet_mvc.text.phrases import split_phrases
-from espnet_mvc.inference.reference_audio import ReferenceAudioError, load_reference
 from espnet_mvc.bin.cli import build_parser, main as cli_main
+from espnet_mvc.inference.loading import safe_unpack
+from espnet_mvc.inference.reference_audio import ReferenceAudioError, load_reference
+from espnet_mvc.text.phrases import split_phrases
 
 REPO = Path(__file__).resolve().parents[1]
 FS = 22050

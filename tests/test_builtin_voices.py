@@ -20,8 +20,8 @@ import pytest
 import soundfile as sf
 
 from espnet_mvc import pretrained
-from espnet_mvc.inference.builtin_voices import OPENAI_VOICES, BuiltinVoices
 from espnet_mvc.bin.cli import build_parser, main as cli_main
+from espnet_mvc.inference.builtin_voices import OPENAI_VOICES, BuiltinVoices
 
 MODEL = "kokoro_en_mvc"
 SHIPPED = pretrained.path(MODEL)

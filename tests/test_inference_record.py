@@ -34,7 +34,8 @@ def test_outputs_equal_the_record(outputs, case):
     assert sorted(got) == sorted(want), f"{case}: arrays {sorted(got)} != {sorted(want)}"
     for name, rec in want.items():
         now = got[name]
-        assert now["shape"] == rec["shape"], f"{case}/{name}: shape {now['shape']} != {rec['shape']}"
+        assert now["shape"] == rec["shape"], \
+            f"{case}/{name}: shape {now['shape']} != {rec['shape']}"
         if SAME_CPU:
             assert now["sha256"] == rec["sha256"], (
                 f"{case}/{name}: not bit-identical to the record (max abs diff of the sampled "

@@ -9,10 +9,9 @@ U-Net's half-rate level sees the boundary cases.
 
 import pytest
 import torch
-import torch.nn as nn
 from conftest import TOKENS
+from mvc_testing import randomize_zero_inits
 
-from espnet_mvc.nets.ssm.adaln import AdaLN
 from espnet_mvc.tts.mvc import MVC, DecodeOptions
 
 ATOL = 1e-5
@@ -30,14 +29,8 @@ def _pad(seqs, value=0):
 
 def _make_mvc(conf):
     torch.manual_seed(0)
-    m = MVC(idim=len(TOKENS), odim=80, **conf).eval()
+    m = randomize_zero_inits(MVC(idim=len(TOKENS), odim=80, **conf).eval())
     with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, AdaLN) and mod.style_dim is not None:
-                nn.init.normal_(mod.to_scale_shift.weight, std=0.1)
-                nn.init.normal_(mod.to_scale_shift.bias, std=0.1)
-        nn.init.normal_(m.decoder.estimator.out.weight, std=0.1)
-        nn.init.normal_(m.decoder.estimator.out.bias, std=0.1)
         # a few frames per token, varying by token
         m.duration_predictor.proj.bias.fill_(1.4)
     return m

@@ -2,9 +2,9 @@
 
 ``import espnet_mvc`` must make ``tts: mvc`` selectable in ``espnet2.tasks.tts``
 (``tts_choices``) and as a text2mel in ``joint_text2wav`` (``AVAILABLE_TEXT2MEL``, which the
-gan_tts task's ``tts: joint_text2wav`` builds from); ``espnet_mvc.espnet.registry.register_text2mel``
-is the mechanism. The gan_tts task's own ``tts_choices`` is left alone: its model needs a GAN
-generator, which MVC is not.
+gan_tts task's ``tts: joint_text2wav`` builds from);
+``espnet_mvc.espnet.registry.register_text2mel`` is the mechanism. The gan_tts task's own
+``tts_choices`` is left alone: its model needs a GAN generator, which MVC is not.
 """
 
 import os

@@ -1,5 +1,5 @@
-"""Streaming synthesis (espnet_mvc.inference.streaming): exactness with full look-ahead, closeness with
-a finite one, seamless vocoded chunks.
+"""Streaming synthesis (espnet_mvc.inference.streaming): exactness with full look-ahead,
+closeness with a finite one, seamless vocoded chunks.
 
 Tolerances (tiny config, random weights, float32, CPU):
   * L = inf: streamed mel vs offline ``MVC.inference`` mel, same seed: max |diff| < 1e-4
@@ -19,8 +19,8 @@ import pytest
 import torch
 import yaml
 
-from espnet_mvc.metrics.mcd import mcd_from_log_mels
 from espnet_mvc.inference.streaming import MVCStreamer
+from espnet_mvc.metrics.mcd import mcd_from_log_mels
 from espnet_mvc.tts.mvc.mvc import MVC
 
 ODIM = 80

@@ -22,10 +22,10 @@ import pytest
 import torch
 
 from espnet_mvc.api import MVCSynthesizer
-from espnet_mvc.inference.loading import safe_unpack
 from espnet_mvc.espnet.checkpoints import safe_checkpoint_loading
-from espnet_mvc.text.espeak import phonemize
 from espnet_mvc.espnet.text2speech import MVCText2Speech, fast_path_blocker, load_text2speech
+from espnet_mvc.inference.loading import safe_unpack
+from espnet_mvc.text.espeak import phonemize
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 from test_recipes import random_weight_exp
 

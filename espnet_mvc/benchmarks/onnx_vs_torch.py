@@ -131,8 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     import torch
 
     from espnet_mvc import pretrained
-    from espnet_mvc.inference.synthesizer import MVCSynthesizer
     from espnet_mvc.export.onnx import export_onnx
+    from espnet_mvc.inference.synthesizer import MVCSynthesizer
     from espnet_mvc.onnx_runtime import OnnxSynthesizer
 
     torch.set_num_threads(a.threads)

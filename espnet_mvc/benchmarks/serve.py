@@ -121,8 +121,8 @@ def _is_ok(r: dict) -> bool:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from espnet_mvc.benchmarks.machine import cpu_capability
-    from espnet_mvc.server.server_config import available_cores
     from espnet_mvc.server.launch import ServerProcess
+    from espnet_mvc.server.server_config import available_cores
 
     n_req = args.requests or (3 if args.quick else 10)
     ref = args.ref or _default_ref(args.model)

@@ -35,8 +35,8 @@ slower matmuls seen here at load 8 on 2 cores), so this module sets
 imported, which ``import espnet_mvc`` already does, so ``python -m
 espnet_mvc.benchmarks.streaming_latency`` re-executes itself once with the variable set;
 called as ``main(argv)`` (the dispatcher) it prints a warning instead when more than one
-thread is used without it. CPU time (process, all threads) is printed beside wall time: it is what the work
-costs whatever share of the machine the process got.
+thread is used without it. CPU time (process, all threads) is printed beside wall time: it is
+what the work costs whatever share of the machine the process got.
 
 Last line: ``first_chunk_latency_ms_L0.5: <median ms>``.
 """
@@ -175,8 +175,8 @@ def _random_setup(args) -> Setup:
 
 
 def _trained_setup(args) -> Setup:
-    from espnet_mvc.inference.synthesizer import MVCSynthesizer
     from espnet_mvc.espnet.registry import is_mvc
+    from espnet_mvc.inference.synthesizer import MVCSynthesizer
 
     syn = MVCSynthesizer.from_pretrained(args.model)
     if args.lang2lid is not None:
@@ -391,7 +391,8 @@ def main(argv=None) -> int:
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     summary = dict(description=setup.description, machine=machine_note(),
-                   cpu_capability=cpu_capability(), threads=threads, repeats=repeats, chunk_s=args.chunk, steps=args.steps, frames=n_frames,
+                   cpu_capability=cpu_capability(), threads=threads, repeats=repeats,
+                   chunk_s=args.chunk, steps=args.steps, frames=n_frames,
                    audio_s=audio_s, offline_s=off_med, rows=rows, first_chunk_stages_ms=prof,
                    wer_offline=wer_off)
     (args.out_dir / "streaming_results.json").write_text(

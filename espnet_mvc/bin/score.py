@@ -129,7 +129,8 @@ def _summary(args, tag: str, want: List[str], rows: List[dict], inputs, rtf, utt
              expected_fs, asr_name, opts: dict, warn: List[str]) -> dict:
     """``summary.json``: the set's averages (:func:`summarize`) plus the run's inputs."""
     spk_name = next((r["spksim_method"] for r in rows if r.get("spksim_method")), None)
-    summary = summarize(rows, want, rtf.run_peak, [rtf.per_utt[u] for u in utts if u in rtf.per_utt])
+    summary = summarize(rows, want, rtf.run_peak,
+                        [rtf.per_utt[u] for u in utts if u in rtf.per_utt])
     summary.update(
         exp_tag=tag,
         requested_metrics=want,

@@ -10,10 +10,12 @@ so the outputs are ESPnet's (``tests/test_text2speech.py`` compares them). Only 
 modules those classes live in are imported, and not all of them: the training-only aligner
 is not built (``aligner: none``; ESPnet's JETS modules stay unimported, its weights in the
 checkpoint are skipped) and ``LogMelFbank``'s mel matrix is computed without importing
-``librosa.filters`` (:mod:`espnet_mvc.espnet.features`; scipy.signal and numba stay unimported).
+``librosa.filters`` (:mod:`espnet_mvc.espnet.features`; scipy.signal and numba stay
+unimported).
 
-It is not a wrapper around ``Text2Speech`` but its stand-in: :class:`espnet_mvc.inference.
-synthesizer.MVCSynthesizer` holds one or the other (what :func:`load_text2speech` returns).
+It is not a wrapper around ``Text2Speech`` but its stand-in:
+:class:`espnet_mvc.inference.synthesizer.MVCSynthesizer` holds one or the other (what
+:func:`load_text2speech` returns).
 
 :func:`load_text2speech` uses it for the models it covers (:func:`fast_path_blocker`) and
 ESPnet's ``Text2Speech`` for every other model.

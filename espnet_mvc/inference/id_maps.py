@@ -25,8 +25,10 @@ class LanguagesAndSpeakers:
 
     @property
     def languages(self) -> List[str]:
+        """The model's language names (sorted; empty for a monolingual model)."""
         return sorted(k for k in self.lang2lid if k != "<unk>")
 
     @property
     def speakers(self) -> List[str]:
+        """The model's speaker names (sorted; empty for a single-speaker model)."""
         return sorted(k for k in self.spk2sid if k != "<unk>")

@@ -138,8 +138,8 @@ class LongFormSynthesis:
 
         Raises:
             ValueError: empty or unpronounceable text, a reference that cannot be used
-                (:class:`espnet_mvc.inference.reference_audio.ReferenceAudioError`), an unknown voice, language
-                or speaker, a decode option out of range.
+                (:class:`espnet_mvc.inference.reference_audio.ReferenceAudioError`), an
+                unknown voice, language or speaker, a decode option out of range.
         """
         options = DecodeOptions.of(options, **decode)  # checked once for every phrase
         phrases = self.phrase_ids(text, max_chars, lang, max_tokens)  # every phrase checked

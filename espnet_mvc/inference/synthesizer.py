@@ -68,8 +68,8 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
             (:mod:`espnet_mvc.vocoder` ``.pth`` + ``.yaml``, or parallel_wavegan ``.pkl``);
             None: Griffin-Lim.
         voices (Optional[BuiltinVoices]): The model's built-in voices
-            (:mod:`espnet_mvc.inference.builtin_voices`; :meth:`from_pretrained` finds them); None:
-            none, a reference clip is needed.
+            (:mod:`espnet_mvc.inference.builtin_voices`; :meth:`from_pretrained` finds
+            them); None: none, a reference clip is needed.
     """
 
     def __init__(
@@ -149,10 +149,12 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
     # ------------------------------------------------------------------ properties
     @property
     def fs(self) -> int:
+        """Sample rate of the synthesized audio."""
         return int(self.t2s.fs)
 
     @property
     def tts(self):
+        """ESPnet's TTS module of the model (an MVC, a joint model, VITS, ...)."""
         return self.t2s.tts
 
     @property
@@ -166,6 +168,7 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
 
     @property
     def uses_reference(self) -> bool:
+        """Whether the model clones the voice of a reference clip (``use_gst``)."""
         return bool(getattr(self.t2s.tts, "use_gst", False))
 
     @property
@@ -207,7 +210,8 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
 
     def voice_reference(self, voice: str) -> np.ndarray:
         """The reference waveform of a built-in voice at :attr:`fs`, as a ``ref`` clip is
-        loaded (:func:`espnet_mvc.inference.reference_audio.load_reference`); read once and kept.
+        loaded (:func:`espnet_mvc.inference.reference_audio.load_reference`); read once and
+        kept.
 
         Raises:
             ValueError: an unknown voice (see :meth:`choose_voice`).
@@ -309,8 +313,8 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
         raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
 
     def _default_lang(self) -> str:
-        """The language of a call that names none (:func:`~espnet_mvc.text.languages.
-        spoken_language`)."""
+        """The language of a call that names none
+        (:func:`~espnet_mvc.text.languages.spoken_language`)."""
         return spoken_language(self.g2p, self.languages)
 
     def phrase_ids(self, text: str, max_chars: int = 200, lang: Optional[str] = None,
@@ -364,7 +368,8 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
         if self.t2s.use_lids:
             lang = self.normalize_lang(lang) or self._default_lang()
             if lang not in self.lang2lid:
-                raise ValueError(f"language {lang!r} not supported; this model has {self.languages}")
+                raise ValueError(
+                    f"language {lang!r} not supported; this model has {self.languages}")
             kw["lids"] = torch.tensor([self.lang2lid[lang]])
         if self.t2s.use_sids:
             if speaker is None:
@@ -453,7 +458,8 @@ class MVCSynthesizer(LongFormSynthesis, LanguagesAndSpeakers):
         return feats[0]
 
     def streamer(self):
-        """An :class:`espnet_mvc.inference.streaming.MVCStreamer` for this model and its vocoder."""
+        """An :class:`espnet_mvc.inference.streaming.MVCStreamer` for this model and its
+        vocoder."""
         from espnet_mvc.inference.streaming import MVCStreamer
 
         if not is_mvc(self.t2s.tts):

@@ -185,57 +185,59 @@ class RtfScorer(Scorer):
                 u.row[k] = u.job[k]
 
 
-class McdScorer(Scorer):
-    """Mel-cepstral distortion (dB) over the WORLD DTW path."""
+class AlignedScorer(Scorer):
+    """A scorer of the synthesized wav against the reference over their WORLD DTW path
+    (:meth:`Utterance.alignment`); it does not run when there is no alignment."""
 
-    metrics = ("mcd",)
     needs = ("audio", "reference")
 
     def score(self, u: Utterance) -> None:
         aligned = u.alignment()
-        if aligned is None:
-            return
+        if aligned is not None:
+            self.score_aligned(u, *aligned)
+
+    def score_aligned(self, u: Utterance, gw, rw, path) -> None:
+        """Fill ``u.row`` or call ``u.skip`` from the WORLD features ``gw`` (synthesized)
+        and ``rw`` (reference) and their DTW ``path`` ``(ix, iy)``; never raise."""
+        raise NotImplementedError
+
+
+class McdScorer(AlignedScorer):
+    """Mel-cepstral distortion (dB) over the WORLD DTW path."""
+
+    metrics = ("mcd",)
+
+    def score_aligned(self, u: Utterance, gw, rw, path) -> None:
         from espnet_mvc.metrics import mcd
 
-        gw, rw, path = aligned
         try:
             u.row["mcd"] = mcd.mcd_from_features(gw, rw, path, include_c0=u.opts["mcd_c0"])
         except Exception as e:
             u.skip(["mcd"], f"MCD failed: {e}")
 
 
-class F0Scorer(Scorer):
+class F0Scorer(AlignedScorer):
     """log-F0 RMSE and V/UV error over the WORLD DTW path."""
 
     metrics = ("f0rmse",)
-    needs = ("audio", "reference")
 
-    def score(self, u: Utterance) -> None:
-        aligned = u.alignment()
-        if aligned is None:
-            return
+    def score_aligned(self, u: Utterance, gw, rw, path) -> None:
         from espnet_mvc.metrics import f0
 
-        gw, rw, path = aligned
         try:
             u.row.update(f0.f0_stats_from_features(gw, rw, path))
         except Exception as e:
             u.skip(["f0rmse"], f"F0 RMSE: {e}")
 
 
-class PesqStoiScorer(Scorer):
+class PesqStoiScorer(AlignedScorer):
     """Wide-band PESQ and STOI after aligning the output to the reference."""
 
     metrics = ("pesq", "stoi")
-    needs = ("audio", "reference")
 
-    def score(self, u: Utterance) -> None:
-        aligned = u.alignment()
-        if aligned is None:
-            return
+    def score_aligned(self, u: Utterance, gw, rw, path) -> None:
         from espnet_mvc.metrics.intelligibility import pesq_stoi
 
-        gw, _, path = aligned
         try:
             r = pesq_stoi(u.gen, u.reference(), u.fs, path, gw.frame_period,
                           "pesq" in u.want, "stoi" in u.want)

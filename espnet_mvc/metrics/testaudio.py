@@ -19,7 +19,8 @@ def harmonic(f0: float, fs: int = 22050, dur: float = 2.0, n_harm: int = 15, vib
     return 0.3 * x / np.max(np.abs(x))
 
 
-def speech(text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50) -> Tuple[np.ndarray, int]:
+def speech(text: str, voice: str = "en-us", rate: int = 175,
+           pitch: int = 50) -> Tuple[np.ndarray, int]:
     """espeak-ng speech for ``text``.
 
     Args:

@@ -5,10 +5,11 @@
     >>> res = tts.synthesize("Hello there.", ref="me.wav", n_timesteps=4)
     >>> res.wav, res.fs, res.rtf
 
-The same calls, options and errors as :class:`espnet_mvc.inference.synthesizer.MVCSynthesizer` (``synthesize``,
-``synthesize_long``, ``stream_long``, ``choose_voice``, ``text_to_ids``), and the same stages
-as :meth:`espnet_mvc.tts.mvc.MVC.inference`: style, token states and durations, frames
-(repeat), condition mu, the flow-matching solver, the vocoder and its inverse STFT.
+The same calls, options and errors as
+:class:`espnet_mvc.inference.synthesizer.MVCSynthesizer` (``synthesize``, ``synthesize_long``,
+``stream_long``, ``choose_voice``, ``text_to_ids``), and the same stages as
+:meth:`espnet_mvc.tts.mvc.MVC.inference`: style, token states and durations, frames (repeat),
+condition mu, the flow-matching solver, the vocoder and its inverse STFT.
 
 Differences from PyTorch, by design: the starting noise comes from numpy's generator (the
 same ``seed`` gives other numbers than torch's; the shipped model decodes at temperature 0,
@@ -339,7 +340,8 @@ class OnnxSynthesizer(LanguagesAndSpeakers):
                    speaker: Optional[Union[str, int]] = None,
                    options: Optional[DecodeOptions] = None, voice: Optional[str] = None,
                    **decode) -> SynthesisResult:
-        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize`: one sentence or phrase."""
+        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize`: one sentence
+        or phrase."""
         options = DecodeOptions.of(options, **decode)
         ids = text if isinstance(text, np.ndarray) else self.text_to_ids(text, lang)
         used = self.choose_voice(ref, voice)
@@ -380,8 +382,8 @@ class OnnxSynthesizer(LanguagesAndSpeakers):
                         max_chars: int = 200, pause_seconds: float = 0.15,
                         progress: bool = False, max_tokens: Optional[int] = None,
                         **kwargs) -> SynthesisResult:
-        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize_long` (``progress`` is
-        accepted for the same calls; nothing is shown)."""
+        """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize_long`
+        (``progress`` is accepted for the same calls; nothing is shown)."""
         import soundfile as sf
 
         used = self.choose_voice(kwargs.get("ref"), kwargs.get("voice"))

@@ -1,7 +1,7 @@
 """Models shipped inside the package, loadable by name.
 
     >>> from espnet_mvc.api import MVCSynthesizer
-    >>> tts = MVCSynthesizer.from_pretrained("kokoro_en_mvc")        # or espnet-mvc synth --model kokoro_en_mvc
+    >>> tts = MVCSynthesizer.from_pretrained("kokoro_en_mvc")  # espnet-mvc synth --model ...
 
     >>> import espnet_mvc
     >>> from espnet2.bin.tts_inference import Text2Speech
@@ -13,8 +13,8 @@ Each model is a directory here holding ESPnet's packed archive (``packed.zip``: 
 weights, feature statistics, token list), its vocoder (``vocoder.pth`` + ``vocoder.yaml``,
 :mod:`espnet_mvc.vocoder`), a model card (``MODEL_CARD.md``), its built-in voices
 (``voices/``: ``voices.json`` and one reference clip per voice, see
-:mod:`espnet_mvc.inference.builtin_voices`) and a small held-out set (``heldout/``: texts, references
-and the corpus recordings) used by the quality benchmark and the CI quality test.
+:mod:`espnet_mvc.inference.builtin_voices`) and a small held-out set (``heldout/``: texts,
+references and the corpus recordings) used by the quality benchmark and the CI quality test.
 """
 
 from pathlib import Path

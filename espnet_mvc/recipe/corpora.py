@@ -2,8 +2,9 @@
 
 Run by ``local/data.sh`` as ``python -m espnet_mvc.recipe.corpora <corpus> ...``. Checks the
 corpus layout, that every listed recording exists, is readable, non-empty and has the
-corpus' sample rate, then writes Kaldi-style data dirs ``<data-dir>/<set>/{wav.scp,text,utt2spk,spk2utt,utt2lang}``. Any problem
-stops with a message that names the file and what is wrong.
+corpus' sample rate, then writes Kaldi-style data dirs
+``<data-dir>/<set>/{wav.scp,text,utt2spk,spk2utt,utt2lang}``. Any problem stops with a
+message that names the file and what is wrong.
 
   ljspeech <root>   LJSpeech-1.1: metadata.csv (id|text|normalized) + wavs/<id>.wav,
                     22050 Hz. ESPnet's split: the last 500 utterances -> 250 dev

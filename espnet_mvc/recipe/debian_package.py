@@ -44,7 +44,7 @@ def find_deb(package: str, deb_dirs: Sequence[Path], cache_dir: Path,
     apt = shutil.which("apt-get")
     if apt is None:
         raise DebError(f"{what} not found in {where}, and apt-get is not installed "
-                             f"here to download it; {_download_hint(package)}")
+                       f"here to download it; {_download_hint(package)}")
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     print(f"apt-get download {package} -> {cache_dir}", file=sys.stderr, flush=True)
     r = subprocess.run([apt, "download", package], cwd=str(cache_dir),
@@ -53,7 +53,7 @@ def find_deb(package: str, deb_dirs: Sequence[Path], cache_dir: Path,
     if r.returncode != 0 or not hits:
         tail = " | ".join(r.stdout.strip().splitlines()[-3:])
         raise DebError(f"{what}: `apt-get download {package}` failed (exit "
-                             f"{r.returncode}: {tail}); {_download_hint(package)}")
+                       f"{r.returncode}: {tail}); {_download_hint(package)}")
     return hits[-1]
 
 
@@ -100,7 +100,7 @@ def extract_deb(deb: Path, dest: Path, keep) -> List[str]:
             t = tarfile.open(fileobj=io.BytesIO(data))
         except tarfile.TarError as e:
             raise DebError(f"{deb}: cannot read {name} ({e}); extract it with "
-                                 f"`dpkg-deb -x` and use a .deb made by dpkg") from e
+                           f"`dpkg-deb -x` and use a .deb made by dpkg") from e
         with t:
             for m in t:
                 rel = PurePosixPath(m.name.lstrip("./").lstrip("/"))

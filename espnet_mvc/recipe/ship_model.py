@@ -13,8 +13,8 @@ per voice ``ref/<spk>.flac`` (from the data dir's ``ref.scp``). The model card
 (``MODEL_CARD.md``) is written by hand and kept if present.
 
 With ``--voices-from`` (a Kaldi data dir with ``wav.scp`` and ``utt2spk``, e.g. the
-training set) it writes the built-in voices (``voices/``, :mod:`espnet_mvc.inference.builtin_voices`):
-for each of ``--voice-names`` (default: every speaker) the first utterance of that speaker
+training set) it writes the built-in voices (``voices/``,
+:mod:`espnet_mvc.inference.builtin_voices`): for each of ``--voice-names`` (default: every speaker) the first utterance of that speaker
 lasting 3-10 s, as a 24 kHz 16-bit FLAC ``voices/<name>.flac``, and ``voices.json`` with the
 default voice and OpenAI's voice names mapped onto the voices (``--voice-aliases``; the
 names left unmapped go to the default voice). Without it an existing ``voices/`` is kept,
@@ -129,8 +129,8 @@ def write_voices(out: Path, data_dir: Path, names: Optional[List[str]],
     import numpy as np
     import soundfile as sf
 
-    from espnet_mvc.inference.reference_audio import resample
     from espnet_mvc.inference.builtin_voices import OPENAI_VOICES, VOICES_DIR, BuiltinVoices
+    from espnet_mvc.inference.reference_audio import resample
 
     clips = pick_voice_clips(data_dir, names)
     default = default or next(iter(clips))

@@ -245,8 +245,8 @@ def get_parser() -> argparse.ArgumentParser:
     """Command-line options of the vocoder trainer.
 
     Returns:
-        argparse.ArgumentParser: Its ``parse_args`` gives :func:`espnet_mvc.vocoder.trainer.
-        train`'s ``args``.
+        argparse.ArgumentParser: Its ``parse_args`` gives the ``args`` of
+        :func:`espnet_mvc.vocoder.trainer.train`.
     """
     p = argparse.ArgumentParser(
         description="Train a Vocos-style vocoder on ESPnet LogMelFbank features.",

@@ -1,4 +1,5 @@
-"""Few-step mel decoder: conditional flow matching (Lipman et al.; Matcha-TTS's ``flow_matching.py``).
+"""Few-step mel decoder: conditional flow matching (Lipman et al.; Matcha-TTS's
+``flow_matching.py``).
 
 Training regresses the straight-line (optimal-transport) flow from noise x_0 to the data
 x_1::

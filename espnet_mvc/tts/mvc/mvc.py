@@ -217,7 +217,8 @@ class MVC(ChunkedStages, TrainingLosses, AbsTTS):
 
     # ------------------------------------------------------------------ stages
     # Inference is these stages in order (see :meth:`inference`); the streamer
-    # (:mod:`espnet_mvc.inference.streaming`) runs the same ones, the frame-level ones window by window.
+    # (:mod:`espnet_mvc.inference.streaming`) runs the same ones, the frame-level ones
+    # window by window.
     def encode_style(
         self,
         ref: Optional[torch.Tensor] = None,
@@ -303,7 +304,7 @@ class MVC(ChunkedStages, TrainingLosses, AbsTTS):
         bias = None
         if style is not None and not self.adaln:
             bias = self.style_to_text(style)
-        return self.text_encoder(text, text_lengths, self._adaln_style(style), bias)
+        return self.text_encoder(text, text_lengths, self.adaln_style(style), bias)
 
     def predict_durations(
         self,
@@ -326,7 +327,7 @@ class MVC(ChunkedStages, TrainingLosses, AbsTTS):
         """
         if alpha is None:
             alpha = self.duration_scale
-        log_d = self.duration_predictor(token_states, text_lengths, self._adaln_style(style))
+        log_d = self.duration_predictor(token_states, text_lengths, self.adaln_style(style))
         durations = self.duration_predictor.to_durations(log_d, alpha)
         # padding predicts log 0, which to_durations would turn into one frame
         return durations * valid_mask(text_lengths, durations.shape[1])
@@ -438,7 +439,7 @@ class MVC(ChunkedStages, TrainingLosses, AbsTTS):
             Tensor: Predicted energy (B, T_feats, 1).
         """
         c, f0_hat, e_hat = self.prosody_predictor(
-            self._add_frame_style(frames, style), feats_lengths, self._adaln_style(style),
+            self.add_frame_style(frames, style), feats_lengths, self.adaln_style(style),
             pitch, energy,
         )
         return self.mu_proj(c), f0_hat, e_hat
@@ -475,11 +476,11 @@ class MVC(ChunkedStages, TrainingLosses, AbsTTS):
         )
         return mel.transpose(1, 2)
 
-    def _adaln_style(self, style: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    def adaln_style(self, style: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
         """The style the stacks' AdaLN sees (none in the no-AdaLN ablation)."""
         return style if self.adaln else None
 
-    def _add_frame_style(
+    def add_frame_style(
         self, frames: torch.Tensor, style: Optional[torch.Tensor]
     ) -> torch.Tensor:
         """No-AdaLN ablation: the projected style added to every frame state."""

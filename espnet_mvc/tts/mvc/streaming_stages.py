@@ -38,7 +38,7 @@ class ChunkedStages:
             dict: Cache for the next window. Frames past ``commit`` are provisional.
         """
         c, f0_hat, e_hat, cache = self.prosody_predictor.forward_chunk(
-            self._add_frame_style(frames, style), commit, self._adaln_style(style), cache
+            self.add_frame_style(frames, style), commit, self.adaln_style(style), cache
         )
         return self.mu_proj(c), f0_hat, e_hat, cache
 

@@ -267,7 +267,7 @@ class TrainingLosses:
         hs = self.encode_text(text, text_lengths, style)
         ds, align_losses = target_durations(
             self, hs, text_lengths, feats, feats_lengths, durations, durations_lengths)
-        log_d_hat = self.duration_predictor(hs, text_lengths, self._adaln_style(style))
+        log_d_hat = self.duration_predictor(hs, text_lengths, self.adaln_style(style))
         text_mask = valid_mask(text_lengths, text.shape[1])
         log_d = torch.log(ds.float() + self.duration_predictor.offset)
         dur_loss = F.mse_loss(log_d_hat[text_mask], log_d[text_mask])

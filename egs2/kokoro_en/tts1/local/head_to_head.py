@@ -9,7 +9,8 @@
                            [--ablation-points 0.25]
 
 EXP is an ESPnet training output dir with the CPU ledger ``cpu_seconds.json``
-(:mod:`espnet_mvc.espnet.cpu_ledger`): cumulative training CPU seconds at the end of each epoch.
+(:mod:`espnet_mvc.espnet.cpu_ledger`): cumulative training CPU seconds at the end of each
+epoch.
 """
 
 from __future__ import annotations

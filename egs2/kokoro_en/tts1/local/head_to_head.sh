@@ -17,8 +17,9 @@
 # 1 prepare  speaker ids (the baselines' --use_sid true; MVC reads a reference clip instead)
 #            and each system's stats: ./run.sh --model <s> --stage 3..6 --expdir ${h2h_dir}/<s>
 # 2 train    ./run.sh --model <s> --stage 7 in rounds: each round sets --max_epoch from the
-#            CPU seconds per epoch so far (<exp>/cpu_seconds.json, espnet_mvc.espnet.cpu_ledger) until
-#            the budget is spent (an ablation: the largest of --ablation_points x budget);
+#            CPU seconds per epoch so far (<exp>/cpu_seconds.json,
+#            espnet_mvc.espnet.cpu_ledger) until the budget is spent (an ablation: the
+#            largest of --ablation_points x budget);
 #            --jobs systems at a time, one thread each; every epoch is kept
 # 3 decode   stages 8-9 of each system with the epoch file at each budget point (the last
 #            epoch whose cumulative training CPU is within it): --points "0.5 1" (the
