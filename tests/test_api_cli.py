@@ -246,6 +246,29 @@ def test_synthesize_long_streams_to_file(tts, ref_wav, tmp_path):
         assert np.abs(data[start - pause - 1 : start + 1]).max() < 1e-4
 
 
+def test_synthesize_long_failure_leaves_the_old_file(tts, ref_wav, tmp_path, monkeypatch):
+    # a phrase failing half way must neither truncate the file asked for nor leave debris
+    out = tmp_path / "long.wav"
+    sf.write(out, np.full(100, 0.25, dtype=np.float32), FS)
+    calls = []
+    synthesize = tts.synthesize
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the disk is full")
+        return synthesize(*args, **kwargs)
+
+    monkeypatch.setattr(tts, "synthesize", second_fails)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        tts.synthesize_long("hello there. how are you today. fine, thanks.", out_path=out,
+                            max_chars=20, progress=False, ref=ref_wav, n_timesteps=1)
+    assert len(calls) == 2
+    data, _ = sf.read(out, dtype="float32")
+    np.testing.assert_allclose(data, 0.25, atol=1e-4)  # the earlier file, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
+
+
 # ---------------------------------------------------------------- safe loading
 def test_packed_zip_round_trip(exp_dir, tmp_path, ref_wav):
     outpath = tmp_path / "packed.zip"

@@ -305,6 +305,23 @@ def test_long_text_is_read_phrase_by_phrase(tiny, tmp_path):
     assert not out.exists()
     onnx.synthesize_long(text, out_path=out, max_chars=40, ref=ref, lang="en")
     np.testing.assert_allclose(sf.read(out, dtype="float32")[0], res.wav, atol=1 / 16384)
+    # a phrase failing half way leaves the finished file as it was, and no partial file
+    vocode, calls = onnx.vocode, []
+
+    def second_fails(mel):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+        return vocode(mel)
+
+    onnx.vocode = second_fails
+    try:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            onnx.synthesize_long(text, out_path=out, max_chars=40, ref=ref, lang="en")
+    finally:
+        del onnx.vocode
+    np.testing.assert_allclose(sf.read(out, dtype="float32")[0], res.wav, atol=1 / 16384)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.wav"]
 
 
 def test_cli_export_and_onnx_synthesis(tmp_path, tiny):

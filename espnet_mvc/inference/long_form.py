@@ -4,6 +4,7 @@ The phrases come from :func:`espnet_mvc.text.phrases.phrase_token_ids` (bounded 
 characters and in tokens) and are joined with the fades of :mod:`espnet_mvc.inference.fades`.
 """
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Iterator, List, Optional, Union
 
@@ -12,6 +13,7 @@ import numpy as np
 from espnet_mvc.inference.fades import fade_ramp, faded, faded_chunks
 from espnet_mvc.inference.reference_audio import AudioInput
 from espnet_mvc.inference.result import SynthesisResult
+from espnet_mvc.inference.wav_file import atomic_wav_writer
 from espnet_mvc.tts.mvc.decode_options import DecodeOptions
 
 
@@ -39,7 +41,8 @@ class LongFormSynthesis:
 
         Args:
             text (str): Any length of text.
-            out_path (Optional[path]): Stream the audio into this WAV file.
+            out_path (Optional[path]): Stream the audio into this WAV file (it appears
+                when the last phrase is written; a failure leaves an earlier file as it was).
             max_chars (int): Longest phrase in characters.
             pause_seconds (float): Silence between phrases.
             progress (bool): Show a progress bar.
@@ -49,7 +52,6 @@ class LongFormSynthesis:
             **kwargs: Options of :meth:`synthesize` (ref, voice, lang, speaker, options
                 and decode options).
         """
-        import soundfile as sf
         from tqdm import tqdm
 
         # the decode options, checked once for every phrase
@@ -61,11 +63,12 @@ class LongFormSynthesis:
         fs = self.fs
         fade = fade_ramp(fs)
         pause = np.zeros(int(pause_seconds * fs), dtype=np.float32)
-        writer = sf.SoundFile(str(out_path), "w", fs, 1, "PCM_16") if out_path else None
         pieces: List[np.ndarray] = []
         boundaries: List[int] = []  # first sample of every phrase
         total_samples, elapsed, voice = 0, 0.0, None
-        try:
+        with ExitStack() as stack:
+            # with out_path, the file appears only once every phrase is written
+            writer = stack.enter_context(atomic_wav_writer(out_path, fs)) if out_path else None
             for i, phrase in enumerate(tqdm(phrases, desc="phrases", disable=not progress)):
                 res = self.synthesize(phrase, **kwargs)
                 wav = faded(res.wav, fade)
@@ -78,9 +81,6 @@ class LongFormSynthesis:
                     writer.write(chunk)
                 else:
                     pieces.append(chunk)
-        finally:
-            if writer is not None:
-                writer.close()
         wav = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         seconds = max(total_samples / fs, 1e-9)
         return SynthesisResult(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Union
 
@@ -31,6 +32,7 @@ from espnet_mvc.inference.fades import fade_ramp, faded
 from espnet_mvc.inference.id_maps import LanguagesAndSpeakers
 from espnet_mvc.inference.reference_audio import AudioInput, load_reference
 from espnet_mvc.inference.result import SynthesisResult
+from espnet_mvc.inference.wav_file import atomic_wav_writer
 from espnet_mvc.onnx_runtime import dsp
 from espnet_mvc.text.languages import normalize_lang, spoken_language
 from espnet_mvc.text.phrases import phrase_token_ids
@@ -384,15 +386,15 @@ class OnnxSynthesizer(LanguagesAndSpeakers):
                         **kwargs) -> SynthesisResult:
         """As :meth:`espnet_mvc.inference.synthesizer.MVCSynthesizer.synthesize_long`
         (``progress`` is accepted for the same calls; nothing is shown)."""
-        import soundfile as sf
-
         used = self.choose_voice(kwargs.get("ref"), kwargs.get("voice"))
         start = time.perf_counter()
         pieces, total, n_phrases = [], 0, 0
         # the text and the voice are checked here, before the output file exists
         stream = self.stream_long(text, max_chars, pause_seconds, max_tokens, **kwargs)
-        writer = sf.SoundFile(str(out_path), "w", self.fs, 1, "PCM_16") if out_path else None
-        try:
+        with ExitStack() as stack:
+            # with out_path, the file appears only once every phrase is written
+            writer = (stack.enter_context(atomic_wav_writer(out_path, self.fs)) if out_path
+                      else None)
             for piece in stream:
                 total += len(piece)
                 n_phrases += 1
@@ -400,9 +402,6 @@ class OnnxSynthesizer(LanguagesAndSpeakers):
                     writer.write(piece)
                 else:
                     pieces.append(piece)
-        finally:
-            if writer is not None:
-                writer.close()
         elapsed = time.perf_counter() - start
         wav = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         return SynthesisResult(wav=wav, fs=self.fs, elapsed=elapsed,
