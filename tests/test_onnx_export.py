@@ -430,3 +430,28 @@ def test_both_synthesizers_pick_the_same_language_when_none_is_given(tiny):
     assert spoken_language(None, ["fr", "de"]) == "de"
     assert spoken_language("espeak_ng_multilingual_es", ["de", "en", "es"]) == "es"
     assert spoken_language(None, []) == "en-us"
+
+
+def test_timing_worker_times_each_backend_in_its_own_process(tiny, tmp_path):
+    # benchmark onnx times each backend in a process of its own, as it is deployed
+    import json
+    import subprocess
+    import sys
+
+    torch_tts, onnx, out = tiny
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, _voice(1.0, onnx.fs), onnx.fs)
+    ids = [int(x) for x in onnx.text_to_ids(TEXT, lang="en")]
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(dict(model=str(out), threads=1, rounds=2,
+                                   items=[dict(ids=ids, ref=str(ref))] * 2)))
+    proc = subprocess.run([sys.executable, "-m", "espnet_mvc.benchmarks.synthesis_timing_worker",
+                           "onnx", str(job)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    expected_seconds = 4 * len(onnx.synthesize(np.asarray(ids), ref=str(ref)).wav) / onnx.fs
+    assert result["seconds"] == pytest.approx(expected_seconds, rel=1e-6)  # 2 rounds x 2 items
+    assert 0 < result["elapsed"] < 60
+    bad = subprocess.run([sys.executable, "-m", "espnet_mvc.benchmarks.synthesis_timing_worker",
+                          "tensorflow", str(job)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "backend must be torch or onnx" in bad.stderr

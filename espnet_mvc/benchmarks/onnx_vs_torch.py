@@ -6,8 +6,11 @@
 2. synthesizes the held-out sentences shipped beside the model with each item's reference,
    by both backends at the model's decode defaults (the shipped model: temperature 0), and
    compares their mels; both are transcribed by the same ASR (WER, %);
-3. times both, alternating, on the same items: RTF = synthesis time / audio time, end to
-   end (reference features to waveform), with ``--threads`` threads each;
+3. times both on the same items, each backend in processes of its own as it is deployed
+   (:data:`TIMING_SETUPS`: ONNX without torch; PyTorch with ``OMP_WAIT_POLICY=PASSIVE`` as
+   the ``espnet-mvc`` command line sets it, and with OpenMP's default waits), the setups
+   alternating round by round: RTF = synthesis time / audio time, end to end (reference
+   features to waveform), with ``--threads`` threads each;
 4. cold start: ``espnet-mvc synth`` of one short sentence (the default voice) in a fresh
    process per run, each backend, after one warm-up round;
 5. install size: the installed distributions the runtime needs (onnxruntime, numpy,
@@ -16,6 +19,7 @@
 
 Prints ``key: value`` lines: ``onnx_mel_max_abs_diff``, ``onnx_wer``, ``torch_wer``,
 ``onnx_wer_minus_torch``, ``onnx_rtf``, ``torch_rtf``, ``onnx_vs_torch_rtf``,
+``torch_rtf_omp_default``, ``onnx_vs_torch_rtf_omp_default``,
 ``onnx_cold_start_s``, ``torch_cold_start_s``, ``onnx_install_mb``, ``full_install_mb`` and
 ``onnx_export_s``. Bars (issue 26): mel difference <= 1e-3, WER within 1 point, ONNX RTF <=
 PyTorch's, ONNX cold start <= 1.0 s.
@@ -24,6 +28,7 @@ PyTorch's, ONNX cold start <= 1.0 s.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -106,6 +111,46 @@ def cold_start(cmds: Dict[str, List[str]], rounds: int) -> Dict[str, float]:
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
+# Each backend is timed in a process of its own, as it is deployed: ONNX without torch in the
+# process; PyTorch with OMP_WAIT_POLICY=PASSIVE, as `espnet-mvc synth` and `serve` run it,
+# and once more with OpenMP's default waits, as a library user's process may run it.
+TIMING_SETUPS = {
+    "onnx": ("onnx", None),
+    "torch": ("torch", "PASSIVE"),
+    "torch_omp_default": ("torch", None),
+}
+
+
+def time_backends(model: str, onnx_dir: Path, ids, items, threads: int, rounds: int,
+                  workdir: Path) -> Dict[str, float]:
+    """RTF (synthesis seconds / audio seconds) of every :data:`TIMING_SETUPS` entry, each in
+    fresh processes (:mod:`espnet_mvc.benchmarks.synthesis_timing_worker`), one process per
+    setup and round, the setups alternating round by round so that drift hits them alike."""
+    jobs = {}
+    for backend in ("torch", "onnx"):
+        job = dict(model=model if backend == "torch" else str(onnx_dir), threads=threads,
+                   rounds=1, items=[dict(ids=[int(x) for x in k], ref=str(i.ref))
+                                    for k, i in zip(ids, items)])
+        jobs[backend] = workdir / f"timing_{backend}.json"
+        jobs[backend].write_text(json.dumps(job))
+    totals = {name: [0.0, 0.0] for name in TIMING_SETUPS}
+    for _ in range(rounds):
+        for name, (backend, wait_policy) in TIMING_SETUPS.items():
+            env = dict(os.environ)
+            env.pop("OMP_WAIT_POLICY", None)
+            if wait_policy is not None:
+                env["OMP_WAIT_POLICY"] = wait_policy
+            proc = subprocess.run(
+                [sys.executable, "-m", "espnet_mvc.benchmarks.synthesis_timing_worker",
+                 backend, str(jobs[backend])], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"timing {name} failed: {proc.stderr[-2000:]}")
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            totals[name][0] += result["elapsed"]
+            totals[name][1] += result["seconds"]
+    return {name: e / s for name, (e, s) in totals.items()}
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m espnet_mvc.bin.benchmark onnx",
                                  description=__doc__,
@@ -165,16 +210,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         diffs = [float(np.abs(o.mel - t.mel).max()) for o, t in zip(onnx_res, torch_res)]
         same_durations = sum(np.array_equal(o.durations, t.durations)
                              for o, t in zip(onnx_res, torch_res))
-        timing = {"torch": [0.0, 0.0], "onnx": [0.0, 0.0]}
-        for _ in range(rounds):
-            for name, tts, to_ids in (("torch", torch_tts, lambda k: ids[k]),
-                                      ("onnx", onnx_tts, lambda k: ids[k].numpy())):
-                _, elapsed, seconds = run(tts, to_ids)
-                timing[name][0] += elapsed
-                timing[name][1] += seconds
-        rtf = {name: e / s for name, (e, s) in timing.items()}
+        rtf = time_backends(a.model, out, ids, items, a.threads, rounds, Path(tmp))
         print(f"# {same_durations}/{len(items)} items with identical durations; "
-              f"audio per round {timing['onnx'][1] / rounds:.1f} s", flush=True)
+              f"audio per round {sum(r.seconds for r in onnx_res):.1f} s", flush=True)
 
         wer = {}
         if not a.no_asr:
@@ -207,6 +245,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"onnx_rtf: {rtf['onnx']:.4f}")
     print(f"torch_rtf: {rtf['torch']:.4f}")
     print(f"onnx_vs_torch_rtf: {rtf['onnx'] / rtf['torch']:.2f}")
+    print(f"torch_rtf_omp_default: {rtf['torch_omp_default']:.4f}")
+    print(f"onnx_vs_torch_rtf_omp_default: {rtf['onnx'] / rtf['torch_omp_default']:.2f}")
     print(f"onnx_cold_start_s: {cold['onnx']:.2f}")
     print(f"torch_cold_start_s: {cold['torch']:.2f}")
     print(f"onnx_install_mb: {installed_mb(runtime) + package_code_mb():.0f}")
