@@ -455,3 +455,39 @@ def test_timing_worker_times_each_backend_in_its_own_process(tiny, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "espnet_mvc.benchmarks.synthesis_timing_worker",
                           "tensorflow", str(job)], capture_output=True, text=True)
     assert bad.returncode != 0 and "backend must be torch or onnx" in bad.stderr
+
+
+def test_each_timing_setup_runs_with_its_own_environment(monkeypatch, tmp_path):
+    # benchmark onnx: every setup's worker gets exactly its environment (the caller's
+    # OMP_WAIT_POLICY / ESPNET_MVC_SCAN never leak into another setup), and RTF is the summed
+    # synthesis time over the summed audio time of its rounds
+    import json
+
+    from espnet_mvc.benchmarks import onnx_vs_torch
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    monkeypatch.setenv("ESPNET_MVC_SCAN", "kernel")
+    seen = []
+    elapsed = {"onnx": 1.0, "torch": 2.0}
+
+    class Done:
+        returncode = 0
+        stderr = ""
+
+        def __init__(self, stdout):
+            self.stdout = stdout
+
+    def fake_run(cmd, capture_output, text, env):
+        backend = cmd[-2]
+        seen.append((backend, env.get("OMP_WAIT_POLICY"), env.get("ESPNET_MVC_SCAN")))
+        scale = 4.0 if env.get("ESPNET_MVC_SCAN") == "chunked" else 1.0
+        return Done(json.dumps(dict(elapsed=elapsed[backend] * scale, seconds=10.0)))
+
+    monkeypatch.setattr(onnx_vs_torch.subprocess, "run", fake_run)
+    rtf = onnx_vs_torch.time_backends("kokoro_en_mvc", tmp_path / "onnx", [[3, 4]],
+                                      [type("Item", (), {"ref": "r.wav"})()], 2, 2, tmp_path)
+    assert seen == [("onnx", None, None), ("torch", "PASSIVE", None), ("torch", None, None),
+                    ("torch", "PASSIVE", "chunked")] * 2
+    assert rtf == {"onnx": 0.1, "torch": 0.2, "torch_omp_default": 0.2,
+                   "torch_chunked_scan": pytest.approx(0.8)}
+    assert json.loads((tmp_path / "timing_torch.json").read_text())["model"] == "kokoro_en_mvc"

@@ -8,8 +8,9 @@
    compares their mels; both are transcribed by the same ASR (WER, %);
 3. times both on the same items, each backend in processes of its own as it is deployed
    (:data:`TIMING_SETUPS`: ONNX without torch; PyTorch with ``OMP_WAIT_POLICY=PASSIVE`` as
-   the ``espnet-mvc`` command line sets it, and with OpenMP's default waits), the setups
-   alternating round by round: RTF = synthesis time / audio time, end to end (reference
+   the ``espnet-mvc`` command line sets it, with OpenMP's default waits, and on its chunked
+   scan in standard ops, as where the C scan cannot be built), the setups alternating round
+   by round: RTF = synthesis time / audio time, end to end (reference
    features to waveform), with ``--threads`` threads each;
 4. cold start: ``espnet-mvc synth`` of one short sentence (the default voice) in a fresh
    process per run, each backend, after one warm-up round;
@@ -19,7 +20,8 @@
 
 Prints ``key: value`` lines: ``onnx_mel_max_abs_diff``, ``onnx_wer``, ``torch_wer``,
 ``onnx_wer_minus_torch``, ``onnx_rtf``, ``torch_rtf``, ``onnx_vs_torch_rtf``,
-``torch_rtf_omp_default``, ``onnx_vs_torch_rtf_omp_default``,
+``torch_rtf_omp_default``, ``onnx_vs_torch_rtf_omp_default``, ``torch_rtf_chunked_scan``,
+``onnx_vs_torch_rtf_chunked_scan``,
 ``onnx_cold_start_s``, ``torch_cold_start_s``, ``onnx_install_mb``, ``full_install_mb`` and
 ``onnx_export_s``. Bars (issue 26): mel difference <= 1e-3, WER within 1 point, ONNX RTF <=
 PyTorch's, ONNX cold start <= 1.0 s.
@@ -112,13 +114,18 @@ def cold_start(cmds: Dict[str, List[str]], rounds: int) -> Dict[str, float]:
 
 
 # Each backend is timed in a process of its own, as it is deployed: ONNX without torch in the
-# process; PyTorch with OMP_WAIT_POLICY=PASSIVE, as `espnet-mvc synth` and `serve` run it,
-# and once more with OpenMP's default waits, as a library user's process may run it.
+# process; PyTorch with OMP_WAIT_POLICY=PASSIVE, as `espnet-mvc synth` and `serve` run it;
+# once more with OpenMP's default waits, as a library user's process may run it; and once
+# on PyTorch's chunked scan in standard ops (ESPNET_MVC_SCAN=chunked), which is what PyTorch
+# runs where the compiled C scan cannot be built (no C compiler) and the same kind of scan
+# as the ONNX graphs. Values: (backend, environment variables set; the others are removed).
 TIMING_SETUPS = {
-    "onnx": ("onnx", None),
-    "torch": ("torch", "PASSIVE"),
-    "torch_omp_default": ("torch", None),
+    "onnx": ("onnx", {}),
+    "torch": ("torch", {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "torch_omp_default": ("torch", {}),
+    "torch_chunked_scan": ("torch", {"OMP_WAIT_POLICY": "PASSIVE", "ESPNET_MVC_SCAN": "chunked"}),
 }
+_SETUP_ENV = ("OMP_WAIT_POLICY", "ESPNET_MVC_SCAN")
 
 
 def time_backends(model: str, onnx_dir: Path, ids, items, threads: int, rounds: int,
@@ -135,11 +142,9 @@ def time_backends(model: str, onnx_dir: Path, ids, items, threads: int, rounds: 
         jobs[backend].write_text(json.dumps(job))
     totals = {name: [0.0, 0.0] for name in TIMING_SETUPS}
     for _ in range(rounds):
-        for name, (backend, wait_policy) in TIMING_SETUPS.items():
-            env = dict(os.environ)
-            env.pop("OMP_WAIT_POLICY", None)
-            if wait_policy is not None:
-                env["OMP_WAIT_POLICY"] = wait_policy
+        for name, (backend, setup_env) in TIMING_SETUPS.items():
+            env = {k: v for k, v in os.environ.items() if k not in _SETUP_ENV}
+            env.update(setup_env)
             proc = subprocess.run(
                 [sys.executable, "-m", "espnet_mvc.benchmarks.synthesis_timing_worker",
                  backend, str(jobs[backend])], capture_output=True, text=True, env=env)
@@ -244,6 +249,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"onnx_vs_torch_rtf: {rtf['onnx'] / rtf['torch']:.2f}")
     print(f"torch_rtf_omp_default: {rtf['torch_omp_default']:.4f}")
     print(f"onnx_vs_torch_rtf_omp_default: {rtf['onnx'] / rtf['torch_omp_default']:.2f}")
+    print(f"torch_rtf_chunked_scan: {rtf['torch_chunked_scan']:.4f}")
+    print(f"onnx_vs_torch_rtf_chunked_scan: {rtf['onnx'] / rtf['torch_chunked_scan']:.2f}")
     print(f"onnx_cold_start_s: {cold['onnx']:.2f}")
     print(f"torch_cold_start_s: {cold['torch']:.2f}")
     print(f"onnx_install_mb: {installed_mb(runtime) + package_code_mb():.0f}")
